@@ -1,0 +1,67 @@
+/**
+ * The contract every stage shares: where a record came from, what a decoded message
+ * looks like, and what a dead letter carries. Every record that enters the pipeline
+ * leaves exactly once, as an output row or as a dead letter.
+ */
+
+/**
+ * Where a record came from. Kafka: topic, partition, offset, broker timestamp.
+ * Replay: `source` is the file's name, `partition` is 0 and `offset` is the row index,
+ * so both kinds map onto the same output columns and file names.
+ */
+export interface SourcePosition {
+  source: string;
+  partition: number;
+  offset: bigint;
+  /** Milliseconds since the epoch, when the source has one (Kafka); else null. */
+  timestampMs: number | null;
+}
+
+/** A record as a source hands it over, before decoding. */
+export interface RawRecord {
+  position: SourcePosition;
+  /** Id from the source, when it has one outside the payload (e.g. a Parquet column). */
+  id: string | null;
+  /** The text payload: bytes when the source has bytes (so bad UTF-8 is detectable). */
+  text: Uint8Array | string | null;
+  /** The label as found in the source, not yet validated (0/1/null are valid). */
+  label: unknown;
+  /** The record's original bytes for the dead-letter sink, when the source has them. */
+  original?: Uint8Array;
+}
+
+export type Label = 0 | 1;
+
+/** A decoded, validated message. */
+export interface Message {
+  id: string;
+  text: string;
+  label: Label | null;
+  position: SourcePosition;
+}
+
+/** A message after cleaning and tokenizing, ready to be batched. */
+export interface TokenizedMessage extends Message {
+  /** Exactly `maxLen` token ids, padded and truncated Keras-style. */
+  tokens: Int32Array;
+}
+
+export const DeadLetterReasons = {
+  INVALID_UTF8: 'invalid-utf8',
+  OVERSIZED: 'oversized',
+  EMPTY_TEXT: 'empty-text',
+  MISSING_TEXT: 'missing-text',
+  INVALID_LABEL: 'invalid-label',
+  INVALID_ID: 'invalid-id',
+  UNDECODABLE: 'undecodable',
+} as const;
+export type DeadLetterReason = (typeof DeadLetterReasons)[keyof typeof DeadLetterReasons];
+
+export interface DeadLetter {
+  position: SourcePosition;
+  reason: DeadLetterReason;
+  /** Human-readable detail, e.g. `label must be 0, 1 or null, got "spam"`. */
+  detail: string;
+  /** The original bytes of the record, as far as the source had them. */
+  original: Uint8Array;
+}
