@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadPipeline, parsePipeline } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const minimal = { name: 'p', source: { type: 'parquet', path: 'in.parquet' } };
+
+test('should load the bundled pipeline with defaults filled in and frozen', async () => {
+  const config = await loadPipeline(path.join(repoRoot, 'pipelines', 'spamassassin.yaml'));
+  assert.equal(config.name, 'spamassassin');
+  assert.equal(config.tokenizer.numWords, 10_000);
+  assert.equal(config.tokenizer.maxLen, 100);
+  assert.equal(config.clean.email, true);
+  assert.equal(config.decode.maxMessageBytes, 1_048_576);
+  assert.ok(Object.isFrozen(config.sink));
+  assert.throws(() => {
+    (config.sink as { dir: string }).dir = 'elsewhere';
+  }, TypeError);
+});
+
+test('should fill every section with defaults from a minimal definition', () => {
+  const config = parsePipeline(minimal);
+  assert.equal(config.source.type, 'parquet');
+  assert.deepEqual(config.source.columns, { text: 'text', label: 'label', id: 'id' });
+  assert.equal(config.model.backend, 'auto');
+  assert.equal(config.model.trainBatchSize, 32);
+  assert.equal(config.sink.rotateRows, 10_000);
+  assert.equal(config.metrics.port, 9464);
+});
+
+const badCases: Array<[string, unknown, RegExp]> = [
+  ['a non-positive rotateRows', { ...minimal, sink: { rotateRows: 0 } }, /sink\.rotateRows: .*>0/],
+  ['a misspelt key', { ...minimal, sink: { rotateRow: 5 } }, /sink\.rotateRow: unknown field/],
+  ['a wrong type', { ...minimal, tokenizer: { maxLen: '100' } }, /tokenizer\.maxLen: .*expected number/],
+  ['an unknown backend', { ...minimal, model: { backend: 'gpu' } }, /model\.backend: /],
+  ['an unknown source type', { ...minimal, source: { type: 'csv' } }, /source\.type: /],
+  ['a missing name', { source: minimal.source }, /name: /],
+];
+for (const [what, raw, message] of badCases) {
+  test(`should reject ${what} with an error naming the field`, () => {
+    assert.throws(() => parsePipeline(raw, 'x.yaml'), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /^x\.yaml: /);
+      assert.match(err.message, message);
+      return true;
+    });
+  });
+}
+
+test('should name the file and line for invalid YAML and for a missing file', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-config-'));
+  const file = path.join(dir, 'bad.yaml');
+  await writeFile(file, 'name: x\nsource: [unclosed\n');
+  await assert.rejects(loadPipeline(file), /bad\.yaml: not valid YAML at line \d/);
+  await assert.rejects(loadPipeline(path.join(dir, 'missing.yaml')), /missing\.yaml: cannot read pipeline file/);
+});

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeRecord } from '../../src/sources/decode.js';
+import type { RawRecord } from '../../src/message.js';
+
+const position = { source: 'in.parquet', partition: 0, offset: 7n, timestampMs: null };
+const opts = { maxMessageBytes: 1024 };
+const raw = (over: Partial<RawRecord>): RawRecord => ({ position, id: 'a', text: 'hello', label: null, ...over });
+
+test('should decode valid UTF-8 bytes and strings with 0/1/empty labels', () => {
+  const fromBytes = decodeRecord(raw({ text: new TextEncoder().encode('héllo'), label: 1 }), opts);
+  assert.deepEqual(fromBytes, { ok: true, message: { id: 'a', text: 'héllo', label: 1, position } });
+  for (const [label, expected] of [[0, 0], [1n, 1], ['0', 0], [null, null], [undefined, null]] as const) {
+    const decoded = decodeRecord(raw({ label }), opts);
+    assert.ok(decoded.ok);
+    assert.equal(decoded.message.label, expected);
+  }
+});
+
+test('should derive an id from the position when the source has none', () => {
+  const decoded = decodeRecord(raw({ id: null }), opts);
+  assert.ok(decoded.ok);
+  assert.equal(decoded.message.id, 'in.parquet:7');
+});
+
+const badCases: Array<[string, Partial<RawRecord>, string, RegExp]> = [
+  ['invalid UTF-8', { text: Uint8Array.from([0x68, 0xc3, 0x28]) }, 'invalid-utf8', /not valid UTF-8/],
+  ['an oversized text', { text: 'x'.repeat(1025) }, 'oversized', /1025 bytes, limit is 1024/],
+  ['oversized bytes', { text: new Uint8Array(5_000) }, 'oversized', /5000 bytes/],
+  ['an empty text', { text: '  \n' }, 'empty-text', /empty/],
+  ['a missing text', { text: null }, 'missing-text', /no text/],
+  ['a label that is not 0/1', { label: 'spam' }, 'invalid-label', /got "spam"/],
+  ['a label of 2', { label: 2 }, 'invalid-label', /got 2/],
+  ['an empty id', { id: '' }, 'invalid-id', /id is empty/],
+];
+for (const [what, over, reason, detail] of badCases) {
+  test(`should turn ${what} into a dead letter with reason ${reason} and the original bytes`, () => {
+    const record = raw(over);
+    const decoded = decodeRecord(record, opts);
+    assert.equal(decoded.ok, false);
+    if (decoded.ok) return;
+    assert.equal(decoded.deadLetter.reason, reason);
+    assert.match(decoded.deadLetter.detail, detail);
+    assert.equal(decoded.deadLetter.position, position);
+    if (record.text instanceof Uint8Array) assert.equal(decoded.deadLetter.original, record.text);
+  });
+}
+
+test('should prefer the record’s own original bytes for dead letters', () => {
+  const original = Uint8Array.from([1, 2, 3]);
+  const decoded = decodeRecord(raw({ label: 9, original }), opts);
+  assert.ok(!decoded.ok);
+  assert.equal(decoded.deadLetter.original, original);
+});
