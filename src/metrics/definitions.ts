@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 /** Stages a message passes through, in data-flow order; the `stage` label's closed set. */
 export const Stages = ['source', 'decode', 'clean', 'tokenize', 'batch', 'model', 'sink'] as const;
@@ -90,17 +90,9 @@ export class PipelineMetrics {
       registers,
     });
     const modelGauge = (name: string, help: string, pick: (s: ModelState) => number | null): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const value = readModel();
-          const picked = value ? pick(value) : null;
-          // No value yet (nothing labelled seen): export nothing rather than a fake 0.
-          if (picked === null || !Number.isFinite(picked)) this.reset();
-          else this.set(picked);
-        },
+      new StateGauge(name, help, registry, () => {
+        const state = readModel();
+        return state ? pick(state) : null;
       });
     };
     modelGauge('textstream_model_version', 'Training steps applied to the live model.', (s) => s.version);
@@ -126,5 +118,24 @@ export class PipelineMetrics {
     this.stageInput.labels(stage).inc(input);
     this.stageOutput.labels(stage).inc(output);
     this.stageDuration.labels(stage).observe(seconds);
+  }
+}
+
+/**
+ * A label-less gauge read at scrape time that exports no sample while it has no value
+ * (prom-client's Gauge would export 0, which a dashboard cannot tell from a real 0).
+ */
+class StateGauge extends Gauge {
+  readonly #read: () => number | null;
+
+  constructor(name: string, help: string, registry: Registry, read: () => number | null) {
+    super({ name, help, registers: [registry] });
+    this.#read = read;
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
+    const base = await super.get();
+    const value = this.#read();
+    return { ...base, values: value === null || !Number.isFinite(value) ? [] : [{ value, labels: {} }] };
   }
 }
