@@ -1,0 +1,328 @@
+/**
+ * Checkpoints on disk: everything needed to resume training exactly where it stopped —
+ * model topology and weights, Adam's state, the frozen tokenizer, model version, rows seen
+ * and (optionally) the running evaluation.
+ *
+ * Layout of a checkpoint root:
+ *
+ *   <root>/LATEST                   name of the current checkpoint directory
+ *   <root>/ckpt-<version>-<time>/   one complete checkpoint:
+ *       manifest.json               format, counters, network config, file sizes + SHA-256
+ *       model.json                  tfjs ModelArtifacts minus the weight bytes
+ *       weights.bin                 model weights, then optimizer weights (tfjs encoding)
+ *       tokenizer.json              the caller's tokenizer, opaque to us
+ *   <root>/.tmp-…                   a save in progress (or abandoned by a crash); ignored
+ *
+ * A save writes and fsyncs every file in a temporary directory, renames it into place,
+ * then atomically replaces LATEST (temp file, fsync, rename, fsync the directory). A
+ * crash at any point leaves LATEST naming a complete checkpoint. Loading verifies sizes
+ * and hashes, so a damaged checkpoint raises CheckpointError instead of loading garbage.
+ *
+ * This is the file half of a tfjs IOHandler (tfjs' own `file://` handler exists only in
+ * tfjs-node); the learner moves ModelArtifacts in and out of tfjs with `model.save` and
+ * `tf.io.fromMemory`.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { io } from '@tensorflow/tfjs';
+import { CheckpointError } from '../errors.js';
+import type { NetworkConfig } from './network.js';
+import type { EvaluatorState } from './evaluation.js';
+
+export const CHECKPOINT_FORMAT = 'textstream-checkpoint';
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+const LATEST = 'LATEST';
+const TMP_PREFIX = '.tmp-';
+const DIR_PREFIX = 'ckpt-';
+const Files = { MANIFEST: 'manifest.json', MODEL: 'model.json', WEIGHTS: 'weights.bin', TOKENIZER: 'tokenizer.json' } as const;
+
+/** What a checkpoint holds, in memory. */
+export interface CheckpointState {
+  /** tfjs artifacts saved with includeOptimizer: topology, training config, weights. */
+  artifacts: io.ModelArtifacts;
+  network: NetworkConfig;
+  /** Optimiser steps applied so far. */
+  modelVersion: number;
+  /** Rows processed (scored) so far, labelled or not. */
+  rowsSeen: number;
+  /** The caller's tokenizer (e.g. Keras' tokenizer.to_json() object); stored verbatim. */
+  tokenizer: unknown;
+  evaluation: EvaluatorState | null;
+  /**
+   * Adam's running powers beta1^t and beta2^t. tfjs saves only the step count and
+   * recomputes them with pow() on load, which differs from the running product in the
+   * last float32 bit after some dozens of steps; storing them makes the next step after a
+   * restore bit-identical. Null for optimisers without them.
+   */
+  adamPowers: AdamPowers | null;
+}
+
+export interface AdamPowers {
+  beta1Power: number;
+  beta2Power: number;
+}
+
+interface FileEntry {
+  bytes: number;
+  sha256: string;
+}
+
+interface Manifest {
+  format: typeof CHECKPOINT_FORMAT;
+  formatVersion: number;
+  createdAt: string;
+  modelVersion: number;
+  rowsSeen: number;
+  network: NetworkConfig;
+  evaluation: EvaluatorState | null;
+  adamPowers: AdamPowers | null;
+  files: Record<string, FileEntry>;
+}
+
+export interface SaveCheckpointOptions {
+  /** Complete checkpoints to keep, the new one included (default 2, minimum 1). */
+  keep?: number;
+}
+
+export interface SavedCheckpoint {
+  dir: string;
+  bytes: number;
+}
+
+/** Writes `state` as a new checkpoint under `root` and makes it the latest. */
+export async function saveCheckpoint(root: string, state: CheckpointState, options: SaveCheckpointOptions = {}): Promise<SavedCheckpoint> {
+  const keep = Math.max(1, options.keep ?? 2);
+  await mkdir(root, { recursive: true });
+  const { artifacts } = state;
+  if (artifacts.weightData === undefined || artifacts.weightSpecs === undefined) {
+    throw new CheckpointError('cannot save a checkpoint without weights');
+  }
+  const weights = new Uint8Array(joinWeightData(artifacts.weightData));
+  const modelJson = {
+    modelTopology: artifacts.modelTopology,
+    trainingConfig: artifacts.trainingConfig,
+    weightSpecs: artifacts.weightSpecs,
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy,
+  };
+  const payload: Record<string, Uint8Array> = {
+    [Files.MODEL]: utf8(JSON.stringify(modelJson)),
+    [Files.WEIGHTS]: weights,
+    [Files.TOKENIZER]: utf8(JSON.stringify(state.tokenizer ?? null)),
+  };
+  const files: Record<string, FileEntry> = {};
+  for (const [name, bytes] of Object.entries(payload)) files[name] = { bytes: bytes.length, sha256: sha256(bytes) };
+  const manifest: Manifest = {
+    format: CHECKPOINT_FORMAT,
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
+    createdAt: new Date().toISOString(),
+    modelVersion: state.modelVersion,
+    rowsSeen: state.rowsSeen,
+    network: state.network,
+    evaluation: state.evaluation,
+    adamPowers: state.adamPowers,
+    files,
+  };
+
+  const name = `${DIR_PREFIX}${String(state.modelVersion).padStart(12, '0')}-${Date.now()}`;
+  const tmp = path.join(root, `${TMP_PREFIX}${randomUUID()}`);
+  const dir = path.join(root, name);
+  await mkdir(tmp);
+  try {
+    for (const [file, bytes] of Object.entries(payload)) await writeDurably(path.join(tmp, file), bytes);
+    await writeDurably(path.join(tmp, Files.MANIFEST), utf8(JSON.stringify(manifest, null, 2)));
+    await fsyncDir(tmp);
+    await rename(tmp, dir);
+  } catch (cause) {
+    await rm(tmp, { recursive: true, force: true });
+    throw new CheckpointError(`could not write checkpoint ${dir}: ${String(cause)}`, { cause, canRetry: true });
+  }
+  await fsyncDir(root);
+  await publishLatest(root, name);
+  await prune(root, name, keep);
+  let bytes = 0;
+  for (const entry of Object.values(files)) bytes += entry.bytes;
+  return { dir, bytes };
+}
+
+/** Loads the checkpoint LATEST names; null when `root` holds no published checkpoint. */
+export async function loadLatestCheckpoint(root: string): Promise<CheckpointState | null> {
+  let name: string;
+  try {
+    name = (await readFile(path.join(root, LATEST), 'utf8')).trim();
+  } catch (cause) {
+    if (isNotFound(cause)) return null;
+    throw new CheckpointError(`could not read ${path.join(root, LATEST)}: ${String(cause)}`, { cause });
+  }
+  if (!name.startsWith(DIR_PREFIX) || name.includes('/') || name.includes(path.sep)) {
+    throw new CheckpointError(`${path.join(root, LATEST)} names ${JSON.stringify(name)}, which is not a checkpoint directory`);
+  }
+  return loadCheckpointDir(path.join(root, name));
+}
+
+/** Loads and verifies one checkpoint directory. */
+export async function loadCheckpointDir(dir: string): Promise<CheckpointState> {
+  const manifest = parseManifest(await readChecked(dir, Files.MANIFEST), dir);
+  for (const name of Object.values(Files)) {
+    if (name !== Files.MANIFEST && manifest.files[name] === undefined) {
+      throw new CheckpointError(`checkpoint ${dir} is invalid: manifest lists no ${name}`);
+    }
+  }
+  const read = async (name: string): Promise<Uint8Array> => {
+    const expected = manifest.files[name]!;
+    const bytes = await readChecked(dir, name);
+    if (bytes.length !== expected.bytes) {
+      throw new CheckpointError(
+        `checkpoint ${dir} is damaged: ${name} has ${bytes.length} bytes, the manifest says ${expected.bytes} (truncated write?)`,
+      );
+    }
+    if (sha256(bytes) !== expected.sha256) {
+      throw new CheckpointError(`checkpoint ${dir} is damaged: ${name} does not match its SHA-256 in the manifest`);
+    }
+    return bytes;
+  };
+  const model = parseJson(await read(Files.MODEL), dir, Files.MODEL) as Partial<io.ModelArtifacts>;
+  const weights = await read(Files.WEIGHTS);
+  const tokenizer = parseJson(await read(Files.TOKENIZER), dir, Files.TOKENIZER);
+  if (model.modelTopology === undefined || !Array.isArray(model.weightSpecs)) {
+    throw new CheckpointError(`checkpoint ${dir} is invalid: ${Files.MODEL} lacks modelTopology or weightSpecs`);
+  }
+  const specBytes = model.weightSpecs.reduce((sum, spec) => sum + weightSpecBytes(spec, dir), 0);
+  if (specBytes !== weights.length) {
+    throw new CheckpointError(`checkpoint ${dir} is invalid: weight specs describe ${specBytes} bytes, ${Files.WEIGHTS} has ${weights.length}`);
+  }
+  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  return {
+    artifacts: { ...model, weightData },
+    network: manifest.network,
+    modelVersion: manifest.modelVersion,
+    rowsSeen: manifest.rowsSeen,
+    tokenizer,
+    evaluation: manifest.evaluation ?? null,
+    adamPowers: manifest.adamPowers ?? null,
+  };
+}
+
+function joinWeightData(data: io.WeightData): ArrayBuffer {
+  if (!Array.isArray(data)) return data;
+  const total = data.reduce((n, b) => n + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const b of data) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  return out.buffer;
+}
+
+const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+function weightSpecBytes(spec: io.WeightsManifestEntry, dir: string): number {
+  const per = BYTES_PER_DTYPE[spec.dtype];
+  if (per === undefined || spec.quantization !== undefined || !Array.isArray(spec.shape)) {
+    throw new CheckpointError(`checkpoint ${dir} is invalid: unsupported weight spec for ${spec.name}`);
+  }
+  return spec.shape.reduce((n, d) => n * d, 1) * per;
+}
+
+function parseManifest(bytes: Uint8Array, dir: string): Manifest {
+  const m = parseJson(bytes, dir, Files.MANIFEST) as Partial<Manifest> | null;
+  if (m === null || typeof m !== 'object' || m.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`checkpoint ${dir} is invalid: ${Files.MANIFEST} is not a ${CHECKPOINT_FORMAT} manifest`);
+  }
+  if (m.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
+    throw new CheckpointError(
+      `checkpoint ${dir} has format version ${String(m.formatVersion)}; this build reads version ${CHECKPOINT_FORMAT_VERSION}`,
+    );
+  }
+  if (
+    !Number.isSafeInteger(m.modelVersion) ||
+    !Number.isSafeInteger(m.rowsSeen) ||
+    typeof m.network !== 'object' ||
+    typeof m.files !== 'object' ||
+    m.files === null
+  ) {
+    throw new CheckpointError(`checkpoint ${dir} is invalid: ${Files.MANIFEST} lacks modelVersion, rowsSeen, network or files`);
+  }
+  return m as Manifest;
+}
+
+async function readChecked(dir: string, name: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path.join(dir, name));
+  } catch (cause) {
+    const why = isNotFound(cause) ? 'is missing' : `could not be read (${String(cause)})`;
+    throw new CheckpointError(`checkpoint ${dir} is invalid: ${name} ${why}`, { cause });
+  }
+}
+
+function parseJson(bytes: Uint8Array, dir: string, name: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as unknown;
+  } catch (cause) {
+    throw new CheckpointError(`checkpoint ${dir} is invalid: ${name} is not valid JSON`, { cause });
+  }
+}
+
+async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(file, 'wx');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsync a directory so a rename inside it survives a power cut. */
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function publishLatest(root: string, name: string): Promise<void> {
+  const tmp = path.join(root, `${TMP_PREFIX}${LATEST}-${randomUUID()}`);
+  try {
+    await writeDurably(tmp, utf8(`${name}\n`));
+    await rename(tmp, path.join(root, LATEST));
+    await fsyncDir(root);
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    throw new CheckpointError(`could not publish checkpoint ${name} in ${root}: ${String(cause)}`, { cause, canRetry: true });
+  }
+}
+
+/**
+ * Deletes checkpoints older than the newest `keep`, and temporary entries a crash left
+ * behind more than a day ago (younger ones may belong to a save still running).
+ */
+async function prune(root: string, current: string, keep: number): Promise<void> {
+  const entries = await readdir(root);
+  const checkpoints = entries.filter((e) => e.startsWith(DIR_PREFIX) && e !== current).sort();
+  const stale = checkpoints.slice(0, Math.max(0, checkpoints.length - (keep - 1)));
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const e of entries.filter((e) => e.startsWith(TMP_PREFIX))) {
+    const info = await stat(path.join(root, e)).catch(() => null);
+    if (info !== null && info.mtimeMs < dayAgo) stale.push(e);
+  }
+  for (const e of stale) await rm(path.join(root, e), { recursive: true, force: true });
+}
+
+function utf8(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ENOENT';
+}

@@ -1,0 +1,398 @@
+/**
+ * The prequential ("test, then train") learner. For each Arrow batch it
+ * 1. scores every row with the current model (tokens go from the Arrow buffer into one
+ *    tensor; no per-row JS arrays),
+ * 2. records the labelled rows' scores in the online evaluation (so accuracy, log loss and
+ *    AUC are always out-of-sample), then
+ * 3. trains on the labelled rows in minibatches of `trainBatchSize`, one optimiser step
+ *    each (Keras' train_on_batch).
+ *
+ * modelVersion counts optimiser steps; a batch's scores carry the version that made them.
+ * Calls are serialised: a second `process` waits for the first, so a checkpoint never
+ * sees half a batch.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { RecordBatch } from 'apache-arrow';
+import { tokenMatrix } from '../batch/builder.js';
+import { Columns } from '../batch/schema.js';
+import { BackendError, CheckpointError, ConfigError, ErrorCodes, TextstreamError } from '../errors.js';
+import { currentBackend } from './backend.js';
+import type { AdamPowers, CheckpointState } from './checkpoint.js';
+import { OnlineEvaluator, type EvaluationSnapshot, type EvaluatorOptions } from './evaluation.js';
+import { buildNetwork, resolveNetworkConfig, type NetworkConfig } from './network.js';
+
+export interface LearnerOptions {
+  network?: Partial<NetworkConfig>;
+  /** Labelled rows per optimiser step (default 32, Keras' batch_size default). */
+  trainBatchSize?: number;
+  /**
+   * Most rows scored in one forward pass (default 1024). Larger passes amortise tfjs'
+   * per-op overhead; this only bounds the memory of one pass for very large batches.
+   */
+  scoreBatchSize?: number;
+  evaluation?: EvaluatorOptions;
+}
+
+export interface ProcessResult {
+  /** P(label = 1) for every row of the batch, from the model before this batch trained it. */
+  scores: Float32Array;
+  /** The model version that produced `scores`. */
+  modelVersion: number;
+  /** The model version after training on this batch. */
+  modelVersionAfter: number;
+  labelledRows: number;
+  trainedRows: number;
+  trainSteps: number;
+  /** Mean training loss over this batch's steps (row-weighted), null when nothing trained. */
+  loss: number | null;
+}
+
+export interface ScoreResult {
+  scores: Float32Array;
+  modelVersion: number;
+}
+
+const DEFAULT_TRAIN_BATCH = 32;
+const DEFAULT_SCORE_BATCH = 1024;
+
+export class PrequentialLearner {
+  readonly network: NetworkConfig;
+  readonly trainBatchSize: number;
+  readonly scoreBatchSize: number;
+  /** The tfjs backend this learner runs on (for logs and metric labels). */
+  readonly backend: string;
+  readonly #model: tf.LayersModel;
+  readonly #evaluator: OnlineEvaluator;
+  #version: number;
+  #rowsSeen: number;
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  private constructor(
+    model: tf.LayersModel,
+    network: NetworkConfig,
+    options: LearnerOptions,
+    evaluator: OnlineEvaluator,
+    version: number,
+    rowsSeen: number,
+  ) {
+    this.#model = model;
+    this.network = network;
+    this.trainBatchSize = options.trainBatchSize ?? DEFAULT_TRAIN_BATCH;
+    this.scoreBatchSize = options.scoreBatchSize ?? DEFAULT_SCORE_BATCH;
+    this.#evaluator = evaluator;
+    this.#version = version;
+    this.#rowsSeen = rowsSeen;
+    this.backend = tf.getBackend();
+  }
+
+  /** A fresh model. Call `selectBackend` first. */
+  static create(options: LearnerOptions = {}): PrequentialLearner {
+    requireBackend();
+    validateOptions(options);
+    const network = resolveNetworkConfig(options.network);
+    return new PrequentialLearner(buildNetwork(network), network, options, new OnlineEvaluator(options.evaluation), 0, 0);
+  }
+
+  /**
+   * Resumes from a checkpoint: weights, optimiser state, version, rows seen and (when the
+   * checkpoint has it) the running evaluation. A network config in `options` must match
+   * the checkpoint's: the tokenizer and embedding are tied to it.
+   */
+  static async fromCheckpoint(checkpoint: CheckpointState, options: LearnerOptions = {}): Promise<PrequentialLearner> {
+    requireBackend();
+    validateOptions(options);
+    const network = resolveNetworkConfig(checkpoint.network, 'checkpoint.network');
+    if (options.network !== undefined) {
+      const wanted = resolveNetworkConfig(options.network);
+      for (const key of ['vocabSize', 'embeddingDim', 'units', 'maxLen', 'learningRate'] as const) {
+        if (wanted[key] !== network[key]) {
+          throw new CheckpointError(`checkpoint has network.${key} = ${network[key]} but the configuration asks for ${wanted[key]}`);
+        }
+      }
+    }
+    const model = buildNetwork(network);
+    try {
+      await restoreWeights(model, checkpoint);
+    } catch (cause) {
+      model.optimizer.dispose();
+      model.dispose();
+      if (cause instanceof CheckpointError) throw cause;
+      throw new CheckpointError(`checkpoint weights could not be restored: ${String(cause)}`, { cause });
+    }
+    let evaluator: OnlineEvaluator;
+    try {
+      evaluator = checkpoint.evaluation !== null ? OnlineEvaluator.fromJSON(checkpoint.evaluation) : new OnlineEvaluator(options.evaluation);
+    } catch (cause) {
+      model.optimizer.dispose();
+      model.dispose();
+      throw new CheckpointError(`checkpoint evaluation state is invalid: ${String(cause)}`, { cause });
+    }
+    return new PrequentialLearner(model, network, options, evaluator, checkpoint.modelVersion, checkpoint.rowsSeen);
+  }
+
+  /** Optimiser steps applied so far. */
+  get modelVersion(): number {
+    return this.#version;
+  }
+
+  /** Rows processed so far, labelled or not. */
+  get rowsSeen(): number {
+    return this.#rowsSeen;
+  }
+
+  /** The underlying tfjs model (read-only use: summaries, parity tests). */
+  get model(): tf.LayersModel {
+    return this.#model;
+  }
+
+  /** Scores the batch, evaluates its labelled rows, then trains on them. */
+  process(batch: RecordBatch): Promise<ProcessResult> {
+    return this.#serial(() => this.#process(batch));
+  }
+
+  /** Scores the batch without evaluating or training (the scorer role). */
+  score(batch: RecordBatch): Promise<ScoreResult> {
+    return this.#serial(() => {
+      const tokens = this.#tokens(batch);
+      const scores = this.#score(tokens, batch.numRows);
+      this.#rowsSeen += batch.numRows;
+      return Promise.resolve({ scores, modelVersion: this.#version });
+    });
+  }
+
+  evaluation(): EvaluationSnapshot {
+    return this.#evaluator.snapshot();
+  }
+
+  /** Everything a checkpoint needs; the tokenizer is the caller's, stored verbatim. */
+  checkpointState(tokenizer: unknown): Promise<CheckpointState> {
+    return this.#serial(async () => {
+      let artifacts: tf.io.ModelArtifacts | undefined;
+      // A capturing IOHandler: tfjs hands us the artifacts, checkpoint.ts writes them.
+      await this.#model.save(
+        {
+          save: (a) => {
+            artifacts = a;
+            return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
+          },
+        },
+        { includeOptimizer: true },
+      );
+      return {
+        artifacts: artifacts!,
+        network: this.network,
+        modelVersion: this.#version,
+        rowsSeen: this.#rowsSeen,
+        tokenizer,
+        evaluation: this.#evaluator.toJSON(),
+        adamPowers: readAdamPowers(this.#model.optimizer),
+      };
+    });
+  }
+
+  /** Frees the model's tensors (weights and optimiser state). Safe to call twice. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#model.optimizer?.dispose();
+    this.#model.dispose();
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#disposed) return Promise.reject(new TextstreamError(ErrorCodes.MODEL_FAILED, 'learner is disposed'));
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #process(batch: RecordBatch): Promise<ProcessResult> {
+    const rows = batch.numRows;
+    const tokens = this.#tokens(batch);
+    const { rows: labelled, labels } = labelledRows(batch);
+    const modelVersion = this.#version;
+    const scores = this.#score(tokens, rows);
+    this.#evaluator.observe(scores, labelled, labels);
+    this.#rowsSeen += rows;
+
+    let lossSum = 0;
+    let steps = 0;
+    const maxLen = this.network.maxLen;
+    // Only when some rows are unlabelled do the labelled ones need packing together.
+    const source = labelled.length === rows ? tokens : packRows(tokens, labelled, maxLen);
+    for (let start = 0; start < labelled.length; start += this.trainBatchSize) {
+      const n = Math.min(this.trainBatchSize, labelled.length - start);
+      const loss = await this.#trainStep(source.subarray(start * maxLen, (start + n) * maxLen), labels.subarray(start, start + n), n);
+      this.#version++;
+      steps++;
+      lossSum += loss * n;
+      this.#evaluator.observeTraining(loss, n);
+    }
+    return {
+      scores,
+      modelVersion,
+      modelVersionAfter: this.#version,
+      labelledRows: labelled.length,
+      trainedRows: labelled.length,
+      trainSteps: steps,
+      loss: steps > 0 ? lossSum / labelled.length : null,
+    };
+  }
+
+  #tokens(batch: RecordBatch): Int32Array {
+    const tokens = tokenMatrix(batch);
+    const { maxLen, vocabSize } = this.network;
+    if (tokens.length !== batch.numRows * maxLen) {
+      throw new TextstreamError(
+        ErrorCodes.INPUT_INVALID,
+        `batch has ${tokens.length / Math.max(1, batch.numRows)} tokens per row, the model expects maxLen ${maxLen}`,
+      );
+    }
+    // tfjs would fail deep inside Gather (or, on some backends, read out of bounds).
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      if (t < 0 || t >= vocabSize) {
+        const row = Math.floor(i / maxLen);
+        throw new TextstreamError(
+          ErrorCodes.INPUT_INVALID,
+          `row ${row} (id ${String(batch.getChild(Columns.ID)?.get(row))}) has token id ${t} outside [0, ${vocabSize}); ` +
+            'the tokenizer num_words and model vocabSize must agree',
+        );
+      }
+    }
+    return tokens;
+  }
+
+  #score(tokens: Int32Array, rows: number): Float32Array {
+    const maxLen = this.network.maxLen;
+    const scores = new Float32Array(rows);
+    for (let start = 0; start < rows; start += this.scoreBatchSize) {
+      const n = Math.min(this.scoreBatchSize, rows - start);
+      const part = tf.tidy(() => {
+        const x = tf.tensor2d(tokens.subarray(start * maxLen, (start + n) * maxLen), [n, maxLen], 'int32');
+        return (this.#model.predictOnBatch(x) as tf.Tensor).dataSync();
+      });
+      scores.set(part, start);
+    }
+    return scores;
+  }
+
+  async #trainStep(tokens: Int32Array, labels: Float32Array, n: number): Promise<number> {
+    const x = tf.tensor2d(tokens, [n, this.network.maxLen], 'int32');
+    const y = tf.tensor2d(labels, [n, 1], 'float32');
+    try {
+      const loss = await this.#model.trainOnBatch(x, y);
+      return Array.isArray(loss) ? loss[0]! : loss;
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+  }
+}
+
+/**
+ * Loads model and optimiser weights into a network built from the checkpoint's config.
+ * (Rather than tf.loadLayersModel on the stored topology: the network is always ours, and
+ * tfjs' LSTM deserialisation leaks the tensors network.ts builds inside tidy.)
+ */
+async function restoreWeights(model: tf.LayersModel, checkpoint: CheckpointState): Promise<void> {
+  const { weightData, weightSpecs } = checkpoint.artifacts;
+  if (weightData === undefined || weightSpecs === undefined) throw new CheckpointError('checkpoint has no weights');
+  const decoded = tf.io.decodeWeights(weightData, weightSpecs);
+  try {
+    const modelWeights: tf.NamedTensorMap = {};
+    const optimizerWeights: Parameters<tf.Optimizer['setWeights']>[0] = [];
+    for (const spec of weightSpecs) {
+      const tensor = decoded[spec.name]!;
+      if (spec.group === 'optimizer') optimizerWeights.push({ name: spec.name, tensor });
+      else modelWeights[spec.name] = tensor;
+    }
+    // strict: every weight of the network must be present with its exact shape.
+    model.loadWeights(modelWeights, true);
+    await model.optimizer.setWeights(optimizerWeights);
+    if (checkpoint.adamPowers !== null) restoreAdamPowers(model.optimizer, checkpoint.adamPowers);
+  } finally {
+    tf.dispose(Object.values(decoded));
+  }
+}
+
+/**
+ * tfjs' AdamOptimizer keeps beta1^t and beta2^t in two (TypeScript-private) variables that
+ * its getWeights/setWeights leave out; see AdamPowers for why they are saved.
+ */
+interface AdamInternals {
+  accBeta1?: tf.Variable;
+  accBeta2?: tf.Variable;
+}
+
+function readAdamPowers(optimizer: tf.Optimizer): AdamPowers | null {
+  const { accBeta1, accBeta2 } = optimizer as unknown as AdamInternals;
+  if (!(accBeta1 instanceof tf.Variable) || !(accBeta2 instanceof tf.Variable)) return null;
+  return { beta1Power: accBeta1.dataSync()[0]!, beta2Power: accBeta2.dataSync()[0]! };
+}
+
+function restoreAdamPowers(optimizer: tf.Optimizer, powers: AdamPowers): void {
+  const { accBeta1, accBeta2 } = optimizer as unknown as AdamInternals;
+  if (!(accBeta1 instanceof tf.Variable) || !(accBeta2 instanceof tf.Variable)) {
+    throw new CheckpointError('checkpoint holds Adam state but the restored optimiser is not Adam');
+  }
+  tf.tidy(() => {
+    accBeta1.assign(tf.scalar(powers.beta1Power));
+    accBeta2.assign(tf.scalar(powers.beta2Power));
+  });
+}
+
+function requireBackend(): void {
+  if (currentBackend() === null) {
+    throw new BackendError('no backend selected: call selectBackend() before creating a learner');
+  }
+}
+
+/** Validates before anything is built, so a bad option leaks no model. */
+function validateOptions(options: LearnerOptions): void {
+  for (const key of ['trainBatchSize', 'scoreBatchSize'] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
+      throw new ConfigError(`model.${key}`, `must be a positive integer, got ${value}`);
+    }
+  }
+}
+
+/** Row indices and labels (as float 0/1, ready for the loss) of the labelled rows. */
+export function labelledRows(batch: RecordBatch): { rows: Int32Array; labels: Float32Array } {
+  const column = batch.getChild(Columns.LABEL);
+  const n = batch.numRows;
+  if (column === null) return { rows: new Int32Array(0), labels: new Float32Array(0) };
+  if (column.data.length !== 1) throw new TextstreamError(ErrorCodes.INPUT_INVALID, 'batch has no single-chunk label column');
+  const data = column.data[0]!;
+  const values = data.values as Int8Array;
+  const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined;
+  const rows = new Int32Array(n);
+  const labels = new Float32Array(n);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    // Arrow validity bitmaps are indexed from the data's offset; `values` is already sliced.
+    if (bitmap !== undefined) {
+      const bit = data.offset + i;
+      if (((bitmap[bit >> 3]! >> (bit & 7)) & 1) === 0) continue;
+    }
+    const label = values[i]!;
+    if (label !== 0 && label !== 1) {
+      throw new TextstreamError(ErrorCodes.INPUT_INVALID, `row ${i} has label ${label}; labels must be 0, 1 or null`);
+    }
+    rows[k] = i;
+    labels[k] = label;
+    k++;
+  }
+  return { rows: rows.subarray(0, k), labels: labels.subarray(0, k) };
+}
+
+/** Copies the given rows of a rows × maxLen matrix into a new packed matrix. */
+function packRows(tokens: Int32Array, rows: Int32Array, maxLen: number): Int32Array {
+  const out = new Int32Array(rows.length * maxLen);
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]!;
+    out.set(tokens.subarray(r * maxLen, (r + 1) * maxLen), k * maxLen);
+  }
+  return out;
+}

@@ -1,0 +1,116 @@
+/**
+ * The seed's network, layer for layer:
+ *
+ *   model = keras.Sequential([
+ *       keras.layers.Embedding(10000, 64, input_length=100),
+ *       keras.layers.LSTM(64),
+ *       keras.layers.Dense(1, activation='sigmoid')])
+ *   model.compile(optimizer='adam', loss='binary_crossentropy')
+ *
+ * tfjs-layers keeps some Keras 1 defaults that differ from tf.keras 2, so every one that
+ * matters is spelled out here: LSTM recurrent activation (tfjs: hardSigmoid, Keras:
+ * sigmoid), unit_forget_bias (tfjs: off, Keras: on), kernel initialisers (tfjs:
+ * glorotNormal, Keras: glorot_uniform). Gate order (i, f, c, o) and weight layout
+ * ([in, 4·units] kernel, [units, 4·units] recurrent kernel) are the same as Keras;
+ * test/model/network.test.ts proves it against Keras itself.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../errors.js';
+
+export interface NetworkConfig {
+  /** Embedding rows: token ids must be < vocabSize (the tokenizer's num_words). */
+  vocabSize: number;
+  embeddingDim: number;
+  /** LSTM units. */
+  units: number;
+  /** Tokens per sequence (pad_sequences maxlen). */
+  maxLen: number;
+  /** Adam learning rate. */
+  learningRate: number;
+  /** Seed for the weight initialisers; null draws a fresh random initialisation. */
+  seed: number | null;
+}
+
+export const DEFAULT_NETWORK: Readonly<NetworkConfig> = Object.freeze({
+  vocabSize: 10_000,
+  embeddingDim: 64,
+  units: 64,
+  maxLen: 100,
+  learningRate: 0.001,
+  seed: null,
+});
+
+/** Layer names are fixed so weight names ('lstm/kernel', …) are stable across processes. */
+export const LayerNames = { EMBEDDING: 'embedding', LSTM: 'lstm', DENSE: 'dense' } as const;
+
+/** Merges defaults and validates; `path` prefixes error paths (e.g. `model.network`). */
+export function resolveNetworkConfig(partial: Partial<NetworkConfig> = {}, path = 'model.network'): NetworkConfig {
+  const config: NetworkConfig = { ...DEFAULT_NETWORK, ...partial };
+  for (const key of ['vocabSize', 'embeddingDim', 'units', 'maxLen'] as const) {
+    if (!Number.isInteger(config[key]) || config[key] <= 0) {
+      throw new ConfigError(`${path}.${key}`, `must be a positive integer, got ${String(config[key])}`);
+    }
+  }
+  if (!(config.learningRate > 0) || !Number.isFinite(config.learningRate)) {
+    throw new ConfigError(`${path}.learningRate`, `must be a positive number, got ${String(config.learningRate)}`);
+  }
+  if (config.seed !== null && !Number.isInteger(config.seed)) {
+    throw new ConfigError(`${path}.seed`, `must be an integer or null, got ${String(config.seed)}`);
+  }
+  return Object.freeze(config);
+}
+
+/** Builds and compiles the network. Its weights are initialised on return. */
+export function buildNetwork(config: NetworkConfig): tf.Sequential {
+  // One seed per initialiser, so layers don't draw identical streams.
+  const seed = (offset: number): number | undefined => (config.seed === null ? undefined : config.seed + offset);
+  let model: tf.Sequential | undefined;
+  // tfjs-layers' unitForgetBias initialiser never disposes its intermediate tensors (4 per
+  // LSTM). Building inside tidy frees them; the weights are variables, which tidy keeps.
+  tf.tidy(() => {
+    model = tf.sequential({
+      layers: [
+        tf.layers.embedding({
+          name: LayerNames.EMBEDDING,
+          inputDim: config.vocabSize,
+          outputDim: config.embeddingDim,
+          inputLength: config.maxLen,
+          // Keras 'uniform': RandomUniform(-0.05, 0.05).
+          embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: seed(0) }),
+        }),
+        tf.layers.lstm({
+          name: LayerNames.LSTM,
+          units: config.units,
+          activation: 'tanh',
+          recurrentActivation: 'sigmoid',
+          unitForgetBias: true,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: seed(1) }),
+          recurrentInitializer: tf.initializers.orthogonal({ seed: seed(2) }),
+          biasInitializer: 'zeros',
+        }),
+        tf.layers.dense({
+          name: LayerNames.DENSE,
+          units: 1,
+          activation: 'sigmoid',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: seed(3) }),
+          biasInitializer: 'zeros',
+        }),
+      ],
+    });
+  });
+  compileNetwork(model!, config.learningRate);
+  return model!;
+}
+
+export function compileNetwork(model: tf.LayersModel, learningRate: number): void {
+  // Keras' Adam defaults: beta_1 0.9, beta_2 0.999, epsilon 1e-7 (tfjs' default epsilon is
+  // the backend epsilon, 1e-7 on wasm and cpu, but say it so it can't drift).
+  model.compile({ optimizer: tf.train.adam(learningRate, 0.9, 0.999, 1e-7), loss: 'binaryCrossentropy' });
+}
+
+/** Parameter counts per layer, in model order (for logs and tests). */
+export function parameterCounts(model: tf.LayersModel): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const layer of model.layers) counts[layer.name] = layer.countParams();
+  return counts;
+}
