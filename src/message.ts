@@ -38,6 +38,8 @@ export interface Message {
   text: string;
   label: Label | null;
   position: SourcePosition;
+  /** The record's original bytes, for a dead letter raised after decoding (built on demand). */
+  original?: () => Uint8Array;
 }
 
 /** A message after cleaning and tokenizing, ready to be batched. */

@@ -136,7 +136,7 @@ function utf8Data(values: readonly string[]): Data<Utf8> {
     valueOffsets[i + 1] = total;
   }
   const data = new Uint8Array(total);
-  for (let i = 0; i < encoded.length; i++) data.set(encoded[i]!, valueOffsets[i]!);
+  for (let i = 0; i < encoded.length; i++) data.set(encoded[i]!, valueOffsets[i]);
   return makeData({ type: new Utf8(), length: values.length, nullCount: 0, valueOffsets, data });
 }
 

@@ -50,7 +50,7 @@ export function decodeRecord(raw: RawRecord, opts: DecodeOptions): Decoded {
   }
   const id = raw.id ?? `${raw.position.source}:${raw.position.offset}`;
   if (id === '') return reject(DeadLetterReasons.INVALID_ID, 'id is empty');
-  return { ok: true, message: { id, text, label, position: raw.position } };
+  return { ok: true, message: { id, text, label, position: raw.position, original: () => originalBytes(raw) } };
 }
 
 /** 0/1 (number, bigint, or the strings "0"/"1") → label; null/undefined → unlabelled; else undefined. */
@@ -64,8 +64,8 @@ function parseLabel(value: unknown): Label | null | undefined {
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'object') return Object.prototype.toString.call(value);
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return Object.prototype.toString.call(value);
 }
 
 function originalBytes(raw: RawRecord): Uint8Array {

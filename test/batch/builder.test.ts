@@ -25,13 +25,13 @@ test('should flush a batch when maxRows is reached and keep every column value',
   assert.ok(batch);
   assert.equal(batch.numRows, 3);
   assert.equal(builder.length, 0);
-  const rows = new Table(batch).toArray().map((r) => r.toJSON());
+  const rows = new Table(batch).toArray().map((r: { toJSON(): Record<string, unknown> }) => r.toJSON());
   assert.deepEqual(rows.map((r) => r[Columns.ID]), ['m0', 'm1', 'm2']);
   assert.deepEqual(rows.map((r) => r[Columns.LABEL]), [1, null, 0]);
   assert.deepEqual(rows.map((r) => r[Columns.TEXT]), ['text 0 é', 'text 1 é', 'text 2 é']);
   assert.deepEqual(rows.map((r) => r[Columns.OFFSET]), [0n, 1n, 2n]);
   assert.deepEqual(rows.map((r) => r[Columns.TIMESTAMP]), [null, 1_700_000_000_001, null]);
-  assert.deepEqual([...rows[1]![Columns.TOKENS]], [10, 11, 12, 13]);
+  assert.deepEqual([...(rows[1]![Columns.TOKENS] as Iterable<number>)], [10, 11, 12, 13]);
 });
 
 test('should expose the token column as one flat matrix without copying', () => {
@@ -40,7 +40,8 @@ test('should expose the token column as one flat matrix without copying', () => 
   const batch = builder.push(message(1, 1))!;
   const matrix = tokenMatrix(batch);
   assert.deepEqual([...matrix], [0, 1, 2, 3, 10, 11, 12, 13]);
-  assert.equal(matrix.buffer, batch.getChild(Columns.TOKENS)!.data[0]!.children[0]!.values.buffer);
+  const child = batch.getChild(Columns.TOKENS)!.data[0]!.children[0]!;
+  assert.equal(matrix.buffer, (child.values as Int32Array).buffer);
   assert.deepEqual([...tokenMatrix(batch.slice(1, 2))], [10, 11, 12, 13]);
 });
 

@@ -8,8 +8,12 @@ const opts = { maxMessageBytes: 1024 };
 const raw = (over: Partial<RawRecord>): RawRecord => ({ position, id: 'a', text: 'hello', label: null, ...over });
 
 test('should decode valid UTF-8 bytes and strings with 0/1/empty labels', () => {
-  const fromBytes = decodeRecord(raw({ text: new TextEncoder().encode('héllo'), label: 1 }), opts);
-  assert.deepEqual(fromBytes, { ok: true, message: { id: 'a', text: 'héllo', label: 1, position } });
+  const bytes = new TextEncoder().encode('héllo');
+  const fromBytes = decodeRecord(raw({ text: bytes, label: 1 }), opts);
+  assert.ok(fromBytes.ok);
+  const { original, ...message } = fromBytes.message;
+  assert.deepEqual(message, { id: 'a', text: 'héllo', label: 1, position });
+  assert.equal(original?.(), bytes);
   for (const [label, expected] of [[0, 0], [1n, 1], ['0', 0], [null, null], [undefined, null]] as const) {
     const decoded = decodeRecord(raw({ label }), opts);
     assert.ok(decoded.ok);

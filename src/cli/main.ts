@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerDatasetCommand } from './dataset.js';
+import { registerReplayCommand } from './replay.js';
+import { ExitCodes, exitCodeFor } from './exit-codes.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+// `textstream … | head` closes stdout early; that is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(ExitCodes.OK);
+  throw err;
+});
+
+const program = new Command()
+  .name('textstream')
+  .description('Score and continuously train an LSTM text classifier on a stream; Parquet out, Prometheus metrics.')
+  .version(pkg.version)
+  .option('--log-level <level>', 'log level for the JSON logs on stderr (trace, debug, info, warn, error)', 'info')
+  .exitOverride()
+  .showHelpAfterError('(add --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ textstream replay pipelines/spamassassin.yaml             replay the bundled corpus
+  $ textstream replay pipelines/spamassassin.yaml --limit 500 a quick look
+  $ textstream dataset spamassassin --out data/spamassassin.parquet
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
+  );
+
+registerDatasetCommand(program);
+registerReplayCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version arrive here too, with exit code 0.
+    process.exitCode = err.exitCode === 0 ? ExitCodes.OK : ExitCodes.USAGE;
+  } else {
+    process.stderr.write(`textstream: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}

@@ -1,0 +1,40 @@
+import { Stages } from '../metrics/definitions.js';
+import type { ReplaySummary } from '../runtime/replay.js';
+
+const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toFixed(1)} %`);
+const num = (x: number): string => x.toLocaleString('en-US');
+
+/** The end-of-run report: counts, model quality, per-stage throughput, output files. */
+export function formatReplaySummary(s: ReplaySummary): string {
+  const e = s.evaluation;
+  const majority = e.count > 0 ? Math.max(e.positives, e.negatives) / e.count : null;
+  const reasons = Object.entries(s.deadLettersByReason)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  const lines = [
+    '',
+    `textstream replay of ${s.input}${s.aborted ? ' (stopped early)' : ''}`,
+    `  rows in               ${num(s.rowsIn)}`,
+    `  rows written          ${num(s.rowsWritten)} in ${s.files.length} Parquet file(s)`,
+    `  dead letters          ${num(s.deadLetters)}${reasons ? ` (${reasons})` : ''} → ${s.deadLetterPath}`,
+    `  rows trained          ${num(s.rowsTrained)} (model version ${s.modelVersion}, backend ${s.backend.name})`,
+    `  prequential accuracy  ${pct(e.accuracy)} on ${num(e.count)} labelled rows (majority class ${pct(majority)})`,
+    `  prequential AUC       ${e.auc === null ? 'n/a' : e.auc.toFixed(4)}`,
+    `  prequential log loss  ${e.logLoss === null ? 'n/a' : e.logLoss.toFixed(4)}`,
+    `  wall time             ${s.seconds.toFixed(1)} s (${(s.rowsIn / s.seconds).toFixed(0)} rows/s end to end)`,
+    '',
+    '  stage        rows out    seconds     rows/s',
+  ];
+  for (const stage of Stages) {
+    const t = s.stages.get(stage);
+    if (!t) continue;
+    const rate = t.seconds > 0 ? (t.output / t.seconds).toFixed(0) : '-';
+    lines.push(`  ${stage.padEnd(10)} ${num(t.output).padStart(10)} ${t.seconds.toFixed(2).padStart(10)} ${rate.padStart(10)}`);
+  }
+  lines.push('', '  output files:');
+  const shown = s.files.slice(0, 10);
+  for (const f of shown) lines.push(`    ${f.path} (${num(f.rows)} rows, ${num(f.bytes)} bytes)`);
+  if (s.files.length > shown.length) lines.push(`    … and ${s.files.length - shown.length} more`);
+  if (s.checkpointDir) lines.push(`  checkpoint: ${s.checkpointDir}`);
+  return `${lines.join('\n')}\n`;
+}
