@@ -67,7 +67,7 @@ export function buildNetwork(config: NetworkConfig): tf.Sequential {
   let model: tf.Sequential | undefined;
   // tfjs-layers' unitForgetBias initialiser never disposes its intermediate tensors (4 per
   // LSTM). Building inside tidy frees them; the weights are variables, which tidy keeps.
-  tf.tidy(() => {
+  withoutOrthogonalWarning(() => tf.tidy(() => {
     model = tf.sequential({
       layers: [
         tf.layers.embedding({
@@ -97,7 +97,7 @@ export function buildNetwork(config: NetworkConfig): tf.Sequential {
         }),
       ],
     });
-  });
+  }));
   compileNetwork(model!, config.learningRate);
   return model!;
 }
@@ -113,4 +113,23 @@ export function parameterCounts(model: tf.LayersModel): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const layer of model.layers) counts[layer.name] = layer.countParams();
   return counts;
+}
+
+/**
+ * tfjs warns "Orthogonal initializer is being called on a matrix with more than 2000
+ * elements: Slowness may result" on every build of the seed LSTM (64×256 recurrent
+ * kernel). Keras initialises it the same way without a word, and the one-off cost is
+ * milliseconds, so the warning only alarms users; this drops exactly that message.
+ */
+function withoutOrthogonalWarning(build: () => void): void {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Orthogonal initializer is being called')) return;
+    warn(...args);
+  };
+  try {
+    build();
+  } finally {
+    console.warn = warn;
+  }
 }

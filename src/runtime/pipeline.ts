@@ -158,9 +158,11 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   try {
     const iterator = parts.source.batches(parts.signal)[Symbol.asyncIterator]();
     for (;;) {
-      const next = await clock.time('source', 0, () => iterator.next(), (n) => (n.done ? 0 : n.value.length));
+      const readStart = process.hrtime.bigint();
+      const next = await iterator.next();
       if (next.done) break;
       const records = takeWithinLimit(next.value, parts.limit, progress.rowsIn);
+      clock.record('source', records.length, records.length, Number(process.hrtime.bigint() - readStart) / 1e9);
       progress.rowsIn += records.length;
 
       const decoded = await clock.time(

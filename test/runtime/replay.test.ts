@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -132,4 +132,41 @@ test('should replay real emails end to end: every row written or dead-lettered, 
   assert.ok((await readdir(path.join(dir, 'ckpt'))).includes('LATEST'));
   const resumed = await replay(config, { logger: silent, signal: new AbortController().signal, resume: true, limit: 40 });
   assert.ok(resumed.modelVersion > summary.modelVersion);
+});
+
+/** The to_json() output of the golden fixture's Keras tokenizer with the given config name. */
+async function kerasTokenizerJson(name: string): Promise<string> {
+  const golden = JSON.parse(await readFile(path.join(repoRoot, 'test', 'fixtures', 'keras-tokenizer-golden.json'), 'utf8')) as {
+    configs: Array<{ name: string; toJson?: string }>;
+  };
+  return golden.configs.find((c) => c.name === name)!.toJson!;
+}
+
+test('should start from a tokenizer fitted by Keras instead of fitting one, and refuse one too large for the embedding', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-replay-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const input = path.join(dir, 'mail.parquet');
+  await writeInput(input);
+  const tokenizerPath = path.join(dir, 'keras-tokenizer.json');
+  await writeFile(tokenizerPath, await kerasTokenizerJson('num_words_10000'));
+  const definition = {
+    name: 'keras-vocab',
+    source: { type: 'parquet', path: input },
+    clean: { email: true },
+    tokenizer: { path: tokenizerPath, bootstrapRows: 1_000_000 },
+    model: { backend: 'wasm' },
+    sink: { dir: path.join(dir, 'out') },
+    metrics: { enabled: false },
+  };
+  const logs: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(line) });
+  // bootstrapRows is far beyond the input: had the vocabulary not been loaded frozen,
+  // nothing would be scored until the end, and the log would say it was fitted.
+  const summary = await replay(parsePipeline(definition), { logger, signal: new AbortController().signal, limit: 40 });
+  assert.equal(summary.rowsWritten, 40);
+  assert.ok(!logs.some((l) => l.includes('vocabulary fitted')));
+
+  await writeFile(tokenizerPath, await kerasTokenizerJson('num_words_50_oov'));
+  const tooSmall = parsePipeline({ ...definition, tokenizer: { path: tokenizerPath, numWords: 10 } });
+  await assert.rejects(replay(tooSmall, { logger: silent, signal: new AbortController().signal }), /tokenizer\.path: .*up to 50.*numWords = 10 rows/);
 });
