@@ -1,0 +1,176 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Kafka, logLevel, type IHeaders, type RecordMetadata } from 'kafkajs';
+import { repoRoot } from './paths.js';
+
+/**
+ * Integration-test helpers for the real local broker (scripts/kafka.sh). Every test makes
+ * its own topics and groups with `uniqueName`, so tests never see each other's data.
+ */
+
+export interface TestMessage {
+  key?: string | Buffer | null;
+  value: Buffer | string | null;
+  partition?: number;
+  headers?: IHeaders;
+}
+
+export interface ReadMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+/** Large enough for the 10 MB round trip; the broker still enforces each topic's limit. */
+const MAX_FETCH_BYTES = 32 * 1024 * 1024;
+
+let broker: Promise<string> | undefined;
+
+/**
+ * Starts the local broker unless one started by scripts/kafka.sh already answers (the
+ * script is idempotent and serialised by a lock), once per process. Returns host:port.
+ * A cold machine downloads the jars first, hence the generous timeout.
+ */
+export function ensureBroker(): Promise<string> {
+  broker ??= promisify(execFile)('bash', ['scripts/kafka.sh', 'start'], { cwd: repoRoot, timeout: 600_000 }).then(
+    ({ stdout }) => stdout.trim().split('\n').at(-1)!,
+    (err: Error & { stderr?: string }) => {
+      broker = undefined;
+      throw new Error(`scripts/kafka.sh start failed: ${err.message}\n${err.stderr ?? ''}`, { cause: err });
+    },
+  );
+  return broker;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID()}`;
+}
+
+function client(brokers: string): Kafka {
+  return new Kafka({
+    clientId: 'textstream-test',
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+    // Fail within seconds, not minutes, when something is wrong.
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
+}
+
+/** Creates a topic and waits for its partition leaders (auto-create is off on our broker). */
+export async function createTopic(
+  brokers: string,
+  topic: string,
+  partitions: number,
+  configs: Record<string, string> = {},
+): Promise<void> {
+  const admin = client(brokers).admin();
+  await admin.connect();
+  try {
+    const created = await admin.createTopics({
+      topics: [
+        {
+          topic,
+          numPartitions: partitions,
+          replicationFactor: 1,
+          configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+        },
+      ],
+      waitForLeaders: true,
+    });
+    if (!created) throw new Error(`topic ${topic} already exists`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes topics; one that is already gone is not an error (cleanup may run twice). */
+export async function deleteTopic(brokers: string, ...topics: string[]): Promise<void> {
+  const admin = client(brokers).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const doomed = topics.filter((t) => existing.has(t));
+    if (doomed.length > 0) await admin.deleteTopics({ topics: doomed, timeout: 10_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Produces the messages in order, acknowledged by the broker (acks=all). */
+export async function produceMessages(
+  brokers: string,
+  topic: string,
+  messages: readonly TestMessage[],
+): Promise<RecordMetadata[]> {
+  const producer = client(brokers).producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    return await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ ...m })) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * Reads a topic from the beginning with a fresh consumer group until `expectedCount`
+ * messages arrived; rejects after `timeoutMs` saying how many did.
+ */
+export async function readTopic(
+  brokers: string,
+  topic: string,
+  expectedCount: number,
+  timeoutMs = 30_000,
+): Promise<ReadMessage[]> {
+  const consumer = client(brokers).consumer({
+    groupId: uniqueName('test-reader'),
+    maxBytes: MAX_FETCH_BYTES,
+    maxBytesPerPartition: MAX_FETCH_BYTES,
+    maxWaitTimeInMs: 100,
+  });
+  const received: ReadMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`read ${received.length} of ${expectedCount} messages from ${topic} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const check = (): void => {
+        if (received.length >= expectedCount) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      check();
+      consumer
+        .run({
+          eachMessage: ({ topic: t, partition, message }) => {
+            received.push({
+              topic: t,
+              partition,
+              offset: message.offset,
+              timestamp: message.timestamp,
+              key: message.key,
+              value: message.value,
+              headers: message.headers ?? {},
+            });
+            check();
+            return Promise.resolve();
+          },
+        })
+        .catch((err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return received;
+}
