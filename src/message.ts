@@ -28,6 +28,13 @@ export interface RawRecord {
   label: unknown;
   /** The record's original bytes for the dead-letter sink, when the source has them. */
   original?: Uint8Array;
+  /** The message key as received (Kafka), so that a dead letter keeps it. */
+  key?: Uint8Array | null;
+  /**
+   * Set by a source that already found the record bad while unpacking it (e.g. a Kafka
+   * value that is not JSON): `decodeRecord` turns it into this dead letter, checking nothing else.
+   */
+  rejected?: { reason: DeadLetterReason; detail: string };
 }
 
 export type Label = 0 | 1;
@@ -40,6 +47,8 @@ export interface Message {
   position: SourcePosition;
   /** The record's original bytes, for a dead letter raised after decoding (built on demand). */
   original?: () => Uint8Array;
+  /** The message key as received (Kafka), for a dead letter raised after decoding. */
+  key?: Uint8Array | null;
 }
 
 /** A message after cleaning and tokenizing, ready to be batched. */
@@ -66,4 +75,6 @@ export interface DeadLetter {
   detail: string;
   /** The original bytes of the record, as far as the source had them. */
   original: Uint8Array;
+  /** The record's key as received (Kafka), when it had one. */
+  key?: Uint8Array | null;
 }

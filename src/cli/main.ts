@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerDatasetCommand } from './dataset.js';
+import { registerProduceCommand } from './produce.js';
 import { registerReplayCommand } from './replay.js';
+import { registerRunCommand } from './run.js';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -33,6 +35,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
 
 registerDatasetCommand(program);
 registerReplayCommand(program);
+registerProduceCommand(program);
+registerRunCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -30,13 +30,40 @@ export const ParquetSourceSchema = z
   })
   .strict();
 
+export const KafkaSourceSchema = z
+  .object({
+    type: z.literal('kafka'),
+    brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']).describe('Bootstrap brokers, host:port.'),
+    topic: z.string().min(1),
+    groupId: z.string().min(1).describe('Consumer group; workers with the same group share partitions.'),
+    clientId: z.string().min(1).default('textstream'),
+    fromBeginning: z.boolean().default(true).describe('Where a group with no committed offset starts.'),
+    format: z.enum(['json', 'text']).default('json').describe('json: {"id","text","label"}; text: the value is the text.'),
+    fields: z
+      .object({
+        id: z.string().min(1).default('id'),
+        text: z.string().min(1).default('text'),
+        label: z.string().min(1).default('label'),
+      })
+      .strict()
+      .prefault({}),
+    maxBufferedMessages: positiveInt
+      .default(2000)
+      .describe('Fetched but unprocessed messages above which partitions are paused (backpressure).'),
+    commitIntervalMs: positiveInt
+      .default(5000)
+      .describe('Open Parquet files are finished, and their offsets committed, at least this often.'),
+    shutdownTimeoutMs: positiveInt.default(30_000).describe('SIGTERM drain deadline; past it the worker exits 1.'),
+  })
+  .strict();
+
 export const PipelineSchema = z
   .object({
     name: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, - or _')
       .describe('Names the output folder and the `pipeline` metric label.'),
-    source: z.discriminatedUnion('type', [ParquetSourceSchema]),
+    source: z.discriminatedUnion('type', [ParquetSourceSchema, KafkaSourceSchema]),
     decode: z
       .object({
         maxMessageBytes: positiveInt.default(1_048_576).describe('Larger messages become dead letters (oversized).'),
@@ -103,7 +130,13 @@ export const PipelineSchema = z
           .min(1)
           .nullable()
           .default(null)
-          .describe('JSON-lines file; null: <sink.dir>/<name>/dead-letters.jsonl.'),
+          .describe('Replay: JSON-lines file; null: <sink.dir>/<name>/dead-letters.jsonl.'),
+        topic: z
+          .string()
+          .min(1)
+          .nullable()
+          .default(null)
+          .describe('Kafka: dead-letter topic; null: <source.topic>.dlq.'),
       })
       .strict()
       .prefault({}),
@@ -119,3 +152,5 @@ export const PipelineSchema = z
   .strict();
 
 export type PipelineConfig = z.infer<typeof PipelineSchema>;
+export type ParquetSourceConfig = z.infer<typeof ParquetSourceSchema>;
+export type KafkaSourceConfig = z.infer<typeof KafkaSourceSchema>;

@@ -30,6 +30,9 @@ export class PipelineMetrics {
   readonly outputRows: Counter;
   readonly outputBytes: Counter;
   readonly outputFiles: Counter;
+  readonly offsetsCommitted: Counter;
+  readonly rebalances: Counter;
+  readonly backpressurePauses: Counter;
 
   constructor(registry: Registry, readModel: () => ModelState | null) {
     const registers = [registry];
@@ -87,6 +90,21 @@ export class PipelineMetrics {
     this.outputFiles = new Counter({
       name: 'textstream_output_files_total',
       help: 'Output files made durable (written, flushed, renamed).',
+      registers,
+    });
+    this.offsetsCommitted = new Counter({
+      name: 'textstream_offsets_committed_total',
+      help: 'Offset commits to the source (after the rows they cover were durable).',
+      registers,
+    });
+    this.rebalances = new Counter({
+      name: 'textstream_kafka_rebalances_total',
+      help: 'Consumer-group rebalances this worker went through (in-flight rows were dropped and re-read).',
+      registers,
+    });
+    this.backpressurePauses = new Counter({
+      name: 'textstream_kafka_backpressure_pauses_total',
+      help: 'Times fetching was paused because the pipeline was behind.',
       registers,
     });
     const modelGauge = (name: string, help: string, pick: (s: ModelState) => number | null): void => {

@@ -6,6 +6,7 @@ import type { PipelineMetrics } from '../metrics/definitions.js';
 import type { DeadLetterSink, DurableFile, Sink } from '../sinks/sink.js';
 import { decodeRecord } from '../sources/decode.js';
 import type { Source } from '../sources/source.js';
+import { CommitTracker } from './commit-tracker.js';
 import { StageClock, type StageTotals } from './stage-clock.js';
 import type { Stage } from '../metrics/definitions.js';
 
@@ -36,6 +37,11 @@ export interface PipelineParts {
   maxMessageBytes: number;
   /** Stop after this many source records (replay); null: run to the end of the source. */
   limit: number | null;
+  /**
+   * Finish open output files (and commit their offsets) at least this often, so a quiet
+   * stream still commits; null: only on rotation and at the end (replay).
+   */
+  flushIntervalMs?: number | null;
   /** Called with the number of rows trained so far after each model batch. */
   afterBatch?: (progress: PipelineProgress) => Promise<void> | void;
   signal: AbortSignal;
@@ -50,6 +56,8 @@ export interface PipelineProgress {
   rowsWritten: number;
   deadLetters: number;
   modelVersion: number;
+  /** Records dropped unpublished because the source took them back (a rebalance); delivered again. */
+  rowsReplayed: number;
 }
 
 export interface RunSummary extends PipelineProgress {
@@ -79,7 +87,11 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     rowsWritten: 0,
     deadLetters: 0,
     modelVersion: 0,
+    rowsReplayed: 0,
   };
+  const tracker = new CommitTracker();
+  let stateEpoch = parts.source.epoch ?? 0;
+  let lastFlushAt = Date.now();
   const deadLettersByReason: Record<string, number> = {};
   const files: DurableFile[] = [];
   let bootstrap: Message[] = [];
@@ -87,6 +99,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   const sendDeadLetters = async (letters: DeadLetter[]): Promise<void> => {
     if (letters.length === 0) return;
     await parts.deadLetters.write(letters);
+    tracker.markDone(letters.map((l) => l.position));
     for (const letter of letters) {
       deadLettersByReason[letter.reason] = (deadLettersByReason[letter.reason] ?? 0) + 1;
       parts.metrics.deadLetters.labels(letter.reason).inc();
@@ -96,6 +109,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
 
   const published = (durable: DurableFile[]): void => {
     for (const file of durable) {
+      tracker.markDurable(file);
       files.push(file);
       progress.rowsWritten += file.rows;
       parts.metrics.outputFiles.inc();
@@ -113,11 +127,44 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     progress.modelVersion = result.modelVersion;
     parts.metrics.samplesScored.inc(batch.numRows);
     parts.metrics.samplesTrained.inc(result.trainedRows);
+    // The source took these records back while the model ran: publish nothing of them.
+    if (stale()) return;
     const scored = { batch, scores: result.scores, modelVersion: result.modelVersion, processedAtMs: Date.now() };
     const durable = await clock.time('sink', batch.numRows, () => parts.sink.write(scored), () => batch.numRows);
     published(durable);
-    if (durable.length > 0) await parts.source.commit(durable.map(lastPosition));
+    await commitDone();
     await parts.afterBatch?.(progress);
+  };
+
+  const commitDone = async (): Promise<void> => {
+    const positions = tracker.takeCommittable();
+    if (positions.length > 0 && !stale()) {
+      await parts.source.commit(positions);
+      parts.metrics.offsetsCommitted.inc();
+    }
+  };
+
+  const stale = (): boolean => (parts.source.epoch ?? 0) !== stateEpoch;
+
+  /** Drops everything in flight, unpublished; the source delivers it again. */
+  const resetForNewEpoch = async (): Promise<void> => {
+    const dropped = tracker.pendingCount;
+    parts.builder.flush();
+    bootstrap = [];
+    await parts.sink.discard();
+    tracker.clear();
+    progress.rowsIn -= dropped;
+    progress.rowsReplayed += dropped;
+    stateEpoch = parts.source.epoch ?? 0;
+  };
+
+  const flushOnSchedule = async (): Promise<void> => {
+    if (parts.flushIntervalMs == null || Date.now() - lastFlushAt < parts.flushIntervalMs) return;
+    lastFlushAt = Date.now();
+    await runModel(parts.builder.flush());
+    if (stale()) return;
+    published(await clock.time('sink', 0, () => parts.sink.flush(), () => 0));
+    await commitDone();
   };
 
   const tokenizeAndBatch = async (messages: Message[]): Promise<void> => {
@@ -163,7 +210,9 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
       if (next.done) break;
       const records = takeWithinLimit(next.value, parts.limit, progress.rowsIn);
       clock.record('source', records.length, records.length, Number(process.hrtime.bigint() - readStart) / 1e9);
+      if (stale()) await resetForNewEpoch();
       progress.rowsIn += records.length;
+      tracker.track(records.map((r) => r.position));
 
       const decoded = await clock.time(
         'decode',
@@ -185,6 +234,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
         bootstrap.push(...cleaned);
         if (bootstrap.length >= parts.bootstrapRows) await finishBootstrap();
       }
+      await flushOnSchedule();
       if ((parts.limit !== null && progress.rowsIn >= parts.limit) || parts.signal.aborted) {
         await iterator.return?.();
         break;
@@ -194,7 +244,11 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     // End of input (or shutdown): drain in data-flow order so nothing buffered is lost.
     await finishBootstrap();
     await runModel(parts.builder.flush());
-    published(await parts.sink.flush());
+    if (stale()) await resetForNewEpoch();
+    else {
+      published(await parts.sink.flush());
+      await commitDone();
+    }
   } catch (err) {
     await parts.sink.abort();
     throw err;
@@ -230,7 +284,7 @@ async function cleanAll(
   const kept: Message[] = [];
   const reject = (m: Message, reason: DeadLetterReason, detail: string): void => {
     const original = m.original?.() ?? new TextEncoder().encode(m.text);
-    rejected.push({ position: m.position, reason, detail, original });
+    rejected.push({ position: m.position, reason, detail, original, ...(m.key === undefined ? {} : { key: m.key }) });
   };
   for (const message of messages) {
     let text: string;
@@ -244,8 +298,4 @@ async function cleanAll(
     else kept.push({ ...message, text });
   }
   return kept;
-}
-
-function lastPosition(file: DurableFile): { source: string; partition: number; offset: bigint; timestampMs: null } {
-  return { source: file.source, partition: file.partition, offset: file.lastOffset, timestampMs: null };
 }

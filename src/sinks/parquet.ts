@@ -475,6 +475,10 @@ export class ParquetSink implements Sink {
     });
   }
 
+  discard(): Promise<void> {
+    return this.#serial(() => this.#discardAll());
+  }
+
   abort(): Promise<void> {
     return this.#serial(async () => {
       this.#closed = true;

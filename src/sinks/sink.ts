@@ -32,7 +32,9 @@ export interface Sink {
   flush(): Promise<DurableFile[]>;
   /** Flushes, then releases resources. Safe to call twice. */
   close(): Promise<DurableFile[]>;
-  /** Discards open temporary files without publishing them. Safe to call twice. */
+  /** Discards open temporary files without publishing them; the sink stays usable. */
+  discard(): Promise<void>;
+  /** Discards open temporary files and closes the sink. Safe to call twice. */
   abort(): Promise<void>;
 }
 

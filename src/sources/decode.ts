@@ -23,11 +23,14 @@ const encoder = new TextEncoder();
  * Never throws on bad input: a worker must survive anything a producer sends.
  */
 export function decodeRecord(raw: RawRecord, opts: DecodeOptions): Decoded {
+  // The key only when the source has one, so replay records and letters keep their shape.
+  const key = raw.key === undefined ? {} : { key: raw.key };
   const reject = (reason: DeadLetterReason, detail: string): Decoded => ({
     ok: false,
-    deadLetter: { position: raw.position, reason, detail, original: originalBytes(raw) },
+    deadLetter: { position: raw.position, reason, detail, original: originalBytes(raw), ...key },
   });
 
+  if (raw.rejected) return reject(raw.rejected.reason, raw.rejected.detail);
   if (raw.text === null || raw.text === undefined) return reject(DeadLetterReasons.MISSING_TEXT, 'record has no text');
   const byteLength = typeof raw.text === 'string' ? Buffer.byteLength(raw.text, 'utf8') : raw.text.byteLength;
   if (byteLength > opts.maxMessageBytes) {
@@ -50,7 +53,7 @@ export function decodeRecord(raw: RawRecord, opts: DecodeOptions): Decoded {
   }
   const id = raw.id ?? `${raw.position.source}:${raw.position.offset}`;
   if (id === '') return reject(DeadLetterReasons.INVALID_ID, 'id is empty');
-  return { ok: true, message: { id, text, label, position: raw.position, original: () => originalBytes(raw) } };
+  return { ok: true, message: { id, text, label, position: raw.position, original: () => originalBytes(raw), ...key } };
 }
 
 /** 0/1 (number, bigint, or the strings "0"/"1") → label; null/undefined → unlabelled; else undefined. */

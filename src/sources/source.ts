@@ -9,7 +9,17 @@ export interface Source {
   readonly name: string;
   /** Total number of records, when known up front (replay); used for progress bars. */
   readonly size: number | null;
-  /** Yields record batches until the source is exhausted or `signal` aborts. */
+  /**
+   * Sources whose records can be taken away mid-stream (a Kafka rebalance) count up here
+   * each time that happens. Everything in flight from an earlier epoch must then be
+   * dropped unpublished: the source delivers it again from the durable state.
+   * Absent for sources that never do this (replay).
+   */
+  readonly epoch?: number;
+  /**
+   * Yields record batches until the source is exhausted or `signal` aborts. A source that
+   * can go quiet yields empty batches now and then, so that time-based flushes still run.
+   */
   batches(signal: AbortSignal): AsyncIterable<RawRecord[]>;
   /** Acknowledge that every record up to and including these positions is durable. */
   commit(positions: readonly SourcePosition[]): Promise<void>;

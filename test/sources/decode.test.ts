@@ -56,3 +56,26 @@ test('should prefer the record’s own original bytes for dead letters', () => {
   assert.ok(!decoded.ok);
   assert.equal(decoded.deadLetter.original, original);
 });
+
+test('should return a source’s own rejection as the dead letter, before any other check', () => {
+  const original = Uint8Array.from([0x7b, 0x7b]);
+  const key = Uint8Array.from([0x6b]);
+  const rejected = { reason: 'undecodable', detail: 'value is not valid JSON: nope' } as const;
+  // Text and label that would pass (or fail differently) must not be looked at.
+  const decoded = decodeRecord(raw({ text: 'fine', label: 'spam', original, key, rejected }), opts);
+  assert.ok(!decoded.ok);
+  assert.deepEqual(decoded.deadLetter, { position, reason: 'undecodable', detail: rejected.detail, original, key });
+});
+
+test('should carry the key to dead letters and messages only when the source has one', () => {
+  const key = Uint8Array.from([1, 2]);
+  const withKey = decodeRecord(raw({ key, label: 'x' }), opts);
+  assert.ok(!withKey.ok);
+  assert.equal(withKey.deadLetter.key, key);
+  const good = decodeRecord(raw({ key: null }), opts);
+  assert.ok(good.ok);
+  assert.equal(good.message.key, null);
+  const replay = decodeRecord(raw({ label: 'x' }), opts);
+  assert.ok(!replay.ok);
+  assert.equal('key' in replay.deadLetter, false);
+});

@@ -1,0 +1,581 @@
+import { isUtf8 } from 'node:buffer';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import kafkajs, { type ICustomPartitioner, type Kafka, type LogEntry, type Message, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { ConfigError, SinkError, SourceError } from '../errors.js';
+import { kafkaErrorType, readTopicMaxMessageBytes } from '../sinks/dead-letter-kafka.js';
+import { ParquetSource } from '../sources/parquet.js';
+import { makeLogger } from './logger.js';
+import { parseInteger } from './options.js';
+import { onShutdownSignal } from './signals.js';
+
+export const ProduceFormats = { JSON: 'json', TEXT: 'text' } as const;
+export type ProduceFormat = (typeof ProduceFormats)[keyof typeof ProduceFormats];
+
+export const PartitionStrategies = { KEY: 'key', ROUND_ROBIN: 'round-robin' } as const;
+export type PartitionStrategy = (typeof PartitionStrategies)[keyof typeof PartitionStrategies];
+
+export interface ProduceOptions {
+  /** A `.parquet` file, or a `.jsonl` / `.ndjson` file with one message per line. */
+  file: string;
+  topic: string;
+  brokers: readonly string[];
+  /** Parquet rows only: json → `{"id","text","label"}` values; text → the raw text bytes. */
+  format: ProduceFormat;
+  /** Stop after this many messages; null: the whole file. */
+  limit: number | null;
+  /** key: Kafka's default (murmur2 of the key, as the Java client); round-robin: one partition after another. */
+  partitionsBy: PartitionStrategy;
+  /** Parquet columns; label/id null when the file has none. */
+  columns: { text: string; label: string | null; id: string | null };
+  /** Messages per produce request (requests are also kept under the topic's max.message.bytes). */
+  batchSize: number;
+  /** Produce requests awaiting their acknowledgement at once. */
+  maxInFlight: number;
+  /** Per connection attempt; there are two attempts before giving up. */
+  connectionTimeoutMs: number;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** Called once the topic is checked: `total` is in rows (Parquet) or bytes (JSONL). */
+  onStart?: (info: { total: number; unit: 'messages' | 'bytes' }) => void;
+  /** Called after every acknowledged request. */
+  onProgress?: (progress: ProduceProgress) => void;
+}
+
+export interface ProduceProgress {
+  /** Messages acknowledged by the broker. */
+  messages: number;
+  /** Key and value bytes acknowledged. */
+  bytes: number;
+  /** How far into the input the acknowledged messages reach, in `onStart`'s unit. */
+  done: number;
+}
+
+export interface ProduceSummary extends ProduceProgress {
+  file: string;
+  topic: string;
+  /** From the first request to the last acknowledgement. */
+  seconds: number;
+  /** Parquet + json: rows whose text is not valid UTF-8, sent as their raw bytes. */
+  rawTextRows: number;
+  /** JSONL: empty lines, which are not messages. */
+  emptyLines: number;
+  /** Stopped by a signal before the input (or --limit) was exhausted. */
+  aborted: boolean;
+}
+
+const DEFAULT_BROKERS = '127.0.0.1:9092';
+/** Record-batch header plus room: what one request needs beyond its records. */
+const BATCH_OVERHEAD = 512;
+/** Per record: lengths, attributes, varint deltas — generously. */
+const RECORD_OVERHEAD = 64;
+/** Two attempts with short backoff: a wrong --brokers should fail in seconds. */
+const CONNECT_RETRY = { retries: 1, initialRetryTime: 250, maxRetryTime: 1000 };
+
+export function registerProduceCommand(program: Command): void {
+  program
+    .command('produce')
+    .description(
+      'Load a dataset into a Kafka topic: Parquet rows as JSON values {"id","text","label"} (or\n raw text), JSONL lines byte for byte. Prints a progress bar on a terminal and a summary.',
+    )
+    .argument('<file>', 'a .parquet file, or a .jsonl/.ndjson file (one message per line)')
+    .requiredOption('--topic <topic>', 'the topic to write to (it must exist; it is never auto-created)')
+    .option('--brokers <host:port,...>', 'bootstrap brokers, comma-separated', DEFAULT_BROKERS)
+    .addOption(
+      new Option('--format <format>', 'Parquet: json values {"id","text","label"}, or text (the value is the raw text bytes)')
+        .choices(Object.values(ProduceFormats))
+        .default(ProduceFormats.JSON),
+    )
+    .option('--limit <n>', 'stop after n messages', parseInteger)
+    .addOption(
+      new Option('--partitions-by <how>', 'key: murmur2 of the key (as the Java client); round-robin: one partition after another')
+        .choices(Object.values(PartitionStrategies))
+        .default(PartitionStrategies.KEY),
+    )
+    .option('--text-column <name>', 'Parquet text column', 'text')
+    .option('--label-column <name>', 'Parquet label column', 'label')
+    .option('--no-label-column', 'the Parquet file has no labels (label null)')
+    .option('--id-column <name>', 'Parquet id column; the id is also the message key', 'id')
+    .option('--no-id-column', 'the Parquet file has no ids (no keys; the worker uses topic/partition/offset)')
+    .option('--batch-size <n>', 'messages per produce request', parsePositive, 500)
+    .option('--max-in-flight <n>', 'produce requests awaiting their acknowledgement at once', parsePositive, 4)
+    .option('--connection-timeout <ms>', 'per connection attempt (2 attempts)', parsePositive, 3000)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ textstream dataset spamassassin --out data/spamassassin.parquet
+  $ kafka-topics.sh --bootstrap-server 127.0.0.1:9092 --create --topic mail --partitions 4
+  $ textstream produce --topic mail data/spamassassin.parquet
+  $ textstream produce --topic mail --limit 1000 --partitions-by round-robin data/spamassassin.parquet
+  $ textstream produce --topic mail-text --format text --no-label-column emails.parquet
+  $ textstream produce --topic mail poison.jsonl        every line as it is, malformed JSON too
+
+Parquet rows become {"id","text","label"} JSON values keyed by id (--format text: the
+value is the text's bytes). A row whose text is not valid UTF-8 cannot be JSON: it is
+sent as its raw bytes, so the worker dead-letters it as invalid-utf8 just as replay does,
+and the summary counts it. JSONL lines are sent byte for byte (empty lines are skipped);
+the key is the line's "id" when the line parses as JSON.
+
+Requests hold up to --batch-size messages and never more than the topic's
+max.message.bytes; a single message above that limit stops the run (raise the topic's
+max.message.bytes). Delivery is acknowledged by all in-sync replicas (acks=all).
+Connecting gives up after 2 attempts of --connection-timeout each, so a wrong --brokers
+fails in seconds instead of after kafkajs' default retries.
+
+Exit codes: 0 ok; 1 broker unreachable, topic missing, a send failed, or stopped by a
+signal (the summary says how far it got); 2 usage error.`,
+    )
+    .action(async (file: string, opts: ProduceCommandOptions, command: Command) => {
+      const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
+      const controller = new AbortController();
+      const removeSignals = onShutdownSignal(controller, logger);
+      const ui: { bar: cliProgress.SingleBar | null } = { bar: null };
+      const startedAt = Date.now();
+      try {
+        const summary = await produceFile({
+          file,
+          topic: opts.topic,
+          brokers: parseBrokers(opts.brokers),
+          format: opts.format,
+          limit: opts.limit ?? null,
+          partitionsBy: opts.partitionsBy,
+          columns: {
+            text: opts.textColumn,
+            label: opts.labelColumn === false ? null : opts.labelColumn,
+            id: opts.idColumn === false ? null : opts.idColumn,
+          },
+          batchSize: opts.batchSize,
+          maxInFlight: opts.maxInFlight,
+          connectionTimeoutMs: opts.connectionTimeout,
+          logger,
+          signal: controller.signal,
+          // JSONL progress is in bytes of the file (its line count is unknown up front).
+          onStart: ({ total }) => {
+            if (!process.stderr.isTTY) return;
+            ui.bar = new cliProgress.SingleBar(
+              {
+                stream: process.stderr,
+                format: ` produce {bar} {percentage}% | {messages} messages | {rate} msg/s | eta {eta_formatted}`,
+                hideCursor: true,
+                etaBuffer: 20,
+              },
+              cliProgress.Presets.shades_classic,
+            );
+            ui.bar.start(total, 0, { messages: 0, rate: '0' });
+          },
+          onProgress: (p) => {
+            const seconds = (Date.now() - startedAt) / 1000;
+            ui.bar?.update(p.done, { messages: p.messages, rate: seconds > 0 ? (p.messages / seconds).toFixed(0) : '0' });
+          },
+        });
+        ui.bar?.stop();
+        ui.bar = null;
+        process.stdout.write(formatProduceSummary(summary));
+        if (summary.aborted) process.exitCode = 1;
+      } finally {
+        ui.bar?.stop();
+        removeSignals();
+      }
+    });
+}
+
+interface ProduceCommandOptions {
+  topic: string;
+  brokers: string;
+  format: ProduceFormat;
+  limit?: number;
+  partitionsBy: PartitionStrategy;
+  textColumn: string;
+  labelColumn: string | false;
+  idColumn: string | false;
+  batchSize: number;
+  maxInFlight: number;
+  connectionTimeout: number;
+}
+
+/** One message read from the input. */
+interface Item {
+  key: Buffer | null;
+  value: Buffer | null;
+  /** "row 12" / "line 40", for errors. */
+  ordinal: number;
+  /** Input position after this message (rows or bytes). */
+  done: number;
+}
+
+interface InputCounters {
+  rawTextRows: number;
+  emptyLines: number;
+}
+
+interface Input {
+  kind: 'parquet' | 'jsonl';
+  /** Rows or bytes. */
+  total: number;
+  items: (signal: AbortSignal) => AsyncIterable<Item[]>;
+  close: () => Promise<void>;
+}
+
+/**
+ * Loads a Parquet or JSONL file into a topic (see the command's help for the format).
+ * Requests are sent with at most `maxInFlight` awaiting acknowledgement; it returns after
+ * the last acknowledgement. Fails with a SinkError naming the problem when the broker
+ * cannot be reached, the topic is missing, a message exceeds the topic's size limit or a
+ * send fails after kafkajs' retries; with a ConfigError on bad options.
+ */
+export async function produceFile(options: ProduceOptions): Promise<ProduceSummary> {
+  const { topic } = options;
+  const signal = options.signal ?? new AbortController().signal;
+  if (!topic) throw new ConfigError('--topic', 'must not be empty');
+  if (options.brokers.length === 0) throw new ConfigError('--brokers', 'name at least one broker (host:port)');
+  const counters: InputCounters = { rawTextRows: 0, emptyLines: 0 };
+  // The input first: a wrong file name is found before any network wait.
+  const input = await openInput(options, counters);
+  const brokers = options.brokers.join(',');
+  const kafka = makeClient(options);
+  let producer: Producer | null = null;
+  try {
+    const maxMessageBytes = await checkTopic(kafka, topic, brokers);
+    const budget = maxMessageBytes - BATCH_OVERHEAD;
+    producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: options.partitionsBy === PartitionStrategies.ROUND_ROBIN ? roundRobin : kafkajs.Partitioners.DefaultPartitioner,
+      retry: { retries: 5 },
+    });
+    await producer.connect().catch((err: unknown) => {
+      throw unreachable(err, brokers, options.connectionTimeoutMs);
+    });
+    options.onStart?.({ total: options.limit === null || input.kind === 'jsonl' ? input.total : Math.min(options.limit, input.total), unit: input.kind === 'parquet' ? 'messages' : 'bytes' });
+
+    const acked: ProduceProgress = { messages: 0, bytes: 0, done: 0 };
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown = null;
+    const send = async (messages: Message[], bytes: number, done: number): Promise<void> => {
+      while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);
+      if (failure !== null) return;
+      const request: Promise<void> = producer!
+        .send({ topic, acks: -1, messages })
+        .then(
+          () => {
+            acked.messages += messages.length;
+            acked.bytes += bytes;
+            acked.done = Math.max(acked.done, done);
+            options.onProgress?.({ ...acked });
+          },
+          (err: unknown) => {
+            failure ??= err;
+          },
+        )
+        .finally(() => inFlight.delete(request));
+      inFlight.add(request);
+    };
+
+    const startedAt = performance.now();
+    let queued = 0;
+    let pending: Message[] = [];
+    let pendingBytes = 0; // key and value bytes, for the summary
+    let pendingSize = 0; // the same with per-record overhead, against the topic's limit
+    let pendingDone = 0;
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const messages = pending;
+      const bytes = pendingBytes;
+      pending = [];
+      pendingBytes = 0;
+      pendingSize = 0;
+      await send(messages, bytes, pendingDone);
+    };
+    const limit = options.limit ?? Infinity;
+    try {
+      reading: for await (const items of input.items(signal)) {
+        for (const item of items) {
+          if (queued >= limit || signal.aborted || failure !== null) break reading;
+          const bytes = (item.key?.byteLength ?? 0) + (item.value?.byteLength ?? 0);
+          const size = bytes + RECORD_OVERHEAD;
+          if (size > budget) throw tooLarge(item, input.kind, bytes, topic, maxMessageBytes);
+          if (pending.length >= options.batchSize || pendingSize + size > budget) await flush();
+          pending.push({ key: item.key, value: item.value });
+          pendingBytes += bytes;
+          pendingSize += size;
+          pendingDone = item.done;
+          queued++;
+        }
+        if (queued >= limit) break;
+      }
+      await flush();
+    } catch (err) {
+      failure ??= err;
+    } finally {
+      // Whatever happened, every request sent is awaited before the producer goes away.
+      await Promise.all(inFlight);
+    }
+    if (failure !== null) {
+      const error = failure instanceof SinkError ? failure : sendFailed(failure, topic, brokers);
+      // Say how far it got: the topic now holds that many messages from this run.
+      throw new SinkError(`${error.message}\n(${acked.messages} message(s) of this run were acknowledged before that)`, {
+        cause: error.cause ?? error,
+        canRetry: error.canRetry,
+      });
+    }
+    const seconds = (performance.now() - startedAt) / 1000;
+    return {
+      file: options.file,
+      topic,
+      ...acked,
+      seconds,
+      rawTextRows: counters.rawTextRows,
+      emptyLines: counters.emptyLines,
+      aborted: signal.aborted && queued < limit,
+    };
+  } finally {
+    await producer?.disconnect().catch(() => undefined);
+    await input.close();
+  }
+}
+
+/** The end-of-run summary: one line, plus a note for rows sent as raw bytes or lines skipped. */
+export function formatProduceSummary(s: ProduceSummary): string {
+  const rate = s.seconds > 0 ? s.messages / s.seconds : 0;
+  const lines = [
+    `produced ${s.messages.toLocaleString('en-US')} messages (${formatBytes(s.bytes)}) from ${s.file} to topic ${s.topic} in ${s.seconds.toFixed(2)} s: ${rate.toFixed(0)} msg/s${s.aborted ? ' (stopped early)' : ''}`,
+  ];
+  if (s.rawTextRows > 0) {
+    lines.push(`  ${s.rawTextRows} row(s) with text that is not valid UTF-8 were sent as raw bytes (a json worker dead-letters them as invalid-utf8)`);
+  }
+  if (s.emptyLines > 0) lines.push(`  ${s.emptyLines} empty line(s) skipped`);
+  return `${lines.join('\n')}\n`;
+}
+
+function makeClient(options: ProduceOptions): Kafka {
+  const { logger } = options;
+  return new kafkajs.Kafka({
+    clientId: 'textstream-produce',
+    brokers: [...options.brokers],
+    connectionTimeout: options.connectionTimeoutMs,
+    retry: CONNECT_RETRY,
+    logLevel: kafkajs.logLevel.INFO,
+    // kafkajs logs every retried hiccup as an error; what survives its retries is
+    // reported by this command in one sentence, so its own logs are for --log-level debug.
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...fields } = entry.log;
+      logger.debug({ kafkajs: entry.namespace, level: kafkajs.logLevel[entry.level], ...fields }, message);
+    },
+  });
+}
+
+/** Checks the broker answers and the topic exists; returns the topic's max.message.bytes. */
+async function checkTopic(kafka: Kafka, topic: string, brokers: string): Promise<number> {
+  const admin = kafka.admin({ retry: CONNECT_RETRY });
+  try {
+    let topics: string[];
+    try {
+      await admin.connect();
+      topics = await admin.listTopics();
+    } catch (err) {
+      throw unreachable(err, brokers, null);
+    }
+    if (!topics.includes(topic)) {
+      throw new SinkError(
+        `topic "${topic}" does not exist on ${brokers}; create it first, e.g.\n  kafka-topics.sh --bootstrap-server ${brokers} --create --topic ${topic} --partitions 4`,
+        { canRetry: false },
+      );
+    }
+    return await readTopicMaxMessageBytes(admin, topic);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+async function openInput(options: ProduceOptions, counters: InputCounters): Promise<Input> {
+  const extension = path.extname(options.file).toLowerCase();
+  if (extension === '.parquet') return openParquet(options, counters);
+  if (extension === '.jsonl' || extension === '.ndjson') {
+    if (options.format === ProduceFormats.TEXT) {
+      throw new ConfigError('--format', 'text applies to Parquet input; JSONL lines are sent as they are');
+    }
+    return openJsonLines(options.file, counters);
+  }
+  throw new ConfigError(options.file, `expected a .parquet, .jsonl or .ndjson file, got "${extension || 'no extension'}"`);
+}
+
+async function openParquet(options: ProduceOptions, counters: InputCounters): Promise<Input> {
+  const source = await ParquetSource.open({ path: options.file, columns: options.columns, batchRows: options.batchSize });
+  const json = options.format === ProduceFormats.JSON;
+  return {
+    kind: 'parquet',
+    total: source.size,
+    close: () => source.close(),
+    async *items(signal) {
+      for await (const batch of source.batches(signal)) {
+        const items = new Array<Item>(batch.length);
+        for (let i = 0; i < batch.length; i++) {
+          const record = batch[i]!;
+          const text = asBuffer(record.text);
+          let value = text;
+          if (json) {
+            if (text !== null && !isUtf8(text)) counters.rawTextRows++;
+            else {
+              const row = { id: record.id, text: text === null ? null : text.toString('utf8'), label: jsonLabel(record.label) };
+              value = Buffer.from(JSON.stringify(row), 'utf8');
+            }
+          }
+          const row = Number(record.position.offset);
+          items[i] = { key: record.id === null ? null : Buffer.from(record.id, 'utf8'), value, ordinal: row, done: row + 1 };
+        }
+        yield items;
+      }
+    },
+  };
+}
+
+async function openJsonLines(file: string, counters: InputCounters): Promise<Input> {
+  let size: number;
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw new SourceError(`${file} is not a file`);
+    size = info.size;
+  } catch (err) {
+    if (err instanceof SourceError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SourceError(code === 'ENOENT' ? `${file} does not exist` : `cannot open ${file}: ${String(err)}`, { cause: err });
+  }
+  let stream: ReturnType<typeof createReadStream> | null = null;
+  return {
+    kind: 'jsonl',
+    total: size,
+    close: () => {
+      stream?.destroy();
+      return Promise.resolve();
+    },
+    async *items(signal) {
+      stream = createReadStream(file, { highWaterMark: 1 << 20 });
+      let line = 0;
+      let position = 0; // bytes of the file consumed up to the current chunk
+      let parts: Buffer[] = []; // a line that spans chunks
+      const item = (bytes: Buffer, end: number): Item | null => {
+        line++;
+        // Strip a CR of a CRLF ending; the rest of the line is the message, byte for byte.
+        const value = bytes.byteLength > 0 && bytes[bytes.byteLength - 1] === 0x0d ? bytes.subarray(0, -1) : bytes;
+        if (value.byteLength === 0) {
+          counters.emptyLines++;
+          return null;
+        }
+        return { key: keyOfLine(value), value, ordinal: line, done: end };
+      };
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (signal.aborted) return;
+        const items: Item[] = [];
+        let start = 0;
+        for (let newline = chunk.indexOf(0x0a); newline !== -1; newline = chunk.indexOf(0x0a, start)) {
+          const piece = chunk.subarray(start, newline);
+          const bytes = parts.length > 0 ? Buffer.concat([...parts, piece]) : piece;
+          parts = [];
+          const next = item(bytes, position + newline + 1);
+          if (next) items.push(next);
+          start = newline + 1;
+        }
+        if (start < chunk.byteLength) parts.push(chunk.subarray(start));
+        position += chunk.byteLength;
+        yield items;
+      }
+      if (parts.length > 0) {
+        const last = item(Buffer.concat(parts), position);
+        if (last) yield [last];
+      }
+    },
+  };
+}
+
+/** The `id` of a JSONL line that parses as an object, as the key; else no key. */
+function keyOfLine(line: Buffer): Buffer | null {
+  if (line[0] !== 0x7b || !isUtf8(line)) return null; // not "{…": no object, no id
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (parsed === null || typeof parsed !== 'object' || !Object.hasOwn(parsed, 'id')) return null;
+  const id = (parsed as { id: unknown }).id;
+  return typeof id === 'string' || typeof id === 'number' ? Buffer.from(String(id), 'utf8') : null;
+}
+
+/** Labels as JSON: int64 labels arrive as bigint, which JSON.stringify refuses. */
+function jsonLabel(label: unknown): unknown {
+  if (typeof label === 'bigint') return Number.isSafeInteger(Number(label)) ? Number(label) : label.toString();
+  if (label instanceof Uint8Array) return Buffer.from(label.buffer, label.byteOffset, label.byteLength).toString('utf8');
+  return label ?? null;
+}
+
+function asBuffer(text: Uint8Array | string | null): Buffer | null {
+  if (text === null) return null;
+  if (typeof text === 'string') return Buffer.from(text, 'utf8');
+  return Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+}
+
+/** One partition after another, whatever the key. */
+const roundRobin: ICustomPartitioner = () => {
+  let next = 0;
+  return ({ partitionMetadata }) => {
+    const partition = partitionMetadata[next % partitionMetadata.length]!.partitionId;
+    next = (next + 1) % partitionMetadata.length;
+    return partition;
+  };
+};
+
+function unreachable(err: unknown, brokers: string, connectionTimeoutMs: number | null): SinkError {
+  const timeout = connectionTimeoutMs === null ? '' : `; gave up after 2 attempts of ${connectionTimeoutMs} ms`;
+  return new SinkError(`cannot reach Kafka at ${brokers} (${describe(err)}); is a broker listening there? (--brokers)${timeout}`, {
+    cause: err,
+  });
+}
+
+function tooLarge(item: Item, kind: Input['kind'], bytes: number, topic: string, maxMessageBytes: number): SinkError {
+  const where = kind === 'parquet' ? `row index ${item.ordinal}` : `line ${item.ordinal}`;
+  return new SinkError(
+    `${where} is a ${bytes}-byte message, more than topic ${topic} accepts (max.message.bytes ${maxMessageBytes}); raise it, e.g. kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config max.message.bytes=${2 * bytes}`,
+    { canRetry: false },
+  );
+}
+
+function sendFailed(err: unknown, topic: string, brokers: string): SinkError {
+  const type = kafkaErrorType(err);
+  if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
+    return new SinkError(`topic "${topic}" does not exist on ${brokers} (any more); create it first`, { cause: err, canRetry: false });
+  }
+  if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
+    return new SinkError(`the broker rejected a request to ${topic} as too large (${type}); raise max.message.bytes of the topic or lower --batch-size`, {
+      cause: err,
+      canRetry: false,
+    });
+  }
+  return new SinkError(`producing to topic ${topic} failed: ${describe(err)}`, { cause: err });
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function parseBrokers(value: string): string[] {
+  return value
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+}
+
+function parsePositive(value: string): number {
+  const n = parseInteger(value);
+  if (n === 0) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${value}"`);
+  return n;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}

@@ -1,0 +1,140 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { PipelineConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { selectBackend, type BackendInfo } from '../model/backend.js';
+import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
+import { PrequentialLearner } from '../model/learner.js';
+import type { TokenizerJSON } from '../text/tokenizer-json.js';
+import { Tokenizer } from '../text/tokenizer.js';
+import type { Vocabulary } from './pipeline.js';
+
+/** Whether to start from the latest checkpoint: never, only if there is one, or required. */
+export type ResumeMode = 'never' | 'if-present' | 'required';
+
+export interface ModelParts {
+  backend: BackendInfo;
+  tokenizer: Tokenizer;
+  learner: PrequentialLearner;
+  vocabulary: Vocabulary;
+  /** Writes a checkpoint to `model.checkpointDir` (no-op when it is null). */
+  checkpoint(): Promise<void>;
+}
+
+/**
+ * The model side of a pipeline, shared by replay and the Kafka worker: backend, tokenizer
+ * (fitted later, loaded from `tokenizer.path`, or from a checkpoint) and the learner.
+ */
+export async function makeModelParts(config: Readonly<PipelineConfig>, logger: Logger, resume: ResumeMode): Promise<ModelParts> {
+  const backend = await selectBackend(config.model.backend);
+  logger.info({ backend: backend.name, reason: backend.reason }, `model backend: ${backend.name}`);
+
+  const checkpoint = await loadCheckpointFor(config, resume);
+  const tokenizer = checkpoint ? Tokenizer.fromJSON(checkpoint.tokenizer as TokenizerJSON) : await makeTokenizer(config);
+  const network = {
+    vocabSize: config.tokenizer.numWords,
+    embeddingDim: config.model.embeddingDim,
+    units: config.model.units,
+    maxLen: config.tokenizer.maxLen,
+    learningRate: config.model.learningRate,
+    seed: config.model.seed,
+  };
+  const learnerOptions = { network, trainBatchSize: config.model.trainBatchSize };
+  const learner = checkpoint
+    ? await PrequentialLearner.fromCheckpoint(checkpoint, learnerOptions)
+    : PrequentialLearner.create(learnerOptions);
+  if (checkpoint) logger.info({ modelVersion: learner.modelVersion, rowsSeen: learner.rowsSeen }, 'resumed from checkpoint');
+
+  return {
+    backend,
+    tokenizer,
+    learner,
+    vocabulary: {
+      get frozen() {
+        return tokenizer.frozen;
+      },
+      fitAndFreeze(texts) {
+        tokenizer.fitOnTexts(texts).freeze();
+        logger.info({ documents: texts.length, words: tokenizer.wordIndex.size }, 'vocabulary fitted and frozen');
+      },
+      encode: (text) => tokenizer.encode(text),
+    },
+    async checkpoint() {
+      // An unfitted vocabulary means nothing was scored yet: there is nothing to keep.
+      if (config.model.checkpointDir === null || !tokenizer.frozen) return;
+      const saved = await saveCheckpoint(config.model.checkpointDir, await learner.checkpointState(tokenizer.toJSON()));
+      logger.info({ dir: saved.dir, bytes: saved.bytes, modelVersion: learner.modelVersion }, 'checkpoint saved');
+    },
+  };
+}
+
+export interface MetricsParts {
+  registry: Registry;
+  metrics: PipelineMetrics;
+  server: MetricsServer | null;
+}
+
+/** A registry of our own (never the global one), its metrics, and the /metrics server if enabled. */
+export async function makeMetricsParts(config: Readonly<PipelineConfig>, model: ModelParts, logger: Logger): Promise<MetricsParts> {
+  const registry = new Registry();
+  registry.setDefaultLabels({ pipeline: config.name });
+  const metrics = new PipelineMetrics(registry, () => modelState(model));
+  let server: MetricsServer | null = null;
+  if (config.metrics.enabled) {
+    server = await startMetricsServer(registry, config.metrics.host, config.metrics.port);
+    logger.info({ url: server.url }, `metrics on ${server.url}`);
+  }
+  return { registry, metrics, server };
+}
+
+function modelState({ backend, learner }: ModelParts): ModelState {
+  const e = learner.evaluation();
+  return {
+    backend: backend.name,
+    version: learner.modelVersion,
+    accuracy: e.accuracy,
+    auc: e.auc,
+    logLoss: e.logLoss,
+    trainLoss: e.lastTrainLoss,
+  };
+}
+
+async function makeTokenizer(config: Readonly<PipelineConfig>): Promise<Tokenizer> {
+  const settings = { numWords: config.tokenizer.numWords, maxLen: config.tokenizer.maxLen, oovToken: config.tokenizer.oovToken };
+  if (config.tokenizer.path === null) return new Tokenizer(settings);
+  let text: string;
+  try {
+    text = await readFile(config.tokenizer.path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError('tokenizer.path', `cannot read ${config.tokenizer.path}`, { cause });
+  }
+  // Keras' tokenizer.to_json() wraps its settings in {"class_name": "Tokenizer", "config": …}.
+  const isKeras = text.includes('"class_name"') && text.includes('"Tokenizer"');
+  const tokenizer = isKeras ? Tokenizer.fromKerasJSON(text, { maxLen: config.tokenizer.maxLen }) : Tokenizer.fromJSON(text);
+  const numWords = tokenizer.config.numWords;
+  if (numWords === null || numWords > config.tokenizer.numWords) {
+    throw new ConfigError(
+      'tokenizer.path',
+      `the tokenizer emits ids up to ${numWords ?? 'its whole vocabulary'}, but the model's embedding has ` +
+        `tokenizer.numWords = ${config.tokenizer.numWords} rows; refit it with num_words ≤ ${config.tokenizer.numWords}`,
+    );
+  }
+  if (!tokenizer.frozen) tokenizer.freeze();
+  return tokenizer;
+}
+
+async function loadCheckpointFor(config: Readonly<PipelineConfig>, resume: ResumeMode) {
+  if (resume === 'never') return null;
+  if (config.model.checkpointDir === null) {
+    if (resume === 'required') throw new ConfigError('model.checkpointDir', 'must be set to resume from a checkpoint');
+    return null;
+  }
+  const checkpoint = await loadLatestCheckpoint(config.model.checkpointDir);
+  if (!checkpoint && resume === 'required') {
+    throw new ConfigError('model.checkpointDir', `no checkpoint in ${config.model.checkpointDir} to resume from`);
+  }
+  return checkpoint;
+}

@@ -1,0 +1,127 @@
+import type { Logger } from 'pino';
+import { BatchBuilder } from '../batch/builder.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import type { MetricsServer } from '../metrics/server.js';
+import type { BackendInfo } from '../model/backend.js';
+import type { EvaluationSnapshot } from '../model/evaluation.js';
+import { KafkaDeadLetterSink } from '../sinks/dead-letter-kafka.js';
+import { findLastOffsetOnDisk, ParquetSink, removeStaleTempFiles } from '../sinks/parquet.js';
+import { makeKafkaClient } from '../sources/kafka-client.js';
+import { kafkaMessageToRecord } from '../sources/kafka-message.js';
+import { KafkaSource } from '../sources/kafka.js';
+import { cleanEmail, cleanText } from '../text/clean.js';
+import { makeMetricsParts, makeModelParts } from './components.js';
+import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
+
+export interface WorkerOptions {
+  logger: Logger;
+  /** Aborting it drains the worker: stop fetching, flush, finish files, commit, checkpoint. */
+  signal: AbortSignal;
+  onStart?: (info: { backend: BackendInfo; metricsUrl: string | null }) => void;
+  onProgress?: (progress: PipelineProgress, evaluation: EvaluationSnapshot) => void;
+}
+
+export interface WorkerSummary extends RunSummary {
+  backend: BackendInfo;
+  evaluation: EvaluationSnapshot;
+  topic: string;
+  deadLetterTopic: string;
+}
+
+/** Output files of a worker: `<dir>/<name>/topic=<topic>/partition=<p>/<first>-<last>.parquet`. */
+export const KAFKA_PATH_PREFIX = 'topic';
+
+/**
+ * A consumer-group worker: the replay pipeline's stages with a Kafka source, a Kafka
+ * dead-letter topic, and offsets committed only for records that are durable (see
+ * CommitTracker). It resumes its model from the latest checkpoint when there is one.
+ * Runs until `signal` aborts, then drains in data-flow order and returns.
+ */
+export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOptions): Promise<WorkerSummary> {
+  const { logger } = opts;
+  const sourceConfig = config.source;
+  if (sourceConfig.type !== 'kafka') {
+    throw new ConfigError('source.type', `run reads a kafka source, this pipeline has "${sourceConfig.type}" (use \`textstream replay\`)`);
+  }
+  const model = await makeModelParts(config, logger, 'if-present');
+  const { metrics, server: metricsServer } = await makeMetricsParts(config, model, logger);
+  const server: MetricsServer | null = metricsServer;
+  const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, logger });
+  const layout = { dir: config.sink.dir, pipeline: config.name, prefix: KAFKA_PATH_PREFIX };
+  const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText });
+  const deadLetterTopic = config.deadLetter.topic ?? `${sourceConfig.topic}.dlq`;
+  const deadLetters = new KafkaDeadLetterSink({ kafka, topic: deadLetterTopic });
+  let source: KafkaSource | null = null;
+  try {
+    await deadLetters.connect();
+    source = await KafkaSource.start({
+      kafka,
+      topic: sourceConfig.topic,
+      groupId: sourceConfig.groupId,
+      fromBeginning: sourceConfig.fromBeginning,
+      maxBufferedMessages: sourceConfig.maxBufferedMessages,
+      toRecord: (message, partition) =>
+        kafkaMessageToRecord(message, sourceConfig.topic, partition, {
+          format: sourceConfig.format,
+          fields: sourceConfig.fields,
+          maxMessageBytes: config.decode.maxMessageBytes,
+        }),
+      lastOffsetOnDisk: async (partition) => {
+        // This worker owns the partition now: temp files there are leftovers of a crash.
+        const removed = await removeStaleTempFiles(layout, sourceConfig.topic, partition);
+        if (removed > 0) logger.warn({ partition, removed }, 'removed unfinished temporary files left by an earlier worker');
+        return findLastOffsetOnDisk(layout, sourceConfig.topic, partition);
+      },
+      logger,
+      onBackpressure: () => metrics.backpressurePauses.inc(),
+      onRebalance: () => metrics.rebalances.inc(),
+    });
+    const started = source;
+    opts.signal.addEventListener('abort', () => started.stopFetching(), { once: true });
+    opts.onStart?.({ backend: model.backend, metricsUrl: server?.url ?? null });
+    logger.info({ topic: sourceConfig.topic, groupId: sourceConfig.groupId, deadLetterTopic }, 'worker started');
+
+    let lastCheckpointRows = 0;
+    const summary = await runPipeline({
+      source,
+      sink,
+      deadLetters,
+      clean: config.clean.email ? cleanEmail : cleanText,
+      vocabulary: model.vocabulary,
+      bootstrapRows: config.tokenizer.bootstrapRows,
+      builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
+      model: model.learner,
+      metrics,
+      maxMessageBytes: config.decode.maxMessageBytes,
+      limit: null,
+      flushIntervalMs: sourceConfig.commitIntervalMs,
+      signal: opts.signal,
+      afterBatch: async (progress) => {
+        opts.onProgress?.(progress, model.learner.evaluation());
+        const every = config.model.checkpointEveryRows;
+        if (every > 0 && progress.rowsScored - lastCheckpointRows >= every) {
+          lastCheckpointRows = progress.rowsScored;
+          await model.checkpoint();
+        }
+      },
+    });
+    await model.checkpoint();
+    return {
+      ...summary,
+      modelVersion: model.learner.modelVersion,
+      backend: model.backend,
+      evaluation: model.learner.evaluation(),
+      topic: sourceConfig.topic,
+      deadLetterTopic,
+    };
+  } finally {
+    // Reverse data-flow order; each close is safe after a failure.
+    await source?.close();
+    await deadLetters.close();
+    await sink.close();
+    await server?.close();
+    model.learner.dispose();
+  }
+}
+

@@ -1,0 +1,267 @@
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import { SourceError } from '../errors.js';
+import type { RawRecord, SourcePosition } from '../message.js';
+import type { Source } from './source.js';
+
+export interface KafkaSourceOptions {
+  /** The worker's client (see kafka-client.ts); the source makes its consumer and admin from it. */
+  kafka: Kafka;
+  topic: string;
+  groupId: string;
+  /** Where a group with no committed offset starts. */
+  fromBeginning: boolean;
+  /** Fetched but unprocessed messages above which every partition is paused. */
+  maxBufferedMessages: number;
+  /** Turns one message into a record (decoding rules live in kafka-message.ts). */
+  toRecord: (message: KafkaMessage, partition: number) => RawRecord;
+  /**
+   * The last offset already in a durable output file for a partition, or null. On
+   * assignment a worker resumes after the later of this and the committed offset, so a
+   * crash between publishing a file and committing its offsets writes nothing twice.
+   */
+  lastOffsetOnDisk: (partition: number) => Promise<bigint | null>;
+  logger: Logger;
+  /** How long `batches()` waits for data before yielding an empty batch. */
+  idleTickMs?: number;
+  /** Called when partitions are paused because the pipeline is behind. */
+  onBackpressure?: () => void;
+  onRebalance?: () => void;
+}
+
+/**
+ * A Kafka topic as a pipeline source, through one kafkajs consumer in a consumer group.
+ *
+ * kafkajs pushes fetched batches into `eachBatch`; they wait in a bounded queue until the
+ * pipeline pulls them. When the queue holds more than `maxBufferedMessages`, every
+ * partition is paused, and resumed once the pipeline has drained half of it.
+ *
+ * Offsets are never auto-committed: `commit` is called by the pipeline for records that
+ * are durable. On every (re)join the epoch goes up, the queue is emptied and each
+ * assigned partition is paused until its resume point is known (the later of the
+ * committed offset and the last offset on disk, +1), then sought there and resumed. A
+ * rebalance also starts a new epoch, so the pipeline drops what it holds unpublished
+ * instead of publishing files for partitions that may now belong to another worker.
+ */
+export class KafkaSource implements Source {
+  readonly name: string;
+  readonly size = null;
+  #epoch = 0;
+  readonly #opts: KafkaSourceOptions;
+  readonly #consumer: Consumer;
+  readonly #admin: Admin;
+  #queue: RawRecord[][] = [];
+  #queued = 0;
+  /** Paused because the pipeline is behind (backpressure). */
+  #paused = false;
+  /** Paused for good: draining for shutdown. */
+  #stopped = false;
+  #assigned: number[] = [];
+  /**
+   * The next offset the pipeline expects per partition, set once the partition's resume
+   * point is sought. Batches for a partition without one, or below it (fetched before a
+   * seek), are dropped: they will be fetched again from the right place.
+   */
+  #expected = new Map<number, bigint>();
+  #wake: (() => void) | null = null;
+  #crashed: Error | null = null;
+  #closed = false;
+
+  private constructor(opts: KafkaSourceOptions) {
+    this.name = opts.topic;
+    this.#opts = opts;
+    this.#consumer = opts.kafka.consumer({ groupId: opts.groupId, retry: { retries: 10 } });
+    this.#admin = opts.kafka.admin();
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Partitions this worker owns now. */
+  get assignedPartitions(): readonly number[] {
+    return this.#assigned;
+  }
+
+  /** Connects, joins the group and starts fetching. */
+  static async start(opts: KafkaSourceOptions): Promise<KafkaSource> {
+    const source = new KafkaSource(opts);
+    try {
+      await source.#admin.connect();
+      const topics = await source.#admin.listTopics();
+      if (!topics.includes(opts.topic)) {
+        throw new SourceError(`topic "${opts.topic}" does not exist; create it first (e.g. kafka-topics.sh --create --topic ${opts.topic})`);
+      }
+      await source.#consumer.connect();
+      await source.#consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning });
+      source.#listen();
+      await source.#consumer.run({
+        autoCommit: false,
+        // Resolving only moves kafkajs' fetch position; commits stay ours.
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => source.#onBatch(payload),
+      });
+    } catch (err) {
+      await source.close();
+      throw err instanceof SourceError ? err : new SourceError(`cannot consume ${opts.topic}: ${String(err)}`, { cause: err, canRetry: true });
+    }
+    return source;
+  }
+
+  async *batches(signal: AbortSignal): AsyncIterable<RawRecord[]> {
+    const tickMs = this.#opts.idleTickMs ?? 250;
+    const onAbort = (): void => this.#wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        if (this.#crashed) throw new SourceError(`the Kafka consumer stopped: ${this.#crashed.message}`, { cause: this.#crashed });
+        const batch = this.#queue.shift();
+        if (batch) {
+          this.#queued -= batch.length;
+          this.#resumeIfDrained();
+          yield batch;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, tickMs);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = null;
+        // Nothing arrived: an empty batch lets the pipeline run its time-based flushes.
+        if (this.#queue.length === 0 && !signal.aborted) yield [];
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async commit(positions: readonly SourcePosition[]): Promise<void> {
+    const offsets = positions
+      .filter((p) => p.source === this.#opts.topic && this.#assigned.includes(p.partition))
+      .map((p) => ({ topic: this.#opts.topic, partition: p.partition, offset: (p.offset + 1n).toString() }));
+    if (offsets.length === 0) return;
+    try {
+      await this.#consumer.commitOffsets(offsets);
+    } catch (err) {
+      // After a rebalance the new owner resumes from the files on disk, so a lost commit
+      // costs a little re-reading, never a duplicate row.
+      this.#opts.logger.warn({ err: String(err), offsets }, 'offset commit failed; the files on disk still mark progress');
+    }
+  }
+
+  /** Stops fetching: pauses every partition (used when draining for shutdown). */
+  stopFetching(): void {
+    this.#stopped = true;
+    this.#consumer.pause([{ topic: this.#opts.topic }]);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wake?.();
+    await this.#consumer.disconnect().catch(() => undefined);
+    await this.#admin.disconnect().catch(() => undefined);
+  }
+
+  #listen(): void {
+    const { events } = this.#consumer;
+    this.#consumer.on(events.REBALANCING, () => {
+      // From here on, nothing fetched so far may be published: the partitions may move.
+      this.#newEpoch();
+    });
+    this.#consumer.on(events.GROUP_JOIN, (event) => {
+      this.#newEpoch();
+      const partitions = event.payload.memberAssignment[this.#opts.topic] ?? [];
+      this.#assigned = [...partitions].sort((a, b) => a - b);
+      if (partitions.length === 0) return;
+      // Synchronously, before kafkajs fetches from the committed offsets. (Pause and resume
+      // always act on the whole topic: kafkajs keeps per-partition pause state across
+      // assignments, which mixed calls would leave inconsistent.)
+      this.#consumer.pause([{ topic: this.#opts.topic }]);
+      const epoch = this.#epoch;
+      this.#seekToResumePoints(partitions, epoch).then(
+        () => {
+          if (epoch !== this.#epoch || this.#closed) return;
+          if (!this.#paused && !this.#stopped) this.#consumer.resume([{ topic: this.#opts.topic }]);
+          this.#opts.logger.info({ topic: this.#opts.topic, partitions }, 'partitions assigned');
+        },
+        (err: unknown) => {
+          this.#crashed = err instanceof Error ? err : new Error(String(err));
+          this.#wake?.();
+        },
+      );
+    });
+    this.#consumer.on(events.CRASH, (event) => {
+      if (event.payload.restart) return;
+      this.#crashed = event.payload.error;
+      this.#wake?.();
+    });
+  }
+
+  async #seekToResumePoints(partitions: number[], epoch: number): Promise<void> {
+    const [committed] = await this.#admin.fetchOffsets({ groupId: this.#opts.groupId, topics: [this.#opts.topic] });
+    const committedBy = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    const bounds = new Map(
+      (await this.#admin.fetchTopicOffsets(this.#opts.topic)).map((p) => [p.partition, { low: BigInt(p.low), high: BigInt(p.high) }]),
+    );
+    for (const partition of partitions) {
+      const onDisk = await this.#opts.lastOffsetOnDisk(partition);
+      if (epoch !== this.#epoch) return;
+      const fromCommit = committedBy.get(partition) ?? -1n;
+      const fromDisk = onDisk === null ? -1n : onDisk + 1n;
+      const { low, high } = bounds.get(partition) ?? { low: 0n, high: 0n };
+      // Negative means "none"; then the group's starting point applies. Every partition
+      // is sought explicitly, also when resuming at the committed offset: after a rejoin
+      // kafkajs may hold a fetch position past records this worker dropped unpublished.
+      let resumeAt = fromDisk > fromCommit ? fromDisk : fromCommit;
+      if (resumeAt < 0n) resumeAt = this.#opts.fromBeginning ? low : high;
+      if (resumeAt < low) resumeAt = low; // the records before it are gone (retention)
+      if (fromDisk > fromCommit) {
+        this.#opts.logger.info({ partition, committed: String(fromCommit), resumeAt: String(resumeAt) }, 'resuming after the last offset on disk');
+      }
+      this.#consumer.seek({ topic: this.#opts.topic, partition, offset: resumeAt.toString() });
+      this.#expected.set(partition, resumeAt);
+    }
+  }
+
+  #newEpoch(): void {
+    this.#epoch++;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#expected.clear();
+    // The queue is empty now; the join handler pauses and resumes partitions itself.
+    this.#paused = false;
+    this.#opts.onRebalance?.();
+    this.#wake?.();
+  }
+
+  async #onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
+    const expected = this.#expected.get(batch.partition);
+    if (expected === undefined) return;
+    const fresh = batch.messages.filter((m) => BigInt(m.offset) >= expected);
+    if (fresh.length === 0) return;
+    this.#expected.set(batch.partition, BigInt(fresh[fresh.length - 1]!.offset) + 1n);
+    const records = fresh.map((m) => this.#opts.toRecord(m, batch.partition));
+    this.#queue.push(records);
+    this.#queued += records.length;
+    if (!this.#paused && this.#queued > this.#opts.maxBufferedMessages) {
+      this.#paused = true;
+      this.#consumer.pause([{ topic: this.#opts.topic }]);
+      this.#opts.onBackpressure?.();
+    }
+    this.#wake?.();
+    await Promise.resolve();
+  }
+
+  #resumeIfDrained(): void {
+    if (!this.#paused || this.#stopped || this.#closed || this.#queued > this.#opts.maxBufferedMessages / 2) return;
+    this.#paused = false;
+    this.#consumer.resume([{ topic: this.#opts.topic }]);
+  }
+}

@@ -1,0 +1,204 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type ReadMessage } from '../helpers/kafka.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const cli = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function run(args: string[], cwd: string): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+
+type TestContext = { after: (fn: () => Promise<void>) => void };
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-produce-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function freshTopic(t: TestContext, brokers: string, partitions: number): Promise<string> {
+  const topic = uniqueName('produce');
+  await createTopic(brokers, topic, partitions);
+  t.after(() => deleteTopic(brokers, topic));
+  return topic;
+}
+
+/** Latin-1 "café" plus a lone 0xFF: not UTF-8, so it cannot travel inside JSON. */
+const INVALID_UTF8 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0xff]);
+const rows = [
+  { id: 'a', text: Buffer.from('hello world'), label: 1 },
+  { id: 'b', text: Buffer.from('héllo 日本 😀 "quoted" \\ \n newline'), label: 0 },
+  { id: 'c', text: INVALID_UTF8, label: 1 },
+  { id: 'd', text: Buffer.from('no label'), label: null },
+  { id: 'e', text: Buffer.from('nul \u0000 byte'), label: 2 },
+];
+
+async function writeParquet(file: string): Promise<void> {
+  const writer = await ParquetFileWriter.open(
+    `${file}.tmp`,
+    { id: { type: 'UTF8' }, text: { type: 'BYTE_ARRAY' }, label: { type: 'INT32', optional: true } },
+    { compression: 'SNAPPY', rowGroupRows: 2 },
+  );
+  for (const row of rows) await writer.append(row);
+  await writer.finish(file);
+}
+
+const byKey = (messages: ReadMessage[]): Map<string, ReadMessage> => new Map(messages.map((m) => [m.key?.toString('utf8') ?? '', m]));
+
+test('should produce Parquet rows as JSON values keyed by id, and invalid UTF-8 text as raw bytes', async (t) => {
+  const brokers = await ensureBroker();
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'rows.parquet');
+  await writeParquet(file);
+  const topic = await freshTopic(t, brokers, 4);
+
+  const result = await run(['produce', '--topic', topic, '--brokers', brokers, file], dir);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, new RegExp(`^produced 5 messages \\([\\d.]+ (B|KiB)\\) from .*rows\\.parquet to topic ${topic} in [\\d.]+ s: \\d+ msg/s\\n`));
+  assert.match(result.stdout, /1 row\(s\) with text that is not valid UTF-8 were sent as raw bytes/);
+  assert.equal(result.stderr, '', 'no progress bar and no logs when stderr is not a terminal');
+
+  const got = byKey(await readTopic(brokers, topic, 5));
+  assert.equal(got.size, 5);
+  for (const row of rows) {
+    const message = got.get(row.id);
+    assert.ok(message?.value, `row ${row.id} arrived`);
+    if (row.text === INVALID_UTF8) assert.ok(message.value.equals(INVALID_UTF8), 'sent as the raw bytes');
+    else assert.deepEqual(JSON.parse(message.value.toString('utf8')), { id: row.id, text: row.text.toString('utf8'), label: row.label });
+  }
+  // Keyed by id: the same id always lands in the same partition (Kafka's murmur2 partitioner).
+  const again = await freshTopic(t, brokers, 4);
+  assert.equal((await run(['produce', '--topic', again, '--brokers', brokers, file], dir)).code, 0);
+  const second = byKey(await readTopic(brokers, again, 5));
+  for (const [key, message] of got) assert.equal(second.get(key)?.partition, message.partition, `key ${key}`);
+});
+
+test('should produce raw text values with --format text, round-robin without ids, and stop at --limit', async (t) => {
+  const brokers = await ensureBroker();
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'rows.parquet');
+  await writeParquet(file);
+
+  const text = await freshTopic(t, brokers, 1);
+  const plain = await run(['produce', '--topic', text, '--brokers', brokers, '--format', 'text', '--no-label-column', file], dir);
+  assert.equal(plain.code, 0, plain.stderr);
+  const values = await readTopic(brokers, text, 5);
+  assert.deepEqual(
+    values.map((m) => m.value?.toString('hex')),
+    rows.map((r) => r.text.toString('hex')),
+  );
+  assert.deepEqual(
+    values.map((m) => m.key?.toString()),
+    rows.map((r) => r.id),
+  );
+
+  const spread = await freshTopic(t, brokers, 4);
+  const rr = await run(['produce', '--topic', spread, '--brokers', brokers, '--partitions-by', 'round-robin', '--no-id-column', '--limit', '4', file], dir);
+  assert.equal(rr.code, 0, rr.stderr);
+  assert.match(rr.stdout, /^produced 4 messages/);
+  const spreadMessages = await readTopic(brokers, spread, 4);
+  assert.deepEqual(spreadMessages.map((m) => m.partition).sort(), [0, 1, 2, 3]);
+  for (const m of spreadMessages) {
+    assert.equal(m.key, null);
+    if (!m.value?.equals(INVALID_UTF8)) assert.equal((JSON.parse(m.value!.toString()) as { id: unknown }).id, null);
+  }
+});
+
+test('should send JSONL lines byte for byte, malformed ones too, keyed by a parsable id', async (t) => {
+  const brokers = await ensureBroker();
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'poison.jsonl');
+  const lines = [
+    Buffer.from('{"id":"ok-1","text":"a good one","label":1}'),
+    Buffer.from('{"id":"broken","text":'),
+    Buffer.from('[1,2,3]'),
+    Buffer.concat([Buffer.from('{"id":"latin1","text":"'), INVALID_UTF8, Buffer.from('"}')]),
+    Buffer.from('{"id":7,"text":"numeric id","label":"yes"}'),
+    Buffer.from('not json at all'),
+  ];
+  // CRLF endings, an empty line, and no newline after the last line.
+  const content = Buffer.concat([
+    lines[0]!, Buffer.from('\r\n'), lines[1]!, Buffer.from('\n\n'),
+    lines[2]!, Buffer.from('\n'), lines[3]!, Buffer.from('\n'), lines[4]!, Buffer.from('\n'), lines[5]!,
+  ]);
+  await writeFile(file, content);
+  const topic = await freshTopic(t, brokers, 1);
+
+  const result = await run(['produce', '--topic', topic, '--brokers', brokers, file], dir);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^produced 6 messages/);
+  assert.match(result.stdout, /1 empty line\(s\) skipped/);
+  const got = await readTopic(brokers, topic, 6);
+  assert.deepEqual(
+    got.map((m) => m.value?.toString('hex')),
+    lines.map((l) => l.toString('hex')),
+  );
+  assert.deepEqual(
+    got.map((m) => m.key?.toString() ?? null),
+    ['ok-1', null, null, null, '7', null],
+  );
+  const text = await run(['produce', '--topic', topic, '--brokers', brokers, '--format', 'text', file], dir);
+  assert.equal(text.code, 2);
+  assert.match(text.stderr, /--format: text applies to Parquet input/);
+});
+
+test('should exit 1 naming a missing topic and how to create it', async (t) => {
+  const brokers = await ensureBroker();
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'rows.parquet');
+  await writeParquet(file);
+  const missing = uniqueName('no-such-topic');
+  const result = await run(['produce', '--topic', missing, '--brokers', brokers, file], dir);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`topic "${missing}" does not exist on ${brokers}; create it first`));
+  assert.match(result.stderr, /kafka-topics\.sh --bootstrap-server .* --create --topic/);
+  assert.equal(result.stdout, '');
+});
+
+test('should exit 1 within seconds when no broker listens', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'rows.parquet');
+  await writeParquet(file);
+  const result = await run(['produce', '--topic', 'x', '--brokers', '127.0.0.1:1', '--connection-timeout', '500', file], dir);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /cannot reach Kafka at 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\); is a broker listening there\?/);
+  assert.ok(result.ms < 10_000, `took ${result.ms} ms`);
+});
+
+test('should explain itself in --help and reject bad usage with exit 2', async (t) => {
+  const dir = await tempDir(t);
+  const help = await run(['produce', '--help'], dir);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /produce \[options\] <file>/);
+  assert.match(help.stdout, /Examples:/);
+  assert.match(help.stdout, /--partitions-by <how>/);
+  assert.match(help.stdout, /Exit codes:/);
+  assert.equal((await run(['produce', path.join(dir, 'x.parquet')], dir)).code, 2, 'missing --topic');
+  assert.equal((await run(['produce', '--topic', 't', '--format', 'xml', 'f.parquet'], dir)).code, 2);
+  assert.equal((await run(['produce', '--topic', 't', '--batch-size', '0', 'f.parquet'], dir)).code, 2);
+  const csv = await run(['produce', '--topic', 't', 'data.csv'], dir);
+  assert.equal(csv.code, 2);
+  assert.match(csv.stderr, /expected a \.parquet, \.jsonl or \.ndjson file/);
+});

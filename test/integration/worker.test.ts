@@ -1,0 +1,259 @@
+/**
+ * Kafka workers against the real local broker (scripts/kafka.sh): exactly-once Parquet
+ * output across SIGKILL, rebalances and SIGTERM, and dead letters for poison messages.
+ * Workers run as real `textstream run` processes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Kafka, logLevel } from 'kafkajs';
+import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type TestMessage } from '../helpers/kafka.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const cli = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const PARTITIONS = 4;
+const WORDS = ['free', 'money', 'offer', 'click', 'now', 'meeting', 'agenda', 'lunch', 'report', 'team', 'win', 'prize'];
+
+interface Harness {
+  brokers: string;
+  topic: string;
+  groupId: string;
+  dir: string;
+  pipelineFile: (worker: string) => Promise<string>;
+}
+
+async function setUp(t: { after: (fn: () => Promise<void>) => void }, name: string): Promise<Harness> {
+  const brokers = await ensureBroker();
+  const topic = uniqueName(name);
+  await createTopic(brokers, topic, PARTITIONS);
+  await createTopic(brokers, `${topic}.dlq`, 1);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-worker-'));
+  t.after(async () => {
+    await deleteTopic(brokers, topic, `${topic}.dlq`);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const groupId = uniqueName('group');
+  return {
+    brokers,
+    topic,
+    groupId,
+    dir,
+    async pipelineFile(worker) {
+      const file = path.join(dir, `${worker}.yaml`);
+      await writeFile(
+        file,
+        `name: w
+source:
+  type: kafka
+  brokers: [${brokers}]
+  topic: ${topic}
+  groupId: ${groupId}
+  commitIntervalMs: 500
+  shutdownTimeoutMs: 20000
+decode:
+  maxMessageBytes: 65536
+tokenizer:
+  bootstrapRows: 20
+batch:
+  maxRows: 32
+  maxAgeMs: 200
+model:
+  backend: wasm
+  checkpointDir: ${path.join(dir, `${worker}-checkpoint`)}
+  checkpointEveryRows: 100
+sink:
+  dir: ${path.join(dir, 'out')}
+  rotateRows: 50
+metrics:
+  port: 0
+`,
+      );
+      return file;
+    },
+  };
+}
+
+/** Synthetic labelled messages with JSON values, spread over every partition. */
+function goodMessages(from: number, count: number): TestMessage[] {
+  return Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    const label = i % 3 === 0 ? 1 : 0;
+    const words = Array.from({ length: 8 }, (_, j) => WORDS[(i * 7 + j * (label ? 1 : 5)) % WORDS.length]);
+    return { key: `m${i}`, partition: i % PARTITIONS, value: JSON.stringify({ id: `m${i}`, text: words.join(' '), label }) };
+  });
+}
+
+interface Worker {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function startWorker(pipeline: string, cwd: string): Worker {
+  const child = spawn(process.execPath, [cli, 'run', pipeline], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, stderr: () => stderr, exited };
+}
+
+async function waitFor(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/** Every (partition, offset) in the output files, read back by DuckDB. */
+async function outputPositions(dir: string): Promise<string[]> {
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    const glob = path.join(dir, 'out', 'w', '**', '*.parquet');
+    const reader = await db.runAndReadAll(
+      `SELECT partition::INTEGER AS p, "offset"::VARCHAR AS o FROM read_parquet('${glob}', hive_partitioning = false)`,
+    );
+    return (reader.getRowObjectsJS() as Array<{ p: number; o: string }>).map((r) => `${r.p}/${r.o}`);
+  } catch (err) {
+    if (/No files found/.test(String(err))) return [];
+    throw err;
+  } finally {
+    db.closeSync();
+  }
+}
+
+/** Produces messages and returns their "partition/offset" positions, in send order. */
+async function produce(brokers: string, topic: string, messages: TestMessage[]): Promise<string[]> {
+  const kafka = new Kafka({ clientId: 'test-producer', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const positions: string[] = [];
+  try {
+    // One message per request, so each returned base offset is that message's offset.
+    for (const message of messages) {
+      const [meta] = await producer.send({ topic, acks: -1, messages: [{ ...message }] });
+      positions.push(`${meta!.partition}/${meta!.baseOffset}`);
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return positions;
+}
+
+async function committedOffsets(brokers: string, groupId: string, topic: string): Promise<Map<number, string>> {
+  const admin = new Kafka({ clientId: 'test-admin', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map(offsets!.partitions.map((p) => [p.partition, p.offset]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function assertExactlyOnce(written: string[], expected: string[]): void {
+  const unique = new Set(written);
+  assert.equal(written.length, unique.size, `${written.length - unique.size} duplicate rows`);
+  const missing = expected.filter((p) => !unique.has(p));
+  assert.deepEqual(missing, [], `${missing.length} produced messages missing from the output`);
+  assert.equal(unique.size, expected.length, 'no row that was not produced');
+}
+
+test('should write every message exactly once with two workers, dead-letter poison messages, and drain on SIGTERM', async (t) => {
+  const h = await setUp(t, 'two-workers');
+  const a = startWorker(await h.pipelineFile('a'), h.dir);
+  const b = startWorker(await h.pipelineFile('b'), h.dir);
+  t.after(() => {
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGKILL');
+  });
+  const good = await produce(h.brokers, h.topic, goodMessages(0, 300));
+  const poison: TestMessage[] = [
+    { key: 'bad-json', partition: 0, value: '{"id": "x", "text": ' },
+    { key: 'bad-utf8', partition: 1, value: Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]) },
+    { key: 'empty', partition: 2, value: JSON.stringify({ id: 'empty', text: '   ', label: 0 }) },
+    { key: 'huge', partition: 3, value: JSON.stringify({ id: 'huge', text: 'word '.repeat(20_000), label: 1 }) },
+    { key: 'label-yes', partition: 0, value: JSON.stringify({ id: 'yes', text: 'hello there', label: 'yes' }) },
+  ];
+  await produce(h.brokers, h.topic, poison);
+  const more = await produce(h.brokers, h.topic, goodMessages(300, 100));
+  const expected = [...good, ...more];
+
+  await waitFor('all good messages in Parquet', async () => (await outputPositions(h.dir)).length >= expected.length);
+  const letters = await readTopic(h.brokers, `${h.topic}.dlq`, poison.length);
+  const reasons = letters.map((l) => l.headers['textstream.reason']?.toString()).sort();
+  assert.deepEqual(reasons, ['empty-text', 'invalid-label', 'invalid-utf8', 'oversized', 'undecodable']);
+  const utf8Letter = letters.find((l) => l.headers['textstream.reason']?.toString() === 'invalid-utf8')!;
+  assert.deepEqual(utf8Letter.value, poison[1]!.value, 'the dead letter carries the original bytes');
+
+  a.child.kill('SIGTERM');
+  b.child.kill('SIGTERM');
+  assert.equal(await a.exited, 0, a.stderr());
+  assert.equal(await b.exited, 0, b.stderr());
+  assertExactlyOnce(await outputPositions(h.dir), expected);
+  assert.equal(expected.length + poison.length, (await outputPositions(h.dir)).length + letters.length, 'produced = written + dead letters');
+
+  // Everything consumed was committed: each partition's committed offset is its end.
+  const committed = await committedOffsets(h.brokers, h.groupId, h.topic);
+  for (let p = 0; p < PARTITIONS; p++) {
+    const messagesInPartition = expected.filter((s) => s.startsWith(`${p}/`)).length + poison.filter((m) => m.partition === p).length;
+    assert.equal(committed.get(p), String(messagesInPartition), `partition ${p} committed through its last message`);
+  }
+});
+
+test('should stay exactly once when a worker is SIGKILLed mid-stream and restarted', async (t) => {
+  const h = await setUp(t, 'sigkill');
+  const pipeline = await h.pipelineFile('a');
+  const first = startWorker(pipeline, h.dir);
+  t.after(() => first.child.kill('SIGKILL'));
+  const expected = await produce(h.brokers, h.topic, goodMessages(0, 400));
+  // Kill at a random point once some files are durable (and some offsets committed).
+  const killAfter = 60 + Math.floor(Math.random() * 200);
+  await waitFor(`${killAfter} rows written`, async () => (await outputPositions(h.dir)).length >= killAfter);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const writtenBeforeKill = (await outputPositions(h.dir)).length;
+  assert.ok(writtenBeforeKill < expected.length, 'the kill happened mid-stream');
+
+  const second = startWorker(pipeline, h.dir);
+  t.after(() => second.child.kill('SIGKILL'));
+  await waitFor('all messages in Parquet', async () => (await outputPositions(h.dir)).length >= expected.length);
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exited, 0, second.stderr());
+  assertExactlyOnce(await outputPositions(h.dir), expected);
+  assert.match(second.stderr(), /resumed from checkpoint/, 'the restarted worker restores the model');
+});
+
+test('should stay exactly once when a third worker joins and then leaves mid-stream', async (t) => {
+  const h = await setUp(t, 'rebalance');
+  const a = startWorker(await h.pipelineFile('a'), h.dir);
+  const b = startWorker(await h.pipelineFile('b'), h.dir);
+  t.after(() => {
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGKILL');
+  });
+  const expected = await produce(h.brokers, h.topic, goodMessages(0, 200));
+  await waitFor('some rows written', async () => (await outputPositions(h.dir)).length >= 50);
+
+  const c = startWorker(await h.pipelineFile('c'), h.dir);
+  t.after(() => c.child.kill('SIGKILL'));
+  await waitFor('the third worker to get partitions', () => /partitions assigned/.test(c.stderr()), 60_000);
+  expected.push(...(await produce(h.brokers, h.topic, goodMessages(200, 200))));
+  await waitFor('the third worker to write', async () => (await outputPositions(h.dir)).length >= 250);
+  c.child.kill('SIGTERM');
+  assert.equal(await c.exited, 0, c.stderr());
+  expected.push(...(await produce(h.brokers, h.topic, goodMessages(400, 100))));
+
+  await waitFor('all messages in Parquet', async () => (await outputPositions(h.dir)).length >= expected.length);
+  a.child.kill('SIGTERM');
+  b.child.kill('SIGTERM');
+  assert.equal(await a.exited, 0, a.stderr());
+  assert.equal(await b.exited, 0, b.stderr());
+  assertExactlyOnce(await outputPositions(h.dir), expected);
+  assert.match(a.stderr() + b.stderr(), /partitions assigned.*\n(.*\n)*.*partitions assigned/, 'a rebalance happened');
+});
