@@ -13,7 +13,10 @@ export function makeKafkaClient(opts: { brokers: readonly string[]; clientId: st
     logCreator: () => (entry: LogEntry) => {
       const { message, ...fields } = entry.log;
       const log = { kafkajs: entry.namespace, ...fields };
-      if (entry.level === logLevel.ERROR) opts.logger.error(log, message);
+      // The dead-letter producer caps its retries on purpose (so a write can fail and be
+      // retried by the worker); kafkajs warns about that on every start.
+      if (message.startsWith('Limiting retries for the idempotent producer')) opts.logger.debug(log, message);
+      else if (entry.level === logLevel.ERROR) opts.logger.error(log, message);
       else opts.logger.warn(log, message);
     },
   });

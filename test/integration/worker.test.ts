@@ -55,6 +55,7 @@ source:
   groupId: ${groupId}
   commitIntervalMs: 500
   shutdownTimeoutMs: 20000
+  maxBufferedMessages: 40
 decode:
   maxMessageBytes: 65536
 tokenizer:
@@ -190,6 +191,12 @@ test('should write every message exactly once with two workers, dead-letter pois
   assert.deepEqual(reasons, ['empty-text', 'invalid-label', 'invalid-utf8', 'oversized', 'undecodable']);
   const utf8Letter = letters.find((l) => l.headers['textstream.reason']?.toString() === 'invalid-utf8')!;
   assert.deepEqual(utf8Letter.value, poison[1]!.value, 'the dead letter carries the original bytes');
+
+  // 400 messages against a 40-message buffer: fetching must have been paused, not buffered.
+  const metricsText = (await Promise.all([a, b].map((w) => fetch(/"url":"([^"]+)"/.exec(w.stderr())![1]!).then((r) => r.text())))).join('\n');
+  const pauses = [...metricsText.matchAll(/^textstream_kafka_backpressure_pauses_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  assert.ok(pauses > 0, 'backpressure paused the partitions');
+  assert.match(metricsText, /^textstream_offsets_committed_total\{[^}]*\} [1-9]/m);
 
   a.child.kill('SIGTERM');
   b.child.kill('SIGTERM');
