@@ -54,6 +54,9 @@ export const KafkaSourceSchema = z
       .default(5000)
       .describe('Open Parquet files are finished, and their offsets committed, at least this often.'),
     shutdownTimeoutMs: positiveInt.default(30_000).describe('SIGTERM drain deadline; past it the worker exits 1.'),
+    sessionTimeoutMs: positiveInt
+      .default(30_000)
+      .describe('How long the group waits for a silent (crashed) worker before moving its partitions.'),
   })
   .strict();
 

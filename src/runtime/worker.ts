@@ -60,6 +60,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       topic: sourceConfig.topic,
       groupId: sourceConfig.groupId,
       fromBeginning: sourceConfig.fromBeginning,
+      sessionTimeoutMs: sourceConfig.sessionTimeoutMs,
       maxBufferedMessages: sourceConfig.maxBufferedMessages,
       toRecord: (message, partition) =>
         kafkaMessageToRecord(message, sourceConfig.topic, partition, {

@@ -11,6 +11,8 @@ export interface KafkaSourceOptions {
   groupId: string;
   /** Where a group with no committed offset starts. */
   fromBeginning: boolean;
+  /** Consumer-group session timeout: how soon a crashed worker's partitions move. */
+  sessionTimeoutMs: number;
   /** Fetched but unprocessed messages above which every partition is paused. */
   maxBufferedMessages: number;
   /** Turns one message into a record (decoding rules live in kafka-message.ts). */
@@ -70,7 +72,13 @@ export class KafkaSource implements Source {
   private constructor(opts: KafkaSourceOptions) {
     this.name = opts.topic;
     this.#opts = opts;
-    this.#consumer = opts.kafka.consumer({ groupId: opts.groupId, retry: { retries: 10 } });
+    this.#consumer = opts.kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs,
+      // Kafka's rule of thumb: heartbeat at a third of the session timeout or more often.
+      heartbeatInterval: Math.min(3000, Math.floor(opts.sessionTimeoutMs / 3)),
+      retry: { retries: 10 },
+    });
     this.#admin = opts.kafka.admin();
   }
 

@@ -55,6 +55,7 @@ source:
   groupId: ${groupId}
   commitIntervalMs: 500
   shutdownTimeoutMs: 20000
+  sessionTimeoutMs: 6000
   maxBufferedMessages: 40
 decode:
   maxMessageBytes: 65536
@@ -221,7 +222,10 @@ test('should stay exactly once when a worker is SIGKILLed mid-stream and restart
   const expected = await produce(h.brokers, h.topic, goodMessages(0, 400));
   // Kill at a random point once some files are durable (and some offsets committed).
   const killAfter = 60 + Math.floor(Math.random() * 200);
-  await waitFor(`${killAfter} rows written`, async () => (await outputPositions(h.dir)).length >= killAfter);
+  await waitFor(
+    `${killAfter} rows written and a checkpoint saved`,
+    async () => /checkpoint saved/.test(first.stderr()) && (await outputPositions(h.dir)).length >= killAfter,
+  );
   first.child.kill('SIGKILL');
   await first.exited;
   const writtenBeforeKill = (await outputPositions(h.dir)).length;
