@@ -1,4 +1,13 @@
-import { Counter, Gauge, Histogram, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  type Registry,
+} from 'prom-client';
+import { DeadLetterReasons } from '../message.js';
 
 /** Stages a message passes through, in data-flow order; the `stage` label's closed set. */
 export const Stages = ['source', 'decode', 'clean', 'tokenize', 'batch', 'model', 'sink'] as const;
@@ -12,7 +21,30 @@ export interface ModelState {
   auc: number | null;
   logLoss: number | null;
   trainLoss: number | null;
+  /** tf.memory().numTensors: flat over a long run unless something leaks. */
+  liveTensors?: number | null;
+  /** Calibration over the recent window: mean pre-training score vs fraction of label 1. */
+  meanScore?: number | null;
+  positiveRate?: number | null;
+  /** Seconds since the last successful checkpoint save; null before the first. */
+  checkpointAgeSeconds?: number | null;
 }
+
+/** Consumer lag of one assigned partition, as the Kafka source computes it at scrape time. */
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  /** High watermark − the next offset this worker will hand to the pipeline. */
+  messages: number;
+  /** Now − timestamp of the newest record handed over (0 when caught up); null if unknown. */
+  seconds: number | null;
+}
+
+/** Histogram buckets for end-to-end latency: 0.1 s … 10 min. */
+export const END_TO_END_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600];
+
+/** Prefix of prom-client's process metrics (CPU, RSS, heap, event-loop lag, GC, handles). */
+export const PROCESS_METRICS_PREFIX = 'textstream_';
 
 /**
  * Every metric the pipeline exports, registered on the registry the caller passes in
@@ -33,9 +65,18 @@ export class PipelineMetrics {
   readonly offsetsCommitted: Counter;
   readonly rebalances: Counter;
   readonly backpressurePauses: Counter;
+  readonly endToEndLatency: Histogram;
+  readonly driftDetected: Counter;
+  #readLag: () => readonly PartitionLag[] = () => [];
+  #readDriftErrorRate: () => number | null = () => null;
 
-  constructor(registry: Registry, readModel: () => ModelState | null) {
+  /**
+   * `processMetrics: false` leaves out prom-client's process metrics (for registries that
+   * already carry them from elsewhere); they are registered at most once per registry.
+   */
+  constructor(registry: Registry, readModel: () => ModelState | null, options: { processMetrics?: boolean } = {}) {
     const registers = [registry];
+    const lagReader = (): readonly PartitionLag[] => this.#readLag();
     this.stageInput = new Counter({
       name: 'textstream_stage_input_messages_total',
       help: 'Messages that entered each pipeline stage.',
@@ -107,6 +148,40 @@ export class PipelineMetrics {
       help: 'Times fetching was paused because the pipeline was behind.',
       registers,
     });
+    this.endToEndLatency = new Histogram({
+      name: 'textstream_end_to_end_latency_seconds',
+      help: 'From a record\'s source timestamp (Kafka) to the moment its output file became durable.',
+      buckets: END_TO_END_BUCKETS,
+      registers,
+    });
+    this.driftDetected = new Counter({
+      name: 'textstream_drift_detected_total',
+      help: 'Rises of the prequential error rate detected by ADWIN (concept drift).',
+      registers,
+    });
+    new StateGauge('textstream_drift_error_rate', 'The drift detector\'s current error-rate estimate (mean 0/1 error over its adaptive window).', registry, () =>
+      this.#readDriftErrorRate(),
+    );
+    new Gauge({
+      name: 'textstream_kafka_consumer_lag_messages',
+      help: 'Per assigned partition: high watermark minus the next offset this worker will take.',
+      labelNames: ['topic', 'partition'],
+      registers,
+      collect() {
+        this.reset();
+        for (const lag of lagReader()) this.labels(lag.topic, String(lag.partition)).set(lag.messages);
+      },
+    });
+    new Gauge({
+      name: 'textstream_kafka_consumer_lag_seconds',
+      help: 'Per assigned partition: now minus the timestamp of the newest record handed to the pipeline (0 when caught up).',
+      labelNames: ['topic', 'partition'],
+      registers,
+      collect() {
+        this.reset();
+        for (const lag of lagReader()) if (lag.seconds !== null) this.labels(lag.topic, String(lag.partition)).set(lag.seconds);
+      },
+    });
     const modelGauge = (name: string, help: string, pick: (s: ModelState) => number | null): void => {
       new StateGauge(name, help, registry, () => {
         const state = readModel();
@@ -118,6 +193,18 @@ export class PipelineMetrics {
     modelGauge('textstream_model_prequential_auc', 'ROC AUC of scores made before training on them.', (s) => s.auc);
     modelGauge('textstream_model_prequential_log_loss', 'Log loss of scores made before training on them.', (s) => s.logLoss);
     modelGauge('textstream_model_train_loss', 'Training loss of the most recent training step.', (s) => s.trainLoss);
+    modelGauge('textstream_model_live_tensors', 'Tensors alive in the tfjs engine (tf.memory().numTensors).', (s) => s.liveTensors ?? null);
+    modelGauge(
+      'textstream_model_mean_score',
+      'Mean pre-training score of recent labelled rows (fading window); compare with textstream_model_positive_rate.',
+      (s) => s.meanScore ?? null,
+    );
+    modelGauge('textstream_model_positive_rate', 'Fraction of label 1 among recent labelled rows (same fading window).', (s) => s.positiveRate ?? null);
+    modelGauge(
+      'textstream_model_checkpoint_age_seconds',
+      'Seconds since the last successful checkpoint save (absent before the first).',
+      (s) => s.checkpointAgeSeconds ?? null,
+    );
     new Gauge({
       name: 'textstream_model_backend_info',
       help: 'The tfjs backend running the model (value is always 1).',
@@ -129,6 +216,24 @@ export class PipelineMetrics {
         if (state) this.labels(state.backend).set(1);
       },
     });
+    // Zeros a dashboard can rely on: a series that exists before its first event.
+    for (const stage of Stages) {
+      this.stageInput.labels(stage).inc(0);
+      this.stageOutput.labels(stage).inc(0);
+      this.stageDuration.zero({ stage });
+    }
+    for (const reason of Object.values(DeadLetterReasons)) this.deadLetters.labels(reason).inc(0);
+    if (options.processMetrics !== false) registerProcessMetrics(registry);
+  }
+
+  /** Where the consumer-lag gauges read from (the Kafka source); none until set. */
+  readLagFrom(read: () => readonly PartitionLag[]): void {
+    this.#readLag = read;
+  }
+
+  /** Where the drift error-rate gauge reads from (the detector's estimate). */
+  readDriftErrorRateFrom(read: () => number | null): void {
+    this.#readDriftErrorRate = read;
   }
 
   /** Records one stage's work on one batch. */
@@ -137,6 +242,16 @@ export class PipelineMetrics {
     this.stageOutput.labels(stage).inc(output);
     this.stageDuration.labels(stage).observe(seconds);
   }
+}
+
+/**
+ * prom-client's default process metrics (CPU, RSS, heap, event-loop lag, GC, handles) on
+ * `registry`, prefixed `textstream_`. Idempotent per registry: registering them twice
+ * would throw (a metric name can exist once per registry).
+ */
+export function registerProcessMetrics(registry: Registry): void {
+  if (registry.getSingleMetric(`${PROCESS_METRICS_PREFIX}process_cpu_seconds_total`) !== undefined) return;
+  collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
 }
 
 /**

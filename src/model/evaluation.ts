@@ -52,6 +52,12 @@ export interface EvaluationSnapshot {
   aucMaxError: number | null;
   recentAccuracy: number | null;
   recentLogLoss: number | null;
+  /**
+   * Calibration over the recent window (same fading factor): the mean pre-training score
+   * and the fraction of label 1. A calibrated model keeps them close.
+   */
+  recentMeanScore: number | null;
+  recentPositiveRate: number | null;
   /** Labelled rows whose score was NaN or infinite (a diverged model), left out above. */
   nonFiniteScores: number;
   /** Training: optimiser steps and rows trained on, and the loss they reported. */
@@ -72,6 +78,11 @@ export interface EvaluatorState {
   correct: number;
   logLossSum: number;
   recent: [weight: number, correct: number, logLoss: number];
+  /**
+   * Faded calibration sums. Optional: checkpoints written before it existed lack it, and
+   * their calibration starts empty (its own weight, so the other figures are unaffected).
+   */
+  calibration?: [weight: number, scoreSum: number, positives: number];
   nonFiniteScores: number;
   /** Non-empty histogram bins as [bin, positives, negatives]. */
   histogram: [number, number, number][];
@@ -90,6 +101,9 @@ export class OnlineEvaluator {
   #recentWeight = 0;
   #recentCorrect = 0;
   #recentLogLoss = 0;
+  #calibrationWeight = 0;
+  #calibrationScore = 0;
+  #calibrationPositives = 0;
   #nonFinite = 0;
   #trainSteps = 0;
   #trainedRows = 0;
@@ -128,6 +142,9 @@ export class OnlineEvaluator {
       this.#recentWeight = a * this.#recentWeight + 1;
       this.#recentCorrect = a * this.#recentCorrect + correct;
       this.#recentLogLoss = a * this.#recentLogLoss + loss;
+      this.#calibrationWeight = a * this.#calibrationWeight + 1;
+      this.#calibrationScore = a * this.#calibrationScore + score;
+      this.#calibrationPositives = a * this.#calibrationPositives + label;
       (label === 1 ? this.#pos : this.#neg)[this.#bin(score)]! += 1;
     }
   }
@@ -164,6 +181,8 @@ export class OnlineEvaluator {
       aucMaxError: maxError,
       recentAccuracy: div(this.#recentCorrect, this.#recentWeight),
       recentLogLoss: div(this.#recentLogLoss, this.#recentWeight),
+      recentMeanScore: div(this.#calibrationScore, this.#calibrationWeight),
+      recentPositiveRate: div(this.#calibrationPositives, this.#calibrationWeight),
       nonFiniteScores: this.#nonFinite,
       trainSteps: this.#trainSteps,
       trainedRows: this.#trainedRows,
@@ -202,6 +221,7 @@ export class OnlineEvaluator {
       correct: this.#correct,
       logLossSum: this.#logLossSum,
       recent: [this.#recentWeight, this.#recentCorrect, this.#recentLogLoss],
+      calibration: [this.#calibrationWeight, this.#calibrationScore, this.#calibrationPositives],
       nonFiniteScores: this.#nonFinite,
       histogram,
       train: {
@@ -221,6 +241,7 @@ export class OnlineEvaluator {
     e.#correct = state.correct;
     e.#logLossSum = state.logLossSum;
     [e.#recentWeight, e.#recentCorrect, e.#recentLogLoss] = state.recent;
+    if (state.calibration !== undefined) [e.#calibrationWeight, e.#calibrationScore, e.#calibrationPositives] = state.calibration;
     e.#nonFinite = state.nonFiniteScores;
     for (const [b, pos, neg] of state.histogram) {
       if (!Number.isInteger(b) || b < 0 || b >= state.bins) throw new RangeError(`histogram bin ${b} out of range`);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { PipelineConfig } from '../config/schema.js';
@@ -7,10 +8,11 @@ import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
+import { Adwin } from '../model/drift.js';
 import { PrequentialLearner } from '../model/learner.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
-import type { Vocabulary } from './pipeline.js';
+import type { DriftEvent, Vocabulary } from './pipeline.js';
 
 /** Whether to start from the latest checkpoint: never, only if there is one, or required. */
 export type ResumeMode = 'never' | 'if-present' | 'required';
@@ -22,6 +24,8 @@ export interface ModelParts {
   vocabulary: Vocabulary;
   /** Writes a checkpoint to `model.checkpointDir` (no-op when it is null). */
   checkpoint(): Promise<void>;
+  /** When this process last saved a checkpoint (ms since the epoch); null before the first. */
+  readonly lastCheckpointAtMs: number | null;
 }
 
 /**
@@ -48,6 +52,7 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
     : PrequentialLearner.create(learnerOptions);
   if (checkpoint) logger.info({ modelVersion: learner.modelVersion, rowsSeen: learner.rowsSeen }, 'resumed from checkpoint');
 
+  let lastCheckpointAtMs: number | null = null;
   return {
     backend,
     tokenizer,
@@ -66,7 +71,11 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
       // An unfitted vocabulary means nothing was scored yet: there is nothing to keep.
       if (config.model.checkpointDir === null || !tokenizer.frozen) return;
       const saved = await saveCheckpoint(config.model.checkpointDir, await learner.checkpointState(tokenizer.toJSON()));
+      lastCheckpointAtMs = Date.now();
       logger.info({ dir: saved.dir, bytes: saved.bytes, modelVersion: learner.modelVersion }, 'checkpoint saved');
+    },
+    get lastCheckpointAtMs() {
+      return lastCheckpointAtMs;
     },
   };
 }
@@ -74,6 +83,10 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
 export interface MetricsParts {
   registry: Registry;
   metrics: PipelineMetrics;
+  /** ADWIN over the prequential error; its estimate is exported as textstream_drift_error_rate. */
+  drift: Adwin;
+  /** Logs a detected drift (warn) with the source positions where it happened. */
+  onDrift: (event: DriftEvent) => void;
   server: MetricsServer | null;
 }
 
@@ -82,16 +95,23 @@ export async function makeMetricsParts(config: Readonly<PipelineConfig>, model: 
   const registry = new Registry();
   registry.setDefaultLabels({ pipeline: config.name });
   const metrics = new PipelineMetrics(registry, () => modelState(model));
+  const drift = new Adwin();
+  metrics.readDriftErrorRateFrom(() => drift.estimate);
+  const onDrift = (event: DriftEvent): void => {
+    logger.warn(event, `drift detected in the prequential error at ${event.at.source}/${event.at.partition}@${event.at.offset}`);
+  };
   let server: MetricsServer | null = null;
   if (config.metrics.enabled) {
     server = await startMetricsServer(registry, config.metrics.host, config.metrics.port);
     logger.info({ url: server.url }, `metrics on ${server.url}`);
   }
-  return { registry, metrics, server };
+  return { registry, metrics, drift, onDrift, server };
 }
 
-function modelState({ backend, learner }: ModelParts): ModelState {
+function modelState(model: ModelParts): ModelState {
+  const { backend, learner } = model;
   const e = learner.evaluation();
+  const savedAt = model.lastCheckpointAtMs;
   return {
     backend: backend.name,
     version: learner.modelVersion,
@@ -99,6 +119,10 @@ function modelState({ backend, learner }: ModelParts): ModelState {
     auc: e.auc,
     logLoss: e.logLoss,
     trainLoss: e.lastTrainLoss,
+    liveTensors: tf.memory().numTensors,
+    meanScore: e.recentMeanScore,
+    positiveRate: e.recentPositiveRate,
+    checkpointAgeSeconds: savedAt === null ? null : Math.max(0, (Date.now() - savedAt) / 1000),
   };
 }
 

@@ -73,7 +73,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
 
   let lastCheckpointRows = 0;
   try {
-    const { metrics, server: started } = await makeMetricsParts(config, model, logger);
+    const { metrics, drift, onDrift, server: started } = await makeMetricsParts(config, model, logger);
     server = started;
     const limit = opts.limit ?? null;
     opts.onStart?.({ total: limit === null ? source.size : Math.min(limit, source.size), backend, metricsUrl: server?.url ?? null });
@@ -87,6 +87,8 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
       builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
       model: learner,
       metrics,
+      drift,
+      onDrift,
       maxMessageBytes: config.decode.maxMessageBytes,
       limit,
       signal: opts.signal,

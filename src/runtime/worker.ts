@@ -45,7 +45,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     throw new ConfigError('source.type', `run reads a kafka source, this pipeline has "${sourceConfig.type}" (use \`textstream replay\`)`);
   }
   const model = await makeModelParts(config, logger, 'if-present');
-  const { metrics, server: metricsServer } = await makeMetricsParts(config, model, logger);
+  const { metrics, drift, onDrift, server: metricsServer } = await makeMetricsParts(config, model, logger);
   const server: MetricsServer | null = metricsServer;
   const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, logger });
   const layout = { dir: config.sink.dir, pipeline: config.name, prefix: KAFKA_PATH_PREFIX };
@@ -79,6 +79,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       onRebalance: () => metrics.rebalances.inc(),
     });
     const started = source;
+    metrics.readLagFrom(() => started.lag());
     opts.signal.addEventListener('abort', () => started.stopFetching(), { once: true });
     opts.onStart?.({ backend: model.backend, metricsUrl: server?.url ?? null });
     logger.info({ topic: sourceConfig.topic, groupId: sourceConfig.groupId, deadLetterTopic }, 'worker started');
@@ -94,6 +95,8 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
       model: model.learner,
       metrics,
+      drift,
+      onDrift,
       maxMessageBytes: config.decode.maxMessageBytes,
       limit: null,
       flushIntervalMs: sourceConfig.commitIntervalMs,

@@ -4,6 +4,34 @@ import { SourceError } from '../errors.js';
 import type { RawRecord, SourcePosition } from '../message.js';
 import type { Source } from './source.js';
 
+/** Consumer lag of one assigned partition (see `KafkaSource.lag`). */
+export interface KafkaPartitionLag {
+  topic: string;
+  partition: number;
+  /** High watermark − the next offset this worker will hand to the pipeline. */
+  messages: number;
+  /** Now − timestamp of the newest record handed over; 0 when caught up; null if unknown. */
+  seconds: number | null;
+}
+
+/** What the source knows per assigned partition, for lag at scrape time. */
+interface PartitionProgress {
+  /** The latest high watermark seen (fetch responses, or the admin API on assignment). */
+  highWatermark: bigint;
+  /** The next offset the pipeline will be handed (last handed + 1, or the resume point). */
+  next: bigint;
+  /** Kafka timestamp (ms) of the newest record handed to the pipeline; null before one. */
+  newestTimestampMs: number | null;
+  /**
+   * Before anything was handed over since assignment: the timestamp of the first record
+   * fetched, the next one the pipeline will take. Its age is a lower bound of the time lag.
+   */
+  firstFetchedTimestampMs: number | null;
+}
+
+/** While fetching is paused for backpressure no fetch reports the high watermark; ask this often. */
+const WATERMARK_REFRESH_MS = 5000;
+
 export interface KafkaSourceOptions {
   /** The worker's client (see kafka-client.ts); the source makes its consumer and admin from it. */
   kafka: Kafka;
@@ -65,6 +93,10 @@ export class KafkaSource implements Source {
    * seek), are dropped: they will be fetched again from the right place.
    */
   #expected = new Map<number, bigint>();
+  /** Lag state of the partitions this worker owns (others are dropped on rebalance). */
+  #progress = new Map<number, PartitionProgress>();
+  #watermarksRefreshedAt = 0;
+  #refreshingWatermarks = false;
   #wake: (() => void) | null = null;
   #crashed: Error | null = null;
   #closed = false;
@@ -127,7 +159,9 @@ export class KafkaSource implements Source {
         const batch = this.#queue.shift();
         if (batch) {
           this.#queued -= batch.length;
+          this.#handedOver(batch);
           this.#resumeIfDrained();
+          this.#refreshWatermarksWhilePaused();
           yield batch;
           continue;
         }
@@ -145,6 +179,27 @@ export class KafkaSource implements Source {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Consumer lag per assigned partition, from state kept as records pass (no broker call):
+   * messages = latest high watermark − next offset to hand over; seconds = now − Kafka
+   * timestamp of the newest record handed over (0 when caught up; before the first
+   * hand-over since assignment, of the first record fetched, a lower bound). Partitions whose
+   * resume point is not known yet are left out.
+   */
+  lag(nowMs = Date.now()): KafkaPartitionLag[] {
+    const out: KafkaPartitionLag[] = [];
+    for (const partition of this.#assigned) {
+      const p = this.#progress.get(partition);
+      if (!p) continue;
+      const messages = p.highWatermark > p.next ? Number(p.highWatermark - p.next) : 0;
+      let seconds: number | null = 0;
+      const timestampMs = p.newestTimestampMs ?? p.firstFetchedTimestampMs;
+      if (messages > 0) seconds = timestampMs === null ? null : Math.max(0, (nowMs - timestampMs) / 1000);
+      out.push({ topic: this.#opts.topic, partition, messages, seconds });
+    }
+    return out;
   }
 
   async commit(positions: readonly SourcePosition[]): Promise<void> {
@@ -185,6 +240,7 @@ export class KafkaSource implements Source {
       this.#newEpoch();
       const partitions = event.payload.memberAssignment[this.#opts.topic] ?? [];
       this.#assigned = [...partitions].sort((a, b) => a - b);
+      for (const partition of [...this.#progress.keys()]) if (!partitions.includes(partition)) this.#progress.delete(partition);
       if (partitions.length === 0) return;
       // Synchronously, before kafkajs fetches from the committed offsets. (Pause and resume
       // always act on the whole topic: kafkajs keeps per-partition pause state across
@@ -233,6 +289,7 @@ export class KafkaSource implements Source {
       }
       this.#consumer.seek({ topic: this.#opts.topic, partition, offset: resumeAt.toString() });
       this.#expected.set(partition, resumeAt);
+      this.#progress.set(partition, { highWatermark: high, next: resumeAt, newestTimestampMs: null, firstFetchedTimestampMs: null });
     }
   }
 
@@ -252,10 +309,13 @@ export class KafkaSource implements Source {
     if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
     const expected = this.#expected.get(batch.partition);
     if (expected === undefined) return;
+    const progress = this.#progress.get(batch.partition);
+    if (progress) progress.highWatermark = BigInt(batch.highWatermark);
     const fresh = batch.messages.filter((m) => BigInt(m.offset) >= expected);
     if (fresh.length === 0) return;
     this.#expected.set(batch.partition, BigInt(fresh[fresh.length - 1]!.offset) + 1n);
     const records = fresh.map((m) => this.#opts.toRecord(m, batch.partition));
+    if (progress && progress.firstFetchedTimestampMs === null) progress.firstFetchedTimestampMs = records[0]!.position.timestampMs;
     this.#queue.push(records);
     this.#queued += records.length;
     if (!this.#paused && this.#queued > this.#opts.maxBufferedMessages) {
@@ -265,6 +325,40 @@ export class KafkaSource implements Source {
     }
     this.#wake?.();
     await Promise.resolve();
+  }
+
+  /** A batch (always one partition's) goes to the pipeline: it is no longer lag. */
+  #handedOver(batch: RawRecord[]): void {
+    const last = batch[batch.length - 1];
+    if (!last) return;
+    const progress = this.#progress.get(last.position.partition);
+    if (!progress) return;
+    progress.next = last.position.offset + 1n;
+    if (last.position.timestampMs !== null) progress.newestTimestampMs = last.position.timestampMs;
+  }
+
+  /**
+   * A paused consumer fetches nothing, so no fetch response reports the high watermark
+   * and lag would look flat exactly while it grows; ask the admin API now and then.
+   */
+  #refreshWatermarksWhilePaused(): void {
+    if (!this.#paused || this.#refreshingWatermarks || Date.now() - this.#watermarksRefreshedAt < WATERMARK_REFRESH_MS) return;
+    this.#refreshingWatermarks = true;
+    this.#watermarksRefreshedAt = Date.now();
+    this.#admin.fetchTopicOffsets(this.#opts.topic).then(
+      (offsets) => {
+        this.#refreshingWatermarks = false;
+        for (const { partition, high } of offsets) {
+          const progress = this.#progress.get(partition);
+          const value = BigInt(high);
+          if (progress && value > progress.highWatermark) progress.highWatermark = value;
+        }
+      },
+      (err: unknown) => {
+        this.#refreshingWatermarks = false;
+        this.#opts.logger.debug({ err: String(err) }, 'could not refresh high watermarks for the lag metrics');
+      },
+    );
   }
 
   #resumeIfDrained(): void {
