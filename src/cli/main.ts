@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDatasetCommand } from './dataset.js';
 import { registerProduceCommand } from './produce.js';
 import { registerReplayCommand } from './replay.js';
+import { registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
 
@@ -37,6 +38,7 @@ registerDatasetCommand(program);
 registerReplayCommand(program);
 registerProduceCommand(program);
 registerRunCommand(program);
+registerReportCommand(program);
 
 try {
   await program.parseAsync(process.argv);

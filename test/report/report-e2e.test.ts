@@ -1,0 +1,186 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+import { pino } from 'pino';
+import { parsePipeline } from '../../src/config/load.js';
+import { formatCount } from '../../src/report/html.js';
+import { replay } from '../../src/runtime/replay.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const run = promisify(execFile);
+const corpus = path.join(repoRoot, 'node_modules', '@stdlib', 'datasets-spam-assassin', 'data');
+const CHARTS = ['throughput', 'quality', 'scores', 'dead-letters'];
+
+async function corpusMessages(group: string, n: number): Promise<Array<{ id: string; text: string }>> {
+  const names = (await readdir(path.join(corpus, group))).filter((f) => f.endsWith('.json')).sort().slice(0, n);
+  return Promise.all(
+    names.map(async (name) => {
+      const json = JSON.parse(await readFile(path.join(corpus, group, name), 'utf8')) as { id: string; text: string };
+      return { id: `${group}/${json.id}`, text: json.text };
+    }),
+  );
+}
+
+/** Real emails, spam and ham interleaved (some ham unlabelled), then three bad rows. */
+async function writeInput(file: string): Promise<void> {
+  const spam = await corpusMessages('spam-2', 50);
+  const ham = await corpusMessages('easy-ham-1', 50);
+  const writer = await ParquetFileWriter.open(
+    `${file}.tmp`,
+    { id: { type: 'UTF8' }, text: { type: 'BYTE_ARRAY', optional: true }, label: { type: 'UTF8', optional: true } },
+    { compression: 'SNAPPY', rowGroupRows: 64 },
+  );
+  for (let i = 0; i < 50; i++) {
+    await writer.append({ id: spam[i]!.id, text: Buffer.from(spam[i]!.text), label: '1' });
+    await writer.append({ id: ham[i]!.id, text: Buffer.from(ham[i]!.text), label: i % 10 === 0 ? null : '0' });
+  }
+  await writer.append({ id: 'bad/empty', text: Buffer.from(''), label: '0' });
+  await writer.append({ id: 'bad/label', text: Buffer.from('free money now'), label: 'spam' });
+  await writer.append({ id: 'bad/no-text', label: '1' });
+  await writer.finish(file);
+}
+
+test('should write a self-contained HTML report of a real replay whose charts render in headless Chromium', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-report-e2e-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const input = path.join(dir, 'mail.parquet');
+  await writeInput(input);
+  const outDir = path.join(dir, 'out');
+  const config = parsePipeline({
+    name: 'e2e',
+    source: { type: 'parquet', path: input, batchRows: 20 },
+    clean: { email: true },
+    tokenizer: { bootstrapRows: 40 },
+    batch: { maxRows: 16 },
+    model: { backend: 'wasm', seed: 7 },
+    sink: { dir: outDir, rotateRows: 30 },
+    metrics: { enabled: false },
+  });
+  const summary = await replay(config, { logger: pino({ level: 'silent' }), signal: new AbortController().signal });
+  assert.equal(summary.deadLetters, 3);
+
+  // The command, as a user runs it.
+  const reportFile = path.join(dir, 'report.html');
+  const cli = await run(process.execPath, [path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'report', outDir, '--out', reportFile], {
+    cwd: dir,
+  });
+  assert.match(cli.stdout, /Rows written\s+100\n/);
+  assert.doesNotMatch(cli.stderr, /\S/, 'no warnings and no progress bar off a TTY');
+  const html = await readFile(reportFile, 'utf8');
+  assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+stylesheet[^>]+href=/i, 'no external scripts or stylesheets');
+
+  const executablePath = (await run('bash', [path.join(repoRoot, 'scripts', 'chromium.sh')])).stdout.trim();
+  const browser = await chromium.launch({
+    executablePath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  const blocked: string[] = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+  // Self-containment: anything but the file itself (and inline data) is refused.
+  await page.route('**/*', async (route) => {
+    const url = route.request().url();
+    if (url.startsWith('file:') || url.startsWith('data:')) return route.continue();
+    blocked.push(url);
+    return route.abort();
+  });
+  await page.goto(pathToFileURL(reportFile).href);
+  await page.waitForSelector('body[data-rendered="true"]', { timeout: 10_000 });
+  assert.deepEqual(problems, []);
+  assert.deepEqual(blocked, []);
+
+  // Every chart drew a canvas of non-zero size with more than a background's worth of colours.
+  for (const id of CHARTS) {
+    const canvas = page.locator(`#chart-${id} canvas`);
+    assert.equal(await canvas.count(), 1, `${id}: one canvas`);
+    const box = await canvas.boundingBox();
+    assert.ok(box && box.width > 100 && box.height > 50, `${id}: canvas size ${JSON.stringify(box)}`);
+    // Browser code as text: this project compiles without the DOM library.
+    const colours = await page.evaluate<number>(`(() => {
+      const c = document.querySelector('#chart-${id} canvas');
+      const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+      const seen = new Set();
+      for (let i = 0; i < data.length; i += 4) seen.add(((data[i] << 24) | (data[i + 1] << 16) | (data[i + 2] << 8) | data[i + 3]) >>> 0);
+      return seen.size;
+    })()`);
+    assert.ok(colours > 3, `${id}: ${colours} distinct pixel values`);
+    // The same, on what a person would see: a screenshot of the chart is not one colour.
+    const shot = path.join(dir, `chart-${id}.png`);
+    await page.locator(`#chart-${id}`).screenshot({ path: shot });
+    assert.ok(await pngIsNotUniform(context, await readFile(shot)), `${id}: screenshot is uniform`);
+  }
+
+  // The header repeats the run's own summary.
+  const cell = (key: string): Promise<string> => page.locator(`#summary td[data-key="${key}"]`).innerText();
+  assert.equal(await cell('rows'), formatCount(summary.rowsWritten));
+  assert.equal(await cell('files'), String(summary.files.length));
+  assert.equal(await cell('partitions'), '1');
+  const lastOffset = summary.files.reduce((m, f) => (f.lastOffset > m ? f.lastOffset : m), 0n);
+  assert.equal(await cell('offsets'), `0 – ${lastOffset}`);
+  assert.match(await cell('labelled'), new RegExp(`^${summary.evaluation.count} \\(${summary.evaluation.positives} positive, ${summary.evaluation.negatives} negative\\)$`));
+  assert.equal(await cell('unlabelled'), '5');
+  assert.equal(await cell('accuracy'), `${(summary.evaluation.accuracy! * 100).toFixed(1)} %`);
+  assert.ok((await cell('auc')).startsWith(summary.evaluation.auc!.toFixed(4)), `${await cell('auc')} vs ${summary.evaluation.auc}`);
+  assert.equal(await cell('dead-letters'), String(summary.deadLetters));
+  const data = JSON.parse(await page.locator('#report-data').textContent() ?? 'null') as { deadLetters: { byReason: Array<[string, number]> } };
+  assert.deepEqual(Object.fromEntries(data.deadLetters.byReason), summary.deadLettersByReason);
+
+  await page.screenshot({ path: path.join(dir, 'report.png'), fullPage: true });
+  // Set TEXTSTREAM_REPORT_SCREENSHOT=<file.png> to keep the page's picture for a look.
+  const keep = process.env.TEXTSTREAM_REPORT_SCREENSHOT;
+  if (keep) await copyFile(path.join(dir, 'report.png'), keep);
+});
+
+test('should report an empty output folder and a run without labels with a clear message', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-report-empty-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const main = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  const empty = await run(process.execPath, [main, 'report', dir, '--out', path.join(dir, 'r.html')]);
+  assert.match(empty.stderr, /no Parquet output files under/);
+  assert.match(await readFile(path.join(dir, 'r.html'), 'utf8'), /No Parquet output files were found/);
+
+  const missing = await run(process.execPath, [main, 'report', path.join(dir, 'nope')]).catch((err: { code: number; stderr: string }) => err);
+  assert.equal((missing as { code: number }).code, 2);
+  assert.match((missing as { stderr: string }).stderr, /does not exist/);
+
+  const help = await run(process.execPath, [main, 'report', '--help']);
+  assert.match(help.stdout, /Examples:\n\s+\$ textstream replay/);
+});
+
+/** Decodes a PNG in the browser (no PNG library here) and says whether it has more than one colour. */
+async function pngIsNotUniform(context: import('playwright-core').BrowserContext, png: Buffer): Promise<boolean> {
+  const page = await context.newPage();
+  try {
+    const uniform = await page.evaluate(`(async () => {
+      const image = new Image();
+      image.src = 'data:image/png;base64,${png.toString('base64')}';
+      await image.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = image.width;
+      canvas.height = image.height;
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(image, 0, 0);
+      const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+      for (let i = 4; i < data.length; i += 4) {
+        if (data[i] !== data[0] || data[i + 1] !== data[1] || data[i + 2] !== data[2]) return false;
+      }
+      return true;
+    })()`);
+    return uniform === false;
+  } finally {
+    await page.close();
+  }
+}
