@@ -2,22 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OnlineEvaluator, predictedLabel } from '../../src/model/evaluation.js';
 import { rng } from './helpers.js';
-
-/** Exact ROC AUC by brute force over all (positive, negative) pairs, ties counted ½. */
-function exactAuc(scores: Float32Array, labels: Uint8Array): number {
-  let wins = 0;
-  let pairs = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (labels[i] !== 1) continue;
-    for (let j = 0; j < scores.length; j++) {
-      if (labels[j] !== 0) continue;
-      pairs++;
-      if (scores[i]! > scores[j]!) wins += 1;
-      else if (scores[i] === scores[j]) wins += 0.5;
-    }
-  }
-  return wins / pairs;
-}
+import { bruteForceAuc } from '../helpers/auc.js';
 
 function allRows(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
@@ -45,7 +30,7 @@ test('should compute AUC within its stated error bound of the exact brute-force 
       evaluator.observe(scores.subarray(start, start + rows.length), rows, labels.subarray(start, start + rows.length));
     }
     const snap = evaluator.snapshot();
-    const exact = exactAuc(scores, labels);
+    const exact = bruteForceAuc(scores, labels);
     assert.ok(snap.auc !== null && snap.aucMaxError !== null);
     assert.ok(
       Math.abs(snap.auc - exact) <= snap.aucMaxError + 1e-12,

@@ -3,21 +3,7 @@ import assert from 'node:assert/strict';
 import { AUC_BINS, aucFromHistogram, scoreBin } from '../../src/report/auc.js';
 import { OnlineEvaluator } from '../../src/model/evaluation.js';
 import { mulberry32 } from '../../src/random.js';
-
-/** Mann–Whitney AUC over all (positive, negative) pairs, ties counted ½: the definition. */
-function bruteForceAuc(scores: number[], labels: number[]): number {
-  let wins = 0;
-  let pairs = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (labels[i] !== 1) continue;
-    for (let j = 0; j < scores.length; j++) {
-      if (labels[j] !== 0) continue;
-      pairs++;
-      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-    }
-  }
-  return wins / pairs;
-}
+import { bruteForceAuc } from '../helpers/auc.js';
 
 function histograms(scores: number[], labels: number[], bins = AUC_BINS): { pos: Float64Array; neg: Float64Array } {
   const pos = new Float64Array(bins);

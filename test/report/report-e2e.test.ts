@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,20 +13,10 @@ import { formatCount } from '../../src/report/html.js';
 import { replay } from '../../src/runtime/replay.js';
 import { ParquetFileWriter } from '../../src/sinks/parquet.js';
 import { repoRoot } from '../helpers/paths.js';
+import { corpusMessages } from '../helpers/corpus.js';
 
 const run = promisify(execFile);
-const corpus = path.join(repoRoot, 'node_modules', '@stdlib', 'datasets-spam-assassin', 'data');
 const CHARTS = ['throughput', 'quality', 'scores', 'dead-letters'];
-
-async function corpusMessages(group: string, n: number): Promise<Array<{ id: string; text: string }>> {
-  const names = (await readdir(path.join(corpus, group))).filter((f) => f.endsWith('.json')).sort().slice(0, n);
-  return Promise.all(
-    names.map(async (name) => {
-      const json = JSON.parse(await readFile(path.join(corpus, group, name), 'utf8')) as { id: string; text: string };
-      return { id: `${group}/${json.id}`, text: json.text };
-    }),
-  );
-}
 
 /** Real emails, spam and ham interleaved (some ham unlabelled), then three bad rows. */
 async function writeInput(file: string): Promise<void> {

@@ -9,20 +9,9 @@ import { parsePipeline } from '../../src/config/load.js';
 import { ParquetFileWriter } from '../../src/sinks/parquet.js';
 import { replay } from '../../src/runtime/replay.js';
 import { repoRoot } from '../helpers/paths.js';
+import { corpusMessages } from '../helpers/corpus.js';
 
-const corpus = path.join(repoRoot, 'node_modules', '@stdlib', 'datasets-spam-assassin', 'data');
 const silent = pino({ level: 'silent' });
-
-/** The first `n` messages of a corpus folder, as (id, raw email) pairs. */
-async function corpusMessages(group: string, n: number): Promise<Array<{ id: string; text: string }>> {
-  const names = (await readdir(path.join(corpus, group))).filter((f) => f.endsWith('.json')).sort().slice(0, n);
-  return Promise.all(
-    names.map(async (name) => {
-      const json = JSON.parse(await readFile(path.join(corpus, group, name), 'utf8')) as { id: string; text: string };
-      return { id: `${group}/${json.id}`, text: json.text };
-    }),
-  );
-}
 
 /** Real emails, interleaved spam and ham, plus one row of each kind of bad input. */
 async function writeInput(file: string): Promise<{ good: number; bad: Map<string, string> }> {
