@@ -20,6 +20,7 @@ import { currentBackend } from './backend.js';
 import type { AdamPowers, CheckpointState } from './checkpoint.js';
 import { OnlineEvaluator, type EvaluationSnapshot, type EvaluatorOptions } from './evaluation.js';
 import { buildNetwork, resolveNetworkConfig, type NetworkConfig } from './network.js';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 
 export interface LearnerOptions {
   network?: Partial<NetworkConfig>;
@@ -227,6 +228,9 @@ export class PrequentialLearner {
       steps++;
       lossSum += loss * n;
       this.#evaluator.observeTraining(loss, n);
+      // Let the event loop run between steps (wasm compute never yields on its own), so
+      // a /metrics scrape or a shutdown signal waits one step, not the whole batch.
+      await nextMacrotask();
     }
     return {
       scores,
