@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { BatchBuilder } from '../batch/builder.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
@@ -9,10 +10,12 @@ import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
+import type { EvaluationSnapshot } from '../model/evaluation.js';
 import { PrequentialLearner } from '../model/learner.js';
+import { cleanEmail, cleanText } from '../text/clean.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
-import type { DriftEvent, Vocabulary } from './pipeline.js';
+import type { DriftEvent, PipelineParts, PipelineProgress, Vocabulary } from './pipeline.js';
 
 /** Whether to start from the latest checkpoint: never, only if there is one, or required. */
 export type ResumeMode = 'never' | 'if-present' | 'required';
@@ -161,4 +164,42 @@ async function loadCheckpointFor(config: Readonly<PipelineConfig>, resume: Resum
     throw new ConfigError('model.checkpointDir', `no checkpoint in ${config.model.checkpointDir} to resume from`);
   }
   return checkpoint;
+}
+
+/** The parts of a pipeline that replay and the Kafka worker share: everything but source and sinks. */
+export type StageParts = Pick<
+  PipelineParts,
+  'clean' | 'vocabulary' | 'bootstrapRows' | 'builder' | 'model' | 'metrics' | 'drift' | 'onDrift' | 'maxMessageBytes' | 'afterBatch'
+>;
+
+/**
+ * Stage settings from the config, plus an after-batch hook that reports progress and
+ * writes a checkpoint every `model.checkpointEveryRows` scored rows.
+ */
+export function makeStageParts(
+  config: Readonly<PipelineConfig>,
+  model: ModelParts,
+  metricsParts: MetricsParts,
+  onProgress?: (progress: PipelineProgress, evaluation: EvaluationSnapshot) => void,
+): StageParts {
+  let lastCheckpointRows = 0;
+  return {
+    clean: config.clean.email ? cleanEmail : cleanText,
+    vocabulary: model.vocabulary,
+    bootstrapRows: config.tokenizer.bootstrapRows,
+    builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
+    model: model.learner,
+    metrics: metricsParts.metrics,
+    drift: metricsParts.drift,
+    onDrift: metricsParts.onDrift,
+    maxMessageBytes: config.decode.maxMessageBytes,
+    afterBatch: async (progress) => {
+      onProgress?.(progress, model.learner.evaluation());
+      const every = config.model.checkpointEveryRows;
+      if (every > 0 && progress.rowsScored - lastCheckpointRows >= every) {
+        lastCheckpointRows = progress.rowsScored;
+        await model.checkpoint();
+      }
+    },
+  };
 }

@@ -1,7 +1,6 @@
 import { access, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { BatchBuilder } from '../batch/builder.js';
 import type { ParquetSourceConfig, PipelineConfig } from '../config/schema.js';
 import { buildSpamAssassinDataset } from '../datasets/spamassassin.js';
 import { ConfigError } from '../errors.js';
@@ -11,8 +10,7 @@ import type { EvaluationSnapshot } from '../model/evaluation.js';
 import { DeadLetterFileSink } from '../sinks/dead-letter-file.js';
 import { ParquetSink, partitionDirectory } from '../sinks/parquet.js';
 import { ParquetSource } from '../sources/parquet.js';
-import { cleanEmail, cleanText } from '../text/clean.js';
-import { makeMetricsParts, makeModelParts } from './components.js';
+import { makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
 
 export interface ReplayOptions {
@@ -71,35 +69,18 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText });
   const deadLetters = new DeadLetterFileSink({ path: deadLetterPath });
 
-  let lastCheckpointRows = 0;
   try {
-    const { metrics, drift, onDrift, server: started } = await makeMetricsParts(config, model, logger);
-    server = started;
+    const metricsParts = await makeMetricsParts(config, model, logger);
+    server = metricsParts.server;
     const limit = opts.limit ?? null;
     opts.onStart?.({ total: limit === null ? source.size : Math.min(limit, source.size), backend, metricsUrl: server?.url ?? null });
     const summary = await runPipeline({
+      ...makeStageParts(config, model, metricsParts, opts.onProgress),
       source,
       sink,
       deadLetters,
-      clean: config.clean.email ? cleanEmail : cleanText,
-      vocabulary: model.vocabulary,
-      bootstrapRows: config.tokenizer.bootstrapRows,
-      builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
-      model: learner,
-      metrics,
-      drift,
-      onDrift,
-      maxMessageBytes: config.decode.maxMessageBytes,
       limit,
       signal: opts.signal,
-      afterBatch: async (progress) => {
-        opts.onProgress?.(progress, learner.evaluation());
-        const every = config.model.checkpointEveryRows;
-        if (every > 0 && progress.rowsScored - lastCheckpointRows >= every) {
-          lastCheckpointRows = progress.rowsScored;
-          await model.checkpoint();
-        }
-      },
     });
     await deadLetters.close();
     await model.checkpoint();

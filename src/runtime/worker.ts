@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { BatchBuilder } from '../batch/builder.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { MetricsServer } from '../metrics/server.js';
@@ -10,8 +9,7 @@ import { findLastOffsetOnDisk, ParquetSink, removeStaleTempFiles } from '../sink
 import { makeKafkaClient } from '../sources/kafka-client.js';
 import { kafkaMessageToRecord } from '../sources/kafka-message.js';
 import { KafkaSource } from '../sources/kafka.js';
-import { cleanEmail, cleanText } from '../text/clean.js';
-import { makeMetricsParts, makeModelParts } from './components.js';
+import { makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
 
 export interface WorkerOptions {
@@ -45,7 +43,8 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     throw new ConfigError('source.type', `run reads a kafka source, this pipeline has "${sourceConfig.type}" (use \`textstream replay\`)`);
   }
   const model = await makeModelParts(config, logger, 'if-present');
-  const { metrics, drift, onDrift, server: metricsServer } = await makeMetricsParts(config, model, logger);
+  const metricsParts = await makeMetricsParts(config, model, logger);
+  const { metrics, server: metricsServer } = metricsParts;
   const server: MetricsServer | null = metricsServer;
   const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, logger });
   const layout = { dir: config.sink.dir, pipeline: config.name, prefix: KAFKA_PATH_PREFIX };
@@ -84,31 +83,14 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     opts.onStart?.({ backend: model.backend, metricsUrl: server?.url ?? null });
     logger.info({ topic: sourceConfig.topic, groupId: sourceConfig.groupId, deadLetterTopic }, 'worker started');
 
-    let lastCheckpointRows = 0;
     const summary = await runPipeline({
+      ...makeStageParts(config, model, metricsParts, opts.onProgress),
       source,
       sink,
       deadLetters,
-      clean: config.clean.email ? cleanEmail : cleanText,
-      vocabulary: model.vocabulary,
-      bootstrapRows: config.tokenizer.bootstrapRows,
-      builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
-      model: model.learner,
-      metrics,
-      drift,
-      onDrift,
-      maxMessageBytes: config.decode.maxMessageBytes,
       limit: null,
       flushIntervalMs: sourceConfig.commitIntervalMs,
       signal: opts.signal,
-      afterBatch: async (progress) => {
-        opts.onProgress?.(progress, model.learner.evaluation());
-        const every = config.model.checkpointEveryRows;
-        if (every > 0 && progress.rowsScored - lastCheckpointRows >= every) {
-          lastCheckpointRows = progress.rowsScored;
-          await model.checkpoint();
-        }
-      },
     });
     await model.checkpoint();
     return {
