@@ -6,6 +6,8 @@ interface PartitionState {
   partition: number;
   /** Offsets taken from the source and not yet done, in the order they were taken. */
   pending: bigint[];
+  /** The source timestamp (ms) of each pending record, NaN when it has none. */
+  timestamps: number[];
   head: number;
   /** Done offsets that are not at the head yet (a dead letter behind an open file's rows). */
   doneEarly: Set<bigint>;
@@ -25,7 +27,11 @@ export class CommitTracker {
 
   /** Records taken from the source, in source order within each partition. */
   track(positions: Iterable<SourcePosition>): void {
-    for (const p of positions) this.#state(p.source, p.partition).pending.push(p.offset);
+    for (const p of positions) {
+      const state = this.#state(p.source, p.partition);
+      state.pending.push(p.offset);
+      state.timestamps.push(p.timestampMs ?? Number.NaN);
+    }
   }
 
   /** Records that left as dead letters (their delivery is acknowledged). */
@@ -37,15 +43,24 @@ export class CommitTracker {
     }
   }
 
-  /** A durable file holds every row of its partition between its first and last offset. */
-  markDurable(file: DurableFile): void {
+  /**
+   * A durable file holds every row of its partition between its first and last offset.
+   * Returns the source timestamps (ms) of the rows it made durable, for the end-to-end
+   * latency; records without a timestamp (replay) and dead letters are not included.
+   */
+  markDurable(file: DurableFile): number[] {
     const state = this.#state(file.source, file.partition);
+    const timestamps: number[] = [];
     for (let i = state.head; i < state.pending.length; i++) {
       const offset = state.pending[i]!;
       if (offset > file.lastOffset) break;
-      if (offset >= file.firstOffset) state.doneEarly.add(offset);
+      // Already done here means a dead letter, not one of this file's rows.
+      if (offset < file.firstOffset || state.doneEarly.has(offset)) continue;
+      state.doneEarly.add(offset);
+      if (!Number.isNaN(state.timestamps[i]!)) timestamps.push(state.timestamps[i]!);
     }
     this.#advance(state);
+    return timestamps;
   }
 
   /** The last done position of each partition that moved since the previous call. */
@@ -76,7 +91,7 @@ export class CommitTracker {
     const key = `${source}\u0000${partition}`;
     let state = this.#partitions.get(key);
     if (!state) {
-      state = { source, partition, pending: [], head: 0, doneEarly: new Set(), doneThrough: null, committedThrough: null };
+      state = { source, partition, pending: [], timestamps: [], head: 0, doneEarly: new Set(), doneThrough: null, committedThrough: null };
       this.#partitions.set(key, state);
     }
     return state;
@@ -90,6 +105,7 @@ export class CommitTracker {
     // Compact now and then so a long-running partition's array does not grow forever.
     if (state.head > 4096 && state.head * 2 > state.pending.length) {
       state.pending = state.pending.slice(state.head);
+      state.timestamps = state.timestamps.slice(state.head);
       state.head = 0;
     }
   }

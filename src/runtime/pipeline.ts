@@ -5,7 +5,6 @@ import { Columns } from '../batch/schema.js';
 import type { DeadLetterReason, DeadLetter, Message, RawRecord, TokenizedMessage } from '../message.js';
 import { DeadLetterReasons } from '../message.js';
 import type { PipelineMetrics } from '../metrics/definitions.js';
-import { EndToEndLatency } from '../metrics/end-to-end.js';
 import type { Adwin } from '../model/drift.js';
 import { predictedLabel } from '../model/evaluation.js';
 import type { DeadLetterSink, DurableFile, Sink } from '../sinks/sink.js';
@@ -101,7 +100,6 @@ export interface RunSummary extends PipelineProgress {
 export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   const started = process.hrtime.bigint();
   const clock = new StageClock(parts.metrics);
-  const latency = new EndToEndLatency(parts.metrics.endToEndLatency);
   const progress: PipelineProgress = {
     rowsIn: 0,
     rowsScored: 0,
@@ -117,6 +115,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   const deadLettersByReason: Record<string, number> = {};
   const files: DurableFile[] = [];
   let bootstrap: Message[] = [];
+  const decodeOptions = { maxMessageBytes: parts.maxMessageBytes };
 
   const sendDeadLetters = async (letters: DeadLetter[]): Promise<void> => {
     if (letters.length === 0) return;
@@ -131,13 +130,15 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
 
   const published = (durable: DurableFile[]): void => {
     for (const file of durable) {
-      tracker.markDurable(file);
+      const nowMs = Date.now();
+      for (const timestampMs of tracker.markDurable(file)) {
+        parts.metrics.endToEndLatency.observe(Math.max(0, (nowMs - timestampMs) / 1000));
+      }
       files.push(file);
       progress.rowsWritten += file.rows;
       parts.metrics.outputFiles.inc();
       parts.metrics.outputRows.inc(file.rows);
       parts.metrics.outputBytes.inc(file.bytes);
-      latency.durable(file.source, file.partition, Number(file.lastOffset));
     }
   };
 
@@ -153,7 +154,6 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     // The source took these records back while the model ran: publish nothing of them.
     if (stale()) return;
     if (parts.drift) detectDrift(batch, result.scores, parts.drift, parts.metrics, parts.onDrift);
-    trackTimestamps(batch, latency);
     const scored = { batch, scores: result.scores, modelVersion: result.modelVersion, processedAtMs: Date.now() };
     const durable = await clock.time('sink', batch.numRows, () => parts.sink.write(scored), () => batch.numRows);
     published(durable);
@@ -180,7 +180,6 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     parts.builder.flush();
     bootstrap = [];
     await parts.sink.discard();
-    latency.clear();
     tracker.clear();
     progress.rowsIn -= dropped;
     progress.rowsReplayed += dropped;
@@ -246,7 +245,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
       const decoded = await clock.time(
         'decode',
         records.length,
-        () => records.map((r) => decodeRecord(r, { maxMessageBytes: parts.maxMessageBytes })),
+        () => records.map((r) => decodeRecord(r, decodeOptions)),
         (d) => d.filter((x) => x.ok).length,
       );
       const messages: Message[] = [];
@@ -362,20 +361,6 @@ function sourceRanges(batch: RecordBatch): DriftEvent['batch'] {
     firstOffset: String(r.first),
     lastOffset: String(r.last),
   }));
-}
-
-/** Hands the source timestamps of the rows about to be written to the latency tracker. */
-function trackTimestamps(batch: RecordBatch, latency: EndToEndLatency): void {
-  const timestamps = column<TimestampMillisecond>(batch, Columns.TIMESTAMP);
-  if (timestamps.nullCount === batch.numRows) return; // replay: no source timestamps
-  const sources = column<Utf8>(batch, Columns.SOURCE);
-  const partitions = column<Int32>(batch, Columns.PARTITION);
-  const offsets = column<Int64>(batch, Columns.OFFSET);
-  for (let i = 0; i < batch.numRows; i++) {
-    const timestampMs = timestamps.get(i);
-    if (timestampMs === null) continue;
-    latency.written(sources.get(i)!, partitions.get(i)!, Number(offsets.get(i)), timestampMs);
-  }
 }
 
 function takeWithinLimit(batch: RawRecord[], limit: number | null, taken: number): RawRecord[] {
