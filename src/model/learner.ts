@@ -170,16 +170,24 @@ export class PrequentialLearner {
   checkpointState(tokenizer: unknown): Promise<CheckpointState> {
     return this.#serial(async () => {
       let artifacts: tf.io.ModelArtifacts | undefined;
-      // A capturing IOHandler: tfjs hands us the artifacts, checkpoint.ts writes them.
-      await this.#model.save(
-        {
-          save: (a) => {
-            artifacts = a;
-            return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
+      // tfjs' Adam.getWeights() (called by save with includeOptimizer) makes an iterations
+      // scalar it never disposes: one leaked tensor per checkpoint. The scope frees it; the
+      // learner runs one call at a time, so nothing else allocates inside it.
+      tf.engine().startScope();
+      try {
+        // A capturing IOHandler: tfjs hands us the artifacts, checkpoint.ts writes them.
+        await this.#model.save(
+          {
+            save: (a) => {
+              artifacts = a;
+              return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
+            },
           },
-        },
-        { includeOptimizer: true },
-      );
+          { includeOptimizer: true },
+        );
+      } finally {
+        tf.engine().endScope();
+      }
       return {
         artifacts: artifacts!,
         network: this.network,

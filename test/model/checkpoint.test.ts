@@ -136,10 +136,12 @@ test('should keep only the newest checkpoints and leak no tensors across save an
   const root = tempRoot(t);
   const { learner, stream } = await trained(1);
   t.after(() => learner.dispose());
+  const beforeSaves = tf.memory().numTensors;
   for (let i = 0; i < 4; i++) {
     await learner.process(stream.batch());
     await saveCheckpoint(root, await learner.checkpointState(tokenizer), { keep: 2 });
   }
+  assert.equal(tf.memory().numTensors, beforeSaves, 'saving leaks no tensors');
   const dirs = readdirSync(root).filter((e) => e.startsWith('ckpt-'));
   assert.equal(dirs.length, 2);
   assert.equal(readFileSync(path.join(root, 'LATEST'), 'utf8').trim(), dirs.sort().at(-1));
