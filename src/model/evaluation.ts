@@ -14,13 +14,14 @@
  * `aucMaxError` (exactly Σ_b pos_b·neg_b / (2·P·N)), so the figure states its own precision.
  */
 
+import { AUC_BINS, aucFromHistogram, scoreBin } from './auc.js';
+
 /** Keras' binary_accuracy threshold: a row is predicted positive when score > 0.5. */
 export const DECISION_THRESHOLD = 0.5;
 
 /** Keras' epsilon: probabilities are clipped to [EPSILON, 1 − EPSILON] for log loss. */
 export const EPSILON = 1e-7;
 
-const LOGIT_RANGE = 17;
 
 export function predictedLabel(score: number): 0 | 1 {
   return score > DECISION_THRESHOLD ? 1 : 0;
@@ -113,7 +114,7 @@ export class OnlineEvaluator {
   #lastTrainLoss: number | null = null;
 
   constructor(options: EvaluatorOptions = {}) {
-    this.#bins = options.bins ?? 4096;
+    this.#bins = options.bins ?? AUC_BINS;
     this.#fading = options.fading ?? 0.999;
     if (!Number.isInteger(this.#bins) || this.#bins < 2) throw new RangeError('bins must be an integer >= 2');
     if (!(this.#fading > 0 && this.#fading <= 1)) throw new RangeError('fading must be in (0, 1]');
@@ -145,7 +146,7 @@ export class OnlineEvaluator {
       this.#calibrationWeight = a * this.#calibrationWeight + 1;
       this.#calibrationScore = a * this.#calibrationScore + score;
       this.#calibrationPositives = a * this.#calibrationPositives + label;
-      (label === 1 ? this.#pos : this.#neg)[this.#bin(score)]! += 1;
+      (label === 1 ? this.#pos : this.#neg)[scoreBin(score, this.#bins)]! += 1;
     }
   }
 
@@ -160,14 +161,8 @@ export class OnlineEvaluator {
     this.#lastTrainLoss = loss;
   }
 
-  #bin(score: number): number {
-    const logit = Math.log(score) - Math.log1p(-score);
-    const x = Math.min(Math.max(logit, -LOGIT_RANGE), LOGIT_RANGE);
-    return Math.min(this.#bins - 1, Math.floor(((x + LOGIT_RANGE) / (2 * LOGIT_RANGE)) * this.#bins));
-  }
-
   snapshot(): EvaluationSnapshot {
-    const { auc, maxError } = this.#auc();
+    const estimate = aucFromHistogram(this.#pos, this.#neg);
     let positives = 0;
     for (const c of this.#pos) positives += c;
     const div = (x: number, n: number): number | null => (n > 0 ? x / n : null);
@@ -177,8 +172,8 @@ export class OnlineEvaluator {
       negatives: this.#count - positives,
       accuracy: div(this.#correct, this.#count),
       logLoss: div(this.#logLossSum, this.#count),
-      auc,
-      aucMaxError: maxError,
+      auc: estimate?.auc ?? null,
+      aucMaxError: estimate?.maxError ?? null,
       recentAccuracy: div(this.#recentCorrect, this.#recentWeight),
       recentLogLoss: div(this.#recentLogLoss, this.#recentWeight),
       recentMeanScore: div(this.#calibrationScore, this.#calibrationWeight),
@@ -190,23 +185,6 @@ export class OnlineEvaluator {
       recentTrainLoss: div(this.#trainRecentLoss, this.#trainRecentWeight),
       lastTrainLoss: this.#lastTrainLoss,
     };
-  }
-
-  #auc(): { auc: number | null; maxError: number | null } {
-    let p = 0;
-    let n = 0;
-    let wins = 0; // pairs (pos, neg) with the positive ranked higher; same-bin pairs count ½
-    let sameBin = 0;
-    for (let b = 0; b < this.#bins; b++) {
-      const pb = this.#pos[b]!;
-      const nb = this.#neg[b]!;
-      wins += pb * (n + 0.5 * nb);
-      sameBin += pb * nb;
-      p += pb;
-      n += nb;
-    }
-    if (p === 0 || n === 0) return { auc: null, maxError: null };
-    return { auc: wins / (p * n), maxError: (0.5 * sameBin) / (p * n) };
   }
 
   toJSON(): EvaluatorState {

@@ -1,4 +1,4 @@
-import { AUC_BINS, aucFromHistogram, scoreBin } from './auc.js';
+import { AUC_BINS, aucFromHistogram, scoreBin } from '../model/auc.js';
 import { Timeline, type TimelineSummary } from './timeline.js';
 
 /** The columns of one output row that the report reads (see OutputColumns in sinks/parquet.ts). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ReportData } from './aggregate.js';
-import { AUC_BINS } from './auc.js';
+import { AUC_BINS } from '../model/auc.js';
 
 /*
  * The report is one HTML file that needs no network: uPlot's script and stylesheet are

@@ -1,4 +1,4 @@
-import { AUC_BINS, aucFromHistogram, scoreBin } from './auc.js';
+import { AUC_BINS, aucFromHistogram, scoreBin } from '../model/auc.js';
 
 /**
  * Rows bucketed by processing time, in bounded memory and one pass over files in any order.

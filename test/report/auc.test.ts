@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AUC_BINS, aucFromHistogram, scoreBin } from '../../src/report/auc.js';
+import { AUC_BINS, aucFromHistogram, scoreBin } from '../../src/model/auc.js';
 import { OnlineEvaluator } from '../../src/model/evaluation.js';
 import { mulberry32 } from '../../src/random.js';
 import { bruteForceAuc } from '../helpers/auc.js';

@@ -2,9 +2,9 @@
  * ROC AUC from a fixed histogram of scores per class, so that memory does not grow with
  * the number of rows.
  *
- * Scores are binned by their logit, clamped to ±LOGIT_RANGE, into `bins` equal-width bins:
- * the same binning as the pipeline's own prequential evaluator (src/model/evaluation.ts),
- * so the report's final AUC equals the one the run printed. Logit bins, because a trained
+ * Scores are binned by their logit, clamped to ±LOGIT_RANGE, into `bins` equal-width bins.
+ * The pipeline's prequential evaluator and the report both use this module, so the
+ * report's final AUC equals the one the run printed. Logit bins, because a trained
  * sigmoid squeezes most scores into the last percent at either end.
  *
  * Precision: the histogram AUC equals the exact Mann–Whitney AUC (ties counted ½) except
@@ -14,7 +14,7 @@
  */
 
 export const LOGIT_RANGE = 17;
-/** 4096 bins: ≈ 0.008 logit units per bin, as in the pipeline's evaluator. */
+/** 4096 bins: ≈ 0.008 logit units per bin. */
 export const AUC_BINS = 4096;
 
 export function scoreBin(score: number, bins: number = AUC_BINS): number {
