@@ -3,6 +3,7 @@
  * spelling carries no signal (a URL, an address, a number), Unicode compatibility forms,
  * lower case and single spaces. The output is what the tokenizer sees.
  */
+import { pythonLower } from './lowercase.js';
 
 /** Placeholder words: letters only, so Keras' default filters and lower-casing keep them. */
 export const Placeholders = {
@@ -42,5 +43,6 @@ export function normalizeText(text: string): string {
     .replace(URL, ` ${Placeholders.URL} `)
     .replace(EMAIL, ` ${Placeholders.EMAIL} `)
     .replace(NUMBER, ` ${Placeholders.NUMBER} `);
-  return out.toLowerCase().replace(WHITESPACE, ' ').trim();
+  // Python's str.lower(), as the Keras tokenizer lower-cases: one rule, not two that differ.
+  return pythonLower(out).replace(WHITESPACE, ' ').trim();
 }
