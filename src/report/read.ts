@@ -6,9 +6,9 @@ import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMe
 import { compressors } from 'hyparquet-compressors';
 import { ConfigError, SourceError } from '../errors.js';
 import type { ReportRow } from './aggregate.js';
+import { DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
 
 /** The file name a replay or worker gives its dead letters (see runtime/replay.ts). */
-export const DEAD_LETTER_FILE = 'dead-letters.jsonl';
 
 /** Columns the report needs; `id` and `text` are never read. */
 const COLUMNS = ['score', 'predicted', 'label', 'processed_at', 'source', 'partition', 'offset'] as const;

@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import type { MetricsServer } from '../metrics/server.js';
 import type { BackendInfo } from '../model/backend.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
-import { DeadLetterFileSink } from '../sinks/dead-letter-file.js';
+import { DEAD_LETTER_FILE, DeadLetterFileSink } from '../sinks/dead-letter-file.js';
 import { ParquetSink, partitionDirectory } from '../sinks/parquet.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
@@ -64,7 +64,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   // A replay regenerates its whole output; files left by an earlier run of the same input
   // (possibly with other offset ranges) would otherwise sit beside the new ones.
   await rm(path.dirname(partitionDirectory(layout, source.name, 0)), { recursive: true, force: true });
-  const deadLetterPath = config.deadLetter.path ?? path.join(config.sink.dir, config.name, 'dead-letters.jsonl');
+  const deadLetterPath = config.deadLetter.path ?? path.join(config.sink.dir, config.name, DEAD_LETTER_FILE);
   await rm(deadLetterPath, { force: true });
   const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText });
   const deadLetters = new DeadLetterFileSink({ path: deadLetterPath });

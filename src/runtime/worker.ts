@@ -52,6 +52,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   const deadLetterTopic = config.deadLetter.topic ?? `${sourceConfig.topic}.dlq`;
   const deadLetters = new KafkaDeadLetterSink({ kafka, topic: deadLetterTopic });
   let source: KafkaSource | null = null;
+  const messageOptions = { format: sourceConfig.format, fields: sourceConfig.fields, maxMessageBytes: config.decode.maxMessageBytes };
   try {
     await deadLetters.connect();
     source = await KafkaSource.start({
@@ -61,12 +62,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       fromBeginning: sourceConfig.fromBeginning,
       sessionTimeoutMs: sourceConfig.sessionTimeoutMs,
       maxBufferedMessages: sourceConfig.maxBufferedMessages,
-      toRecord: (message, partition) =>
-        kafkaMessageToRecord(message, sourceConfig.topic, partition, {
-          format: sourceConfig.format,
-          fields: sourceConfig.fields,
-          maxMessageBytes: config.decode.maxMessageBytes,
-        }),
+      toRecord: (message, partition) => kafkaMessageToRecord(message, sourceConfig.topic, partition, messageOptions),
       lastOffsetOnDisk: async (partition) => {
         // This worker owns the partition now: temp files there are leftovers of a crash.
         const removed = await removeStaleTempFiles(layout, sourceConfig.topic, partition);

@@ -5,6 +5,9 @@ import type { DeadLetter } from '../message.js';
 import { makeDirectoryDurably } from './parquet.js';
 import type { DeadLetterSink } from './sink.js';
 
+/** The replay dead-letter file's name beside a pipeline's output (the report finds it by this name). */
+export const DEAD_LETTER_FILE = 'dead-letters.jsonl';
+
 export interface DeadLetterFileSinkOptions {
   /** The JSON-lines file; created with its folders on the first letter, appended to after. */
   path: string;

@@ -118,11 +118,6 @@ export class KafkaSource implements Source {
     return this.#epoch;
   }
 
-  /** Partitions this worker owns now. */
-  get assignedPartitions(): readonly number[] {
-    return this.#assigned;
-  }
-
   /** Connects, joins the group and starts fetching. */
   static async start(opts: KafkaSourceOptions): Promise<KafkaSource> {
     const source = new KafkaSource(opts);
