@@ -47,8 +47,8 @@ export interface PrometheusServer {
   readonly url: string;
   /** An instant query at the current time; rejects unless Prometheus answers `success`. */
   query(expr: string): Promise<Sample[]>;
-  /** Label sets of the series matching a selector (`/api/v1/series`). */
-  series(match: string): Promise<Record<string, string>[]>;
+  /** Label sets of the series matching a selector (`/api/v1/series`), with samples since `start` (unix s) if given. */
+  series(match: string, start?: number): Promise<Record<string, string>[]>;
   /** Any API path, e.g. `/api/v1/rules`; returns `data`. */
   api<T>(pathAndQuery: string): Promise<T>;
   /** Stops the server and deletes its config; safe to call twice. */
@@ -91,8 +91,9 @@ export async function startPrometheus(config: string): Promise<PrometheusServer>
       if (data.resultType === 'scalar') return [{ metric: {}, value: data.result as [number, string] }];
       return data.result as Sample[];
     },
-    series(match) {
-      return api<Record<string, string>[]>(`/api/v1/series?match[]=${encodeURIComponent(match)}`);
+    series(match, start) {
+      const since = start === undefined ? '' : `&start=${start}`;
+      return api<Record<string, string>[]>(`/api/v1/series?match[]=${encodeURIComponent(match)}${since}`);
     },
     stop() {
       stopping ??= run('bash', [script, 'stop', String(port)], { cwd: repoRoot, timeout: 60_000 }).then(

@@ -105,6 +105,7 @@ test('should say there are no labelled rows rather than invent figures', () => {
   assert.equal(data.labelled, 0);
   assert.equal(data.accuracy, null);
   assert.equal(data.auc, null);
+  assert.ok(data.timeline.points.length > 0);
   assert.ok(data.timeline.points.every((p) => p.cumulativeAccuracy === null && p.cumulativeAuc === null));
   const empty = new ReportAggregator().summary('out');
   assert.equal(empty.rows, 0);

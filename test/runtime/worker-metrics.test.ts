@@ -126,6 +126,7 @@ metrics:
   assert.ok(maxLag > 0, 'the backlog showed as lag');
   assert.ok(sawLagSeconds, 'the time lag was above 0 while behind');
   assert.deepEqual(of('textstream_kafka_consumer_lag_messages').map((s) => s.labels.partition).sort(), ['0', '1']);
+  assert.equal(of('textstream_kafka_consumer_lag_seconds').length, PARTITIONS);
   assert.ok(of('textstream_kafka_consumer_lag_seconds').every((s) => s.value === 0), 'caught up: time lag 0');
   const e2eCount = of('textstream_end_to_end_latency_seconds_count')[0]!.value;
   const e2eSum = of('textstream_end_to_end_latency_seconds_sum')[0]!.value;
