@@ -12,6 +12,12 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json
+# The fused LSTM addon (src/model/native): g++ from Debian's packages. x86-64-v3 (AVX2,
+# FMA) rather than -march=native, so the image runs on other machines than the builder.
+COPY scripts/build-native.sh ./scripts/
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/* \
+    && TEXTSTREAM_NATIVE_MARCH=x86-64-v3 bash scripts/build-native.sh \
+    && test -f .cache/native/fused_lstm.node
 
 # --- runtime: production dependencies, compiled code and the pipeline definitions
 FROM node:20-bookworm-slim
@@ -20,6 +26,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/.cache/native ./.cache/native
 COPY pipelines ./pipelines
 # out/: Parquet output (a volume in compose); data/: datasets built by `textstream dataset`.
 RUN mkdir -p out data && chown node:node out data

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LSTM_IMPLEMENTATIONS } from '../model/lstm-implementation.js';
 
 /**
  * The pipeline definition. Every field has a default, so a YAML file only states what
@@ -106,6 +107,10 @@ export const PipelineSchema = z
     model: z
       .object({
         backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+        lstm: z
+          .enum(LSTM_IMPLEMENTATIONS)
+          .default('auto')
+          .describe("LSTM layer: 'fused' (native, built at install), 'stock' (tfjs-layers) or 'auto' (fused when built)."),
         embeddingDim: positiveInt.default(64),
         units: positiveInt.default(64),
         learningRate: z.number().positive().default(0.001),

@@ -17,6 +17,8 @@
  *   the untransposed case and runs a naive triple loop otherwise; the LSTM's backward pass
  *   is all transposed products. Materialising the transpose (cheap) and calling the
  *   XNNPACK path is ≈ 4.7× faster for those products and ≈ 1.8× for a training step.
+ * - GatherV2 on axis 0 (the Embedding lookup): the stock wasm kernel computes strides per
+ *   element; copying whole rows is ≈ 20× faster (64 ms → 3 ms for 256 sequences of 100).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DataType, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
@@ -48,6 +50,7 @@ export function registerWasmKernels(): void {
   replace('Unpack', 'wasm', (stock) => (args) => unpackWasm(args, stock));
   replace('SplitV', 'wasm', (stock) => (args) => splitVWasm(args, stock));
   replace('BatchMatMul', 'wasm', (stock) => (args) => batchMatMulWasm(args, stock));
+  replace('GatherV2', 'wasm', (stock) => (args) => gatherRowsWasm(args, stock));
 }
 
 /** Registers the cpu fix (UnsortedSegmentSum only); cpu is never chosen implicitly. */
@@ -259,4 +262,28 @@ function batchMatMulWasm(args: KernelArgs, stock: KernelFunc): TensorInfo {
     // a transposed `b` also drops the XNNPACK operator cached for it.
     for (const t of temporaries) heap(args.backend).disposeData(t.dataId);
   }
+}
+
+/** Gather along axis 0 without batch dims (an embedding lookup): one row copy per index. */
+function gatherRowsWasm(args: KernelArgs, stock: KernelFunc): TensorInfo {
+  const x = input(args, 'x');
+  const indices = input(args, 'indices');
+  const axis = tf.util.parseAxisParam(args.attrs!['axis'] as number, x.shape)[0];
+  if (axis !== 0 || (args.attrs!['batchDims'] as number) !== 0 || x.dtype === 'string' || x.shape.length === 0) {
+    return stock(args) as TensorInfo;
+  }
+  const backend = heap(args.backend);
+  const rows = x.shape[0]!;
+  const row = sizeOf(x.shape.slice(1));
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  const ids = backend.typedArrayFromHeap(indices);
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    // The stock kernel's check and message: an out-of-range id is an error, not a zero row.
+    if (!(id >= 0 && id < rows)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
+    dst.set(src.subarray(id * row, id * row + row), i * row);
+  }
+  return out;
 }

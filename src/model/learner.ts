@@ -19,7 +19,7 @@ import { BackendError, CheckpointError, ConfigError, ErrorCodes, TextstreamError
 import { currentBackend } from './backend.js';
 import type { AdamPowers, CheckpointState } from './checkpoint.js';
 import { OnlineEvaluator, type EvaluationSnapshot, type EvaluatorOptions } from './evaluation.js';
-import { buildNetwork, resolveNetworkConfig, type NetworkConfig } from './network.js';
+import { buildNetwork, lstmLayerKind, resolveNetworkConfig, type NetworkConfig } from './network.js';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 
 export interface LearnerOptions {
@@ -62,6 +62,8 @@ export class PrequentialLearner {
   readonly scoreBatchSize: number;
   /** The tfjs backend this learner runs on (for logs and metric labels). */
   readonly backend: string;
+  /** The LSTM layer in use ('auto' resolved). */
+  readonly lstm: 'fused' | 'stock';
   readonly #model: tf.LayersModel;
   readonly #evaluator: OnlineEvaluator;
   #version: number;
@@ -85,6 +87,7 @@ export class PrequentialLearner {
     this.#version = version;
     this.#rowsSeen = rowsSeen;
     this.backend = tf.getBackend();
+    this.lstm = lstmLayerKind(network);
   }
 
   /** A fresh model. Call `selectBackend` first. */
@@ -103,7 +106,9 @@ export class PrequentialLearner {
   static async fromCheckpoint(checkpoint: CheckpointState, options: LearnerOptions = {}): Promise<PrequentialLearner> {
     requireBackend();
     validateOptions(options);
-    const network = resolveNetworkConfig(checkpoint.network, 'checkpoint.network');
+    // The LSTM implementation is a choice of this process, not state: both layers hold the
+    // same weights, so a checkpoint made with either loads into either.
+    const network = resolveNetworkConfig({ ...checkpoint.network, lstm: options.network?.lstm ?? 'auto' }, 'checkpoint.network');
     if (options.network !== undefined) {
       const wanted = resolveNetworkConfig(options.network);
       for (const key of ['vocabSize', 'embeddingDim', 'units', 'maxLen', 'learningRate'] as const) {

@@ -16,6 +16,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../errors.js';
+import { FusedLstmLayer, fusedLstmUnavailableReason } from './fused-lstm.js';
+import { LSTM_IMPLEMENTATIONS, type LstmImplementation } from './lstm-implementation.js';
+
+export { LSTM_IMPLEMENTATIONS, type LstmImplementation };
 
 export interface NetworkConfig {
   /** Embedding rows: token ids must be < vocabSize (the tokenizer's num_words). */
@@ -29,6 +33,7 @@ export interface NetworkConfig {
   learningRate: number;
   /** Seed for the weight initialisers; null draws a fresh random initialisation. */
   seed: number | null;
+  lstm: LstmImplementation;
 }
 
 export const DEFAULT_NETWORK: Readonly<NetworkConfig> = Object.freeze({
@@ -38,6 +43,7 @@ export const DEFAULT_NETWORK: Readonly<NetworkConfig> = Object.freeze({
   maxLen: 100,
   learningRate: 0.001,
   seed: null,
+  lstm: 'auto',
 });
 
 /** Layer names are fixed so weight names ('lstm/kernel', …) are stable across processes. */
@@ -57,7 +63,19 @@ export function resolveNetworkConfig(partial: Partial<NetworkConfig> = {}, path 
   if (config.seed !== null && !Number.isInteger(config.seed)) {
     throw new ConfigError(`${path}.seed`, `must be an integer or null, got ${String(config.seed)}`);
   }
+  if (!LSTM_IMPLEMENTATIONS.includes(config.lstm)) {
+    throw new ConfigError(`${path}.lstm`, `must be one of ${LSTM_IMPLEMENTATIONS.join(', ')}, got ${String(config.lstm)}`);
+  }
+  if (config.lstm === 'fused' && fusedLstmUnavailableReason() !== null) {
+    throw new ConfigError(`${path}.lstm`, `'fused' was asked for but ${fusedLstmUnavailableReason()!}`);
+  }
   return Object.freeze(config);
+}
+
+/** The layer `buildNetwork` uses for this config: 'auto' resolved. */
+export function lstmLayerKind(config: Pick<NetworkConfig, 'lstm'>): 'fused' | 'stock' {
+  if (config.lstm !== 'auto') return config.lstm;
+  return fusedLstmUnavailableReason() === null ? 'fused' : 'stock';
 }
 
 /** Builds and compiles the network. Its weights are initialised on return. */
@@ -78,16 +96,23 @@ export function buildNetwork(config: NetworkConfig): tf.Sequential {
           // Keras 'uniform': RandomUniform(-0.05, 0.05).
           embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: seed(0) }),
         }),
-        tf.layers.lstm({
-          name: LayerNames.LSTM,
-          units: config.units,
-          activation: 'tanh',
-          recurrentActivation: 'sigmoid',
-          unitForgetBias: true,
-          kernelInitializer: tf.initializers.glorotUniform({ seed: seed(1) }),
-          recurrentInitializer: tf.initializers.orthogonal({ seed: seed(2) }),
-          biasInitializer: 'zeros',
-        }),
+        lstmLayerKind(config) === 'fused'
+          ? new FusedLstmLayer({
+              name: LayerNames.LSTM,
+              units: config.units,
+              kernelInitializer: tf.initializers.glorotUniform({ seed: seed(1) }),
+              recurrentInitializer: tf.initializers.orthogonal({ seed: seed(2) }),
+            })
+          : tf.layers.lstm({
+              name: LayerNames.LSTM,
+              units: config.units,
+              activation: 'tanh',
+              recurrentActivation: 'sigmoid',
+              unitForgetBias: true,
+              kernelInitializer: tf.initializers.glorotUniform({ seed: seed(1) }),
+              recurrentInitializer: tf.initializers.orthogonal({ seed: seed(2) }),
+              biasInitializer: 'zeros',
+            }),
         tf.layers.dense({
           name: LayerNames.DENSE,
           units: 1,

@@ -48,11 +48,13 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
     maxLen: config.tokenizer.maxLen,
     learningRate: config.model.learningRate,
     seed: config.model.seed,
+    lstm: config.model.lstm,
   };
   const learnerOptions = { network, trainBatchSize: config.model.trainBatchSize };
   const learner = checkpoint
     ? await PrequentialLearner.fromCheckpoint(checkpoint, learnerOptions)
     : PrequentialLearner.create(learnerOptions);
+  logger.info({ lstm: learner.lstm }, `LSTM layer: ${learner.lstm}`);
   if (checkpoint) logger.info({ modelVersion: learner.modelVersion, rowsSeen: learner.rowsSeen }, 'resumed from checkpoint');
 
   let lastCheckpointAtMs: number | null = null;

@@ -94,3 +94,20 @@ test('should multiply transposed matrices on wasm as the cpu backend does', asyn
   await agree(() => tf.matMul(tf.reshape(A(), [3, 11, 65]), tf.reshape(B(), [3, 11, 65]), false, true), 1e-4);
   await agree(() => tf.matMul(A(), tf.transpose(B())), 1e-4);
 });
+
+test('should gather embedding rows on wasm exactly as the cpu backend does, and reject bad ids', async () => {
+  const r = rng(5);
+  const table = randomValues(6, 40 * 7);
+  const ids = Int32Array.from({ length: 6 * 9 }, () => Math.floor(r() * 40));
+  ids[0] = 0;
+  ids[1] = 39;
+  await agree(() => tf.gather(tf.tensor2d(table, [40, 7]), tf.tensor2d(ids, [6, 9], 'int32')));
+  await agree(() => tf.gather(tf.tensor1d(Int32Array.from(ids), 'int32'), tf.tensor1d([3, 0, 3], 'int32')));
+  // Not axis 0: the stock kernel's path.
+  await agree(() => tf.gather(tf.tensor2d(table, [40, 7]), tf.tensor1d([6, 0, 2], 'int32'), 1));
+  await tf.setBackend('wasm');
+  assert.throws(
+    () => tf.tidy(() => tf.gather(tf.tensor2d(table, [40, 7]), tf.tensor1d([1, 40], 'int32')).dataSync()),
+    /index value 40 is not in \[0, 39\]/,
+  );
+});

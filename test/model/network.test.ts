@@ -74,7 +74,7 @@ test('should initialise identically for the same seed and differently for anothe
 test('should default to the seed configuration and name the bad field when invalid', () => {
   assert.deepEqual(
     { ...resolveNetworkConfig() },
-    { vocabSize: 10_000, embeddingDim: 64, units: 64, maxLen: 100, learningRate: 0.001, seed: null },
+    { vocabSize: 10_000, embeddingDim: 64, units: 64, maxLen: 100, learningRate: 0.001, seed: null, lstm: 'auto' },
   );
   assert.equal(DEFAULT_NETWORK.vocabSize, 10_000);
   assert.throws(() => resolveNetworkConfig({ units: 0 }), (err: unknown) => err instanceof ConfigError && err.path === 'model.network.units');
@@ -93,22 +93,27 @@ interface KerasResult {
 }
 
 test(
-  'should predict and differentiate exactly like the seed network in Keras, given the same weights',
+  'should predict and differentiate exactly like the seed network in Keras, given the same weights, with either LSTM layer',
   { timeout: VENV_TIMEOUT_MS + SCRIPT_TIMEOUT_MS },
   async (t) => {
-    const config = resolveNetworkConfig({ seed: 5 });
-    const model = buildNetwork(config);
-    t.after(() => model.dispose());
+    const config = resolveNetworkConfig({ seed: 5, lstm: 'stock' });
+    const stock = buildNetwork(config);
+    const fused = buildNetwork(resolveNetworkConfig({ seed: 5, lstm: 'fused' }));
+    t.after(() => {
+      stock.dispose();
+      fused.dispose();
+    });
     // Weights far from the initialisation (embeddings ±1, kernels ~N(0, 0.5²)) drive every
     // gate into its non-linear range, so a swapped gate or transposed kernel shows at once.
     const r = rng(21);
-    const weights = model.getWeights().map((w, i) =>
+    const weights = stock.getWeights().map((w, i) =>
       tf.tensor(
         Float32Array.from({ length: w.size }, () => (i === 0 ? r() * 2 - 1 : (r() + r() + r() - 1.5) * 0.8)),
         w.shape,
       ),
     );
-    model.setWeights(weights);
+    stock.setWeights(weights);
+    fused.setWeights(weights);
     tf.dispose(weights);
 
     const rows = 6;
@@ -125,7 +130,7 @@ test(
     const inDir = path.join(dir, 'in');
     const outDir = path.join(dir, 'out');
     mkdirSync(inDir);
-    const ours = model.getWeights();
+    const ours = stock.getWeights();
     const flat = new Float32Array(ours.reduce((n, w) => n + w.size, 0));
     let offset = 0;
     for (const w of ours) {
@@ -134,7 +139,7 @@ test(
     }
     writeFileSync(
       path.join(inDir, 'spec.json'),
-      JSON.stringify({ ...config, rows, weights: model.weights.map((w) => ({ name: w.originalName, shape: w.shape })) }),
+      JSON.stringify({ ...config, rows, weights: stock.weights.map((w) => ({ name: w.originalName, shape: w.shape })) }),
     );
     writeFileSync(path.join(inDir, 'weights.f32'), new Uint8Array(flat.buffer));
     writeFileSync(path.join(inDir, 'tokens.i32'), new Uint8Array(tokens.buffer));
@@ -148,36 +153,39 @@ test(
     const keras = JSON.parse(readFileSync(path.join(outDir, 'result.json'), 'utf8')) as KerasResult;
 
     assert.deepEqual(keras.params, [640_000, 33_024, 65]);
-    assert.deepEqual(keras.outputShapes, model.layers.map((l) => l.outputShape));
+    assert.deepEqual(keras.outputShapes, stock.layers.map((l) => l.outputShape));
+    assert.deepEqual(keras.outputShapes, fused.layers.map((l) => l.outputShape));
 
     const x = tf.tensor2d(tokens, [rows, config.maxLen], 'int32');
     const y = tf.tensor2d(labels, [rows, 1]);
     t.after(() => tf.dispose([x, y]));
-    const predictions = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
-    const spread = Math.max(...predictions) - Math.min(...predictions);
-    assert.ok(spread > 0.2, `test weights should spread the predictions, got ${spread}`);
-    const predictionDiff = maxAbsDiff(predictions, keras.predictions);
-    assert.ok(predictionDiff < 1e-5, `predictions differ from Keras ${keras.kerasVersion} by ${predictionDiff}`);
-
-    // The backward pass, including our wasm kernel replacements, against TensorFlow's.
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const { value: loss, grads } = tf.variableGrads(
-      () => tf.mean<tf.Scalar>(tf.metrics.binaryCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor)),
-      variables,
-    );
-    t.after(() => tf.dispose([loss, ...Object.values(grads)]));
-    assert.ok(Math.abs(loss.dataSync()[0]! - keras.loss) < 1e-5, `loss ${loss.dataSync()[0]} vs Keras ${keras.loss}`);
     const kerasGrads = new Float32Array(readFileSync(path.join(outDir, 'grads.f32')).buffer.slice(0));
-    offset = 0;
-    for (const v of variables) {
-      const g = grads[v.name]!.dataSync();
-      const expected = kerasGrads.subarray(offset, offset + g.length);
-      offset += g.length;
-      const scale = expected.reduce((m, e) => Math.max(m, Math.abs(e)), 0);
-      const diff = maxAbsDiff(g, expected);
-      // float32 sums over 100 time steps in a different order: within 2e-5 of the largest (measured ≈ 4e-6).
-      assert.ok(diff <= 2e-5 * scale + 1e-7, `${v.name}: gradient differs by ${diff} (largest ${scale})`);
+    for (const [lstm, model] of [['stock', stock], ['fused', fused]] as const) {
+      const predictions = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+      const spread = Math.max(...predictions) - Math.min(...predictions);
+      assert.ok(spread > 0.2, `test weights should spread the predictions, got ${spread}`);
+      const predictionDiff = maxAbsDiff(predictions, keras.predictions);
+      assert.ok(predictionDiff < 1e-5, `${lstm} LSTM: predictions differ from Keras ${keras.kerasVersion} by ${predictionDiff}`);
+
+      // The backward pass, including our wasm kernel replacements, against TensorFlow's.
+      const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value: loss, grads } = tf.variableGrads(
+        () => tf.mean<tf.Scalar>(tf.metrics.binaryCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor)),
+        variables,
+      );
+      t.after(() => tf.dispose([loss, ...Object.values(grads)]));
+      assert.ok(Math.abs(loss.dataSync()[0]! - keras.loss) < 1e-5, `${lstm} LSTM: loss ${loss.dataSync()[0]} vs Keras ${keras.loss}`);
+      let offset = 0;
+      for (const v of variables) {
+        const g = grads[v.name]!.dataSync();
+        const expected = kerasGrads.subarray(offset, offset + g.length);
+        offset += g.length;
+        const scale = expected.reduce((m, e) => Math.max(m, Math.abs(e)), 0);
+        const diff = maxAbsDiff(g, expected);
+        // float32 sums over 100 time steps in a different order: within 2e-5 of the largest (measured ≈ 4e-6).
+        assert.ok(diff <= 2e-5 * scale + 1e-7, `${lstm} LSTM, ${v.name}: gradient differs by ${diff} (largest ${scale})`);
+      }
+      assert.equal(offset, kerasGrads.length);
     }
-    assert.equal(offset, kerasGrads.length);
   },
 );

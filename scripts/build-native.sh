@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the fused LSTM addon (src/model/native/fused_lstm.cc) into .cache/native/ with
+# the machine's g++ and the Node-API headers of the Node that runs it. Nothing is
+# downloaded. Rebuilds only when the source, the flags or the compiler changed.
+#
+# TEXTSTREAM_NATIVE_MARCH (default: native) sets -march; use a portable level such as
+# x86-64-v3 when the binary must run on other CPUs than the one building it (images).
+# Without a compiler it warns and exits 0: `model.lstm: auto` then uses tfjs' own LSTM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=src/model/native/fused_lstm.cc
+OUT_DIR=.cache/native
+OUT="$OUT_DIR/fused_lstm.node"
+CXX="${CXX:-g++}"
+MARCH="${TEXTSTREAM_NATIVE_MARCH:-native}"
+
+if ! command -v "$CXX" > /dev/null; then
+  echo "build-native: $CXX not found; the fused LSTM is unavailable (tfjs' LSTM will be used)" >&2
+  exit 0
+fi
+NODE_INCLUDE="$(node -p "require('path').resolve(process.execPath, '../../include/node')")"
+if [[ ! -f "$NODE_INCLUDE/node_api.h" ]]; then
+  echo "build-native: node_api.h not found in $NODE_INCLUDE; the fused LSTM is unavailable" >&2
+  exit 0
+fi
+# -O3 and -march matter for speed (wide vectors); never -ffast-math: the kernels rely on
+# IEEE rounding (see round_nearest) and NaN propagation.
+FLAGS=(-std=c++20 -O3 "-march=$MARCH" -fPIC -shared -pthread -Wall -Wextra -DNODE_GYP_MODULE_NAME=fused_lstm "-I$NODE_INCLUDE")
+STAMP="$(
+  {
+    sha256sum "$SRC"
+    echo "${FLAGS[*]}"
+    "$CXX" --version | head -n 1
+  } | sha256sum | cut -d' ' -f1
+)"
+if [[ -f "$OUT" && -f "$OUT.stamp" && "$(cat "$OUT.stamp")" == "$STAMP" ]]; then
+  exit 0
+fi
+mkdir -p "$OUT_DIR"
+"$CXX" "${FLAGS[@]}" "$SRC" -o "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "$STAMP" > "$OUT.stamp"
+echo "build-native: built $OUT (-march=$MARCH)" >&2

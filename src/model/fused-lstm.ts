@@ -1,0 +1,182 @@
+/**
+ * The seed's LSTM layer with its whole time loop fused into one native call forward and
+ * one backward (src/model/native/fused_lstm.cc), instead of tfjs-layers' handful of tensor
+ * ops per timestep.
+ *
+ * It is a drop-in for `tf.layers.lstm({ activation: 'tanh', recurrentActivation:
+ * 'sigmoid', unitForgetBias: true })` with return_sequences false and no mask (the
+ * pipeline pads with token 0 and masks nothing): the same weights, named the same
+ * (`<layer>/kernel` [in, 4·units], `<layer>/recurrent_kernel` [units, 4·units],
+ * `<layer>/bias` [4·units], gate order i, f, c, o), the same initialisers and seeds, so
+ * checkpoints move between the two layers in either direction. The embedding before it,
+ * the dense layer after it and Adam stay in tfjs on whatever backend is selected: the op
+ * reads its inputs with dataSync and returns plain tensors, so the model code does not
+ * fork per backend.
+ *
+ * The addon is built by scripts/build-native.sh (npm ci and npm test run it) into
+ * .cache/native/. When it is missing, `fusedLstmUnavailableReason()` says why.
+ */
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+
+interface NativeLstm {
+  forward(
+    x: Float32Array, kernel: Float32Array, recurrentKernel: Float32Array, bias: Float32Array,
+    batch: number, steps: number, inputDim: number, units: number, threads: number,
+    h: Float32Array, gates: Float32Array | null, cells: Float32Array | null, hiddens: Float32Array | null,
+  ): void;
+  backward(
+    x: Float32Array, kernel: Float32Array, recurrentKernel: Float32Array,
+    batch: number, steps: number, inputDim: number, units: number, threads: number,
+    gates: Float32Array, cells: Float32Array, hiddens: Float32Array, dh: Float32Array,
+    dx: Float32Array, dKernel: Float32Array, dRecurrentKernel: Float32Array, dBias: Float32Array,
+  ): void;
+}
+
+/**
+ * Where scripts/build-native.sh puts the addon (dist/src/model/ → the repository or image
+ * root), unless TEXTSTREAM_FUSED_LSTM_ADDON names another build.
+ */
+export const FUSED_LSTM_ADDON =
+  process.env.TEXTSTREAM_FUSED_LSTM_ADDON ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../.cache/native/fused_lstm.node');
+
+let addon: NativeLstm | null | undefined;
+let unavailableReason: string | null = null;
+
+function loadAddon(): NativeLstm | null {
+  if (addon !== undefined) return addon;
+  try {
+    addon = createRequire(import.meta.url)(FUSED_LSTM_ADDON) as NativeLstm;
+  } catch (cause) {
+    addon = null;
+    unavailableReason = `the fused LSTM addon ${FUSED_LSTM_ADDON} could not be loaded (${(cause as Error).message.split('\n')[0]}); build it with \`bash scripts/build-native.sh\` (needs g++)`;
+  }
+  return addon;
+}
+
+/** Null when the fused LSTM can run here; otherwise why not (for logs and errors). */
+export function fusedLstmUnavailableReason(): string | null {
+  loadAddon();
+  return unavailableReason;
+}
+
+/**
+ * Threads per call (the batch is split by sample). Defaults to the cores Node may use;
+ * TEXTSTREAM_LSTM_THREADS overrides it, e.g. to leave a core to other work.
+ */
+function threadCount(): number {
+  const fromEnv = Number(process.env.TEXTSTREAM_LSTM_THREADS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : os.availableParallelism();
+}
+
+function f32(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
+/**
+ * The LSTM over x [batch, steps, inputDim] → h_last [batch, units]. With `training`, the
+ * result is differentiable with respect to all four inputs; without, nothing is kept for
+ * a backward pass (scoring).
+ */
+export function fusedLstm(x: tf.Tensor3D, kernel: tf.Tensor2D, recurrentKernel: tf.Tensor2D, bias: tf.Tensor1D, training: boolean): tf.Tensor2D {
+  const native = loadAddon();
+  if (native === null) throw new Error(unavailableReason!);
+  const [batch, steps, inputDim] = x.shape;
+  const units = recurrentKernel.shape[0];
+  const threads = threadCount();
+  if (!training) {
+    const h = new Float32Array(batch * units);
+    native.forward(f32(x), f32(kernel), f32(recurrentKernel), f32(bias), batch, steps, inputDim, units, threads, h, null, null, null);
+    return tf.tensor2d(h, [batch, units]);
+  }
+  // customGrad's callback receives the inputs then a save function (unused: the saved
+  // state is plain arrays held by the closure).
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, ks, rs, bs] = args as tf.Tensor[];
+    const xData = f32(xs!);
+    const kData = f32(ks!);
+    const rData = f32(rs!);
+    const h = new Float32Array(batch * units);
+    // Kept for the backward pass (which consumes `gates`), released with the closure.
+    const gates = new Float32Array(batch * steps * 4 * units);
+    const cells = new Float32Array(batch * steps * units);
+    const hiddens = new Float32Array(batch * steps * units);
+    native.forward(xData, kData, rData, f32(bs!), batch, steps, inputDim, units, threads, h, gates, cells, hiddens);
+    return {
+      value: tf.tensor2d(h, [batch, units]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+        const dx = new Float32Array(xData.length);
+        const dKernel = new Float32Array(kData.length);
+        const dRecurrent = new Float32Array(rData.length);
+        const dBias = new Float32Array(4 * units);
+        native.backward(xData, kData, rData, batch, steps, inputDim, units, threads, gates, cells, hiddens,
+          f32(Array.isArray(dy) ? dy[0]! : dy), dx, dKernel, dRecurrent, dBias);
+        return [tf.tensor3d(dx, x.shape), tf.tensor2d(dKernel, kernel.shape), tf.tensor2d(dRecurrent, recurrentKernel.shape), tf.tensor1d(dBias)];
+      },
+    };
+  });
+  return op(x, kernel, recurrentKernel, bias) as tf.Tensor2D;
+}
+
+export interface FusedLstmLayerArgs {
+  name: string;
+  units: number;
+  kernelInitializer: Initializer;
+  recurrentInitializer: Initializer;
+}
+
+type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
+type Initializer = ReturnType<typeof tf.initializers.zeros>;
+
+/** The layer form of `fusedLstm`, for tf.sequential. */
+export class FusedLstmLayer extends tf.layers.Layer {
+  static readonly className = 'FusedLSTM';
+  readonly units: number;
+  readonly #kernelInitializer: Initializer;
+  readonly #recurrentInitializer: Initializer;
+  #kernel: LayerVariable | null = null;
+  #recurrentKernel: LayerVariable | null = null;
+  #bias: LayerVariable | null = null;
+
+  constructor(args: FusedLstmLayerArgs) {
+    super({ name: args.name });
+    this.units = args.units;
+    this.#kernelInitializer = args.kernelInitializer;
+    this.#recurrentInitializer = args.recurrentInitializer;
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const inputDim = shape[shape.length - 1]!;
+    const gates = 4 * this.units;
+    // Creation order kernel, recurrent kernel, bias: the order tf.layers.lstm draws its
+    // initialisers in and lists its weights in, so getWeights() lines up with it.
+    this.#kernel = this.addWeight('kernel', [inputDim, gates], 'float32', this.#kernelInitializer);
+    this.#recurrentKernel = this.addWeight('recurrent_kernel', [this.units, gates], 'float32', this.#recurrentInitializer);
+    this.#bias = this.addWeight('bias', [gates], 'float32', tf.initializers.zeros());
+    // Keras' unit_forget_bias: the forget gate's bias starts at 1.
+    const units = this.units;
+    tf.tidy(() => {
+      this.#bias!.write(tf.concat([tf.zeros([units]), tf.ones([units]), tf.zeros([2 * units])]));
+    });
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    return [shape[0]!, this.units];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
+    const x = (Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor3D;
+    return fusedLstm(x, this.#kernel!.read() as tf.Tensor2D, this.#recurrentKernel!.read() as tf.Tensor2D, this.#bias!.read() as tf.Tensor1D, kwargs.training === true);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), units: this.units };
+  }
+}
+tf.serialization.registerClass(FusedLstmLayer);

@@ -1,0 +1,434 @@
+// The seed LSTM's forward pass over all timesteps and its backward pass (BPTT) as two
+// calls, for src/model/fused-lstm.ts. tfjs-layers runs the LSTM one small op per
+// timestep (thousands of ops per batch), so per-op overhead, not arithmetic, bounds it;
+// here each call is a few register-blocked matrix products and one fused pointwise loop
+// per timestep, spread over threads by sample.
+//
+// Semantics are Keras' / tf.layers.lstm's with activation tanh and recurrent activation
+// sigmoid, no masking, return_sequences false, zero initial state:
+//   z_t = x_t·W + h_{t-1}·R + b        W: [D, 4U], R: [U, 4U], b: [4U], gate order i f c o
+//   i, f, o = sigmoid(z_i, z_f, z_o); g = tanh(z_c)
+//   c_t = f·c_{t-1} + i·g;  h_t = o·tanh(c_t)
+// All arrays are row-major float32 owned by the caller (JavaScript); nothing is kept
+// between calls, so the addon has no state to leak.
+#include <node_api.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// 16 floats: one AVX-512 register, two AVX2 ones; gcc lowers it to whatever the target has.
+// aligned(4) lets it load from any float address.
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
+constexpr int kLanes = 16;
+
+inline v16 load(const float* p) { return *reinterpret_cast<const v16*>(p); }
+inline void store(float* p, v16 v) { *reinterpret_cast<v16*>(p) = v; }
+inline v16 splat(float x) { return v16{} + x; }
+
+// exp(x) with Cephes' single-precision polynomial (≈ 1 ulp on [-87, 88]), written once for
+// floats and for 16-lane vectors so the vector body and the scalar tail agree bit for bit
+// in spirit (same formula), and vectorised so the 5·U transcendentals per step don't
+// dominate the matrix products. NaN stays NaN (checked by the NaN-loss guard upstream).
+// Round to nearest with the 1.5·2^23 trick (exact for |x| < 2^22). Without -ffast-math
+// (never use it here) the compiler may not fold (x + m) - m back to x.
+template <class F>
+inline F round_nearest(F x) { return (x + 12582912.0f) - 12582912.0f; }
+inline int32_t to_int(float x) { return static_cast<int32_t>(x); }
+inline v16i to_int(v16 x) { return __builtin_convertvector(x, v16i); }
+inline float bits_to_float(int32_t x) { return std::bit_cast<float>(x); }
+inline v16 bits_to_float(v16i x) { return (v16)x; }  // a vector cast reinterprets the bits
+inline float clamp(float x, float lo, float hi) { return x > hi ? hi : (x < lo ? lo : x); }
+inline v16 clamp(v16 x, float lo, float hi) {
+  x = x > hi ? splat(hi) : x;
+  return x < lo ? splat(lo) : x;
+}
+inline float keep_nan(float x, float y) { return x != x ? x : y; }
+inline v16 keep_nan(v16 x, v16 y) { return x != x ? x : y; }
+
+template <class F>
+inline F exp_approx(F x) {
+  const F in = x;
+  x = clamp(x, -87.33654f, 88.37626f);
+  const F n = round_nearest(x * 1.44269504088896341f);
+  x = x - n * 0.693359375f + n * 2.12194440e-4f;
+  F p = x * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * x + 8.3334519073e-3f;
+  p = p * x + 4.1665795894e-2f;
+  p = p * x + 1.6666665459e-1f;
+  p = p * x + 5.0000001201e-1f;
+  p = p * x * x + x + 1.0f;
+  // 2^n built in the exponent bits; n ∈ [-126, 127] after the clamp.
+  const F scale = bits_to_float((to_int(n) + 127) << 23);
+  return keep_nan(in, p * scale);
+}
+template <class F>
+inline F sigmoid(F x) { return 1.0f / (1.0f + exp_approx(-x)); }
+inline float select_small(float small_abs, float a, float b) { return small_abs < 0.625f ? a : b; }
+inline v16 select_small(v16 small_abs, v16 a, v16 b) { return small_abs < 0.625f ? a : b; }
+inline float abs_value(float x) { return x < 0.0f ? -x : x; }
+inline v16 abs_value(v16 x) { return x < 0.0f ? -x : x; }
+// Cephes' tanhf: an odd polynomial near 0 (where 1 - 2/(e^2x + 1) would lose relative
+// precision, and BPTT through saturated steps amplifies it), the exp form elsewhere.
+template <class F>
+inline F tanh_approx(F x) {
+  const F z = x * x;
+  F p = z * -5.70498872745e-3f + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const F small = p * z * x + x;
+  const F large = 1.0f - 2.0f / (exp_approx(x * 2.0f) + 1.0f);
+  return select_small(abs_value(x), small, large);
+}
+
+// C[M×N] += A[M×K]·B[K×N], where A's element (m, k) is A[m·a_rs + k·a_ks] (so A may be
+// read transposed), B is row-major with leading dimension ldb, C with ldc. The inner
+// tile keeps MR×64 accumulators in registers across the whole K loop.
+template <int MR>
+inline void tile64(int K, const float* A, ptrdiff_t a_rs, ptrdiff_t a_ks, const float* B, ptrdiff_t ldb, float* C,
+                   ptrdiff_t ldc) {
+  v16 acc[MR][4];
+  for (int i = 0; i < MR; i++)
+    for (int v = 0; v < 4; v++) acc[i][v] = load(C + i * ldc + v * kLanes);
+  for (int k = 0; k < K; k++) {
+    const float* b = B + k * ldb;
+    const v16 b0 = load(b), b1 = load(b + 16), b2 = load(b + 32), b3 = load(b + 48);
+    for (int i = 0; i < MR; i++) {
+      const float a = A[i * a_rs + k * a_ks];
+      acc[i][0] += a * b0;
+      acc[i][1] += a * b1;
+      acc[i][2] += a * b2;
+      acc[i][3] += a * b3;
+    }
+  }
+  for (int i = 0; i < MR; i++)
+    for (int v = 0; v < 4; v++) store(C + i * ldc + v * kLanes, acc[i][v]);
+}
+
+void gemm_acc(int M, int N, int K, const float* A, ptrdiff_t a_rs, ptrdiff_t a_ks, const float* B, ptrdiff_t ldb,
+              float* C, ptrdiff_t ldc) {
+  constexpr int MR = 4;
+  const int n64 = N - N % 64;
+  for (int j = 0; j < n64; j += 64) {
+    int m = 0;
+    for (; m + MR <= M; m += MR) tile64<MR>(K, A + m * a_rs, a_rs, a_ks, B + j, ldb, C + m * ldc + j, ldc);
+    for (; m < M; m++) tile64<1>(K, A + m * a_rs, a_rs, a_ks, B + j, ldb, C + m * ldc + j, ldc);
+  }
+  if (n64 == N) return;
+  // Columns past the last multiple of 64 (small test networks only).
+  for (int m = 0; m < M; m++)
+    for (int k = 0; k < K; k++) {
+      const float a = A[m * a_rs + k * a_ks];
+      const float* b = B + k * ldb;
+      float* c = C + m * ldc;
+      for (int j = n64; j < N; j++) c[j] += a * b[j];
+    }
+}
+
+struct Dims {
+  int B, T, D, U;
+  int G() const { return 4 * U; }
+};
+
+// Applies f(offset, width) to [0, n) in 16-lane chunks, then the scalar tail.
+template <class VecBody, class ScalarBody>
+inline void for_lanes(int n, VecBody vec, ScalarBody scalar) {
+  int j = 0;
+  for (; j + kLanes <= n; j += kLanes) vec(j);
+  for (; j < n; j++) scalar(j);
+}
+
+// Samples are processed in blocks so an inference scratch of block×T×4U floats suffices.
+constexpr int kBlock = 32;
+
+// Forward over samples [b0, b1). Training (gates != nullptr): the post-activation gates
+// [B, T, 4U], cells c_t and hiddens h_t [B, T, U] are kept for the backward pass.
+void forward_range(const Dims& d, const float* x, const float* W, const float* R, const float* bias, float* h_out,
+                   float* gates, float* cells, float* hiddens, int b0, int b1) {
+  const int T = d.T, D = d.D, U = d.U, G = d.G();
+  const bool training = gates != nullptr;
+  std::vector<float> z_scratch, c_scratch, h_scratch;
+  if (!training) {
+    z_scratch.resize(static_cast<size_t>(std::min(kBlock, b1 - b0)) * T * G);
+    c_scratch.resize(static_cast<size_t>(kBlock) * U);
+    h_scratch.resize(static_cast<size_t>(kBlock) * U);
+  }
+  for (int s0 = b0; s0 < b1; s0 += kBlock) {
+    const int mb = std::min(kBlock, b1 - s0);
+    float* Z = training ? gates + static_cast<ptrdiff_t>(s0) * T * G : z_scratch.data();
+    // x·W + b for every timestep of the block at once: one large product.
+    for (int r = 0; r < mb * T; r++) std::memcpy(Z + static_cast<ptrdiff_t>(r) * G, bias, sizeof(float) * G);
+    gemm_acc(mb * T, G, D, x + static_cast<ptrdiff_t>(s0) * T * D, D, 1, W, G, Z, G);
+    for (int t = 0; t < T; t++) {
+      // Row s of timestep t in Z, and where h_{t-1} / c_{t-1} / h_t / c_t live.
+      float* z_t = Z + static_cast<ptrdiff_t>(t) * G;
+      const ptrdiff_t z_rs = static_cast<ptrdiff_t>(T) * G;
+      float* h_t = training ? hiddens + (static_cast<ptrdiff_t>(s0) * T + t) * U : h_scratch.data();
+      float* c_t = training ? cells + (static_cast<ptrdiff_t>(s0) * T + t) * U : c_scratch.data();
+      const ptrdiff_t state_rs = training ? static_cast<ptrdiff_t>(T) * U : U;
+      const float* h_prev = training ? h_t - U : h_scratch.data();
+      const float* c_prev = training ? c_t - U : c_scratch.data();
+      if (t > 0) gemm_acc(mb, G, U, h_prev, state_rs, 1, R, G, z_t, z_rs);
+      for (int s = 0; s < mb; s++) {
+        float* z = z_t + s * z_rs;
+        float* h = h_t + s * state_rs;
+        float* c = c_t + s * state_rs;
+        const float* cp = c_prev + s * state_rs;
+        const bool first = t == 0;
+        for_lanes(
+            U,
+            [&](int j) {
+              const v16 i = sigmoid(load(z + j)), f = sigmoid(load(z + U + j));
+              const v16 g = tanh_approx(load(z + 2 * U + j)), o = sigmoid(load(z + 3 * U + j));
+              const v16 cv = (first ? v16{} : f * load(cp + j)) + i * g;
+              store(c + j, cv);
+              store(h + j, o * tanh_approx(cv));
+              if (training) {
+                store(z + j, i);
+                store(z + U + j, f);
+                store(z + 2 * U + j, g);
+                store(z + 3 * U + j, o);
+              }
+            },
+            [&](int j) {
+              const float i = sigmoid(z[j]), f = sigmoid(z[U + j]), g = tanh_approx(z[2 * U + j]),
+                          o = sigmoid(z[3 * U + j]);
+              const float cv = (first ? 0.0f : f * cp[j]) + i * g;
+              c[j] = cv;
+              h[j] = o * tanh_approx(cv);
+              if (training) {
+                z[j] = i;
+                z[U + j] = f;
+                z[2 * U + j] = g;
+                z[3 * U + j] = o;
+              }
+            });
+      }
+    }
+    // h_{T-1} of each sample.
+    for (int s = 0; s < mb; s++) {
+      const float* h_last = training ? hiddens + ((static_cast<ptrdiff_t>(s0) + s) * T + T - 1) * U : h_scratch.data() + s * U;
+      std::memcpy(h_out + static_cast<ptrdiff_t>(s0 + s) * U, h_last, sizeof(float) * U);
+    }
+  }
+}
+
+// Backward over samples [b0, b1): overwrites the gates of those samples with dz, writes dx
+// rows, and adds into dW, dR, db (per thread; summed by the caller).
+void backward_range(const Dims& d, const float* x, const float* WT, const float* RT, float* gates, const float* cells,
+                    const float* hiddens, const float* dh_in, float* dx, float* dW, float* dR, float* db, int b0, int b1) {
+  const int T = d.T, D = d.D, U = d.U, G = d.G();
+  std::vector<float> dh(static_cast<size_t>(kBlock) * U), dc(static_cast<size_t>(kBlock) * U);
+  for (int s0 = b0; s0 < b1; s0 += kBlock) {
+    const int mb = std::min(kBlock, b1 - s0);
+    float* DZ = gates + static_cast<ptrdiff_t>(s0) * T * G;
+    const ptrdiff_t z_rs = static_cast<ptrdiff_t>(T) * G;
+    std::memcpy(dh.data(), dh_in + static_cast<ptrdiff_t>(s0) * U, sizeof(float) * mb * U);
+    std::fill(dc.begin(), dc.end(), 0.0f);
+    for (int t = T - 1; t >= 0; t--) {
+      for (int s = 0; s < mb; s++) {
+        float* a = DZ + s * z_rs + static_cast<ptrdiff_t>(t) * G;  // i f g o in, dz out
+        const float* c = cells + ((static_cast<ptrdiff_t>(s0) + s) * T + t) * U;
+        const float* cp = c - U;
+        const bool first = t == 0;
+        float* dhs = dh.data() + s * U;
+        float* dcs = dc.data() + s * U;
+        for_lanes(
+            U,
+            [&](int j) {
+              const v16 i = load(a + j), f = load(a + U + j), g = load(a + 2 * U + j), o = load(a + 3 * U + j);
+              const v16 tc = tanh_approx(load(c + j));
+              const v16 dhv = load(dhs + j);
+              const v16 dcv = load(dcs + j) + dhv * o * (1.0f - tc * tc);
+              const v16 cpv = first ? v16{} : load(cp + j);
+              store(a + j, dcv * g * i * (1.0f - i));
+              store(a + U + j, dcv * cpv * f * (1.0f - f));
+              store(a + 2 * U + j, dcv * i * (1.0f - g * g));
+              store(a + 3 * U + j, dhv * tc * o * (1.0f - o));
+              store(dcs + j, dcv * f);
+            },
+            [&](int j) {
+              const float i = a[j], f = a[U + j], g = a[2 * U + j], o = a[3 * U + j];
+              const float tc = tanh_approx(c[j]);
+              const float dcv = dcs[j] + dhs[j] * o * (1.0f - tc * tc);
+              const float cpv = first ? 0.0f : cp[j];
+              a[j] = dcv * g * i * (1.0f - i);
+              a[U + j] = dcv * cpv * f * (1.0f - f);
+              a[2 * U + j] = dcv * i * (1.0f - g * g);
+              a[3 * U + j] = dhs[j] * tc * o * (1.0f - o);
+              dcs[j] = dcv * f;
+            });
+      }
+      if (t > 0) {
+        // dh_{t-1} = dz_t · Rᵀ
+        std::fill(dh.begin(), dh.begin() + mb * U, 0.0f);
+        gemm_acc(mb, U, G, DZ + static_cast<ptrdiff_t>(t) * G, z_rs, 1, RT, U, dh.data(), U);
+      }
+    }
+    const float* X = x + static_cast<ptrdiff_t>(s0) * T * D;
+    float* dX = dx + static_cast<ptrdiff_t>(s0) * T * D;
+    std::fill(dX, dX + static_cast<ptrdiff_t>(mb) * T * D, 0.0f);
+    gemm_acc(mb * T, D, G, DZ, G, 1, WT, D, dX, D);  // dx = dz · Wᵀ
+    gemm_acc(D, G, mb * T, X, 1, D, DZ, G, dW, G);   // dW += xᵀ · dz
+    for (int s = 0; s < mb; s++) {                   // dR += h_{t-1}ᵀ · dz_t, t ≥ 1
+      const float* H = hiddens + (static_cast<ptrdiff_t>(s0) + s) * T * U;
+      if (T > 1) gemm_acc(U, G, T - 1, H, 1, U, DZ + s * z_rs + G, G, dR, G);
+    }
+    for (int r = 0; r < mb * T; r++) {
+      const float* z = DZ + static_cast<ptrdiff_t>(r) * G;
+      for (int j = 0; j < G; j++) db[j] += z[j];
+    }
+  }
+}
+
+// Runs body(b0, b1, worker) on up to `threads` contiguous sample ranges, the first on the
+// calling thread. Ranges are whole multiples of 4 samples where possible (the tile height).
+template <class Body>
+void parallel_samples(int B, int threads, Body body) {
+  threads = std::max(1, std::min(threads, (B + 3) / 4));
+  if (threads == 1) {
+    body(0, B, 0);
+    return;
+  }
+  const int per = ((B + threads - 1) / threads + 3) / 4 * 4;
+  std::vector<std::thread> pool;
+  for (int w = 1; w < threads; w++) {
+    const int b0 = std::min(B, w * per), b1 = std::min(B, (w + 1) * per);
+    if (b0 < b1) pool.emplace_back(body, b0, b1, w);
+  }
+  body(0, std::min(B, per), 0);
+  for (auto& t : pool) t.join();
+}
+
+void transpose(const float* a, int rows, int cols, float* out) {
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+}
+
+// ---- N-API glue ----------------------------------------------------------------------
+
+struct Arg {
+  float* data = nullptr;
+  size_t length = 0;
+};
+
+bool throw_error(napi_env env, const std::string& message) {
+  napi_throw_type_error(env, "ERR_FUSED_LSTM", message.c_str());
+  return false;
+}
+
+bool get_int(napi_env env, napi_value v, const char* name, int* out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0) return throw_error(env, std::string(name) + " must be a non-negative integer");
+  return true;
+}
+
+// A Float32Array of exactly `expected` elements (or, with optional, null/undefined).
+bool get_f32(napi_env env, napi_value v, const char* name, size_t expected, Arg* out, bool optional = false) {
+  napi_valuetype type;
+  napi_typeof(env, v, &type);
+  if (optional && (type == napi_null || type == napi_undefined)) return true;
+  bool is_typed = false;
+  napi_is_typedarray(env, v, &is_typed);
+  if (!is_typed) return throw_error(env, std::string(name) + " must be a Float32Array");
+  napi_typedarray_type ta_type;
+  void* data;
+  napi_get_typedarray_info(env, v, &ta_type, &out->length, &data, nullptr, nullptr);
+  if (ta_type != napi_float32_array) return throw_error(env, std::string(name) + " must be a Float32Array");
+  if (out->length != expected)
+    return throw_error(env, std::string(name) + " has " + std::to_string(out->length) + " elements, expected " + std::to_string(expected));
+  out->data = static_cast<float*>(data);
+  return true;
+}
+
+// forward(x, W, R, bias, B, T, D, U, threads, hOut, gates|null, cells|null, hiddens|null)
+napi_value Forward(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value a[13];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (argc != 13) return throw_error(env, "forward takes 13 arguments"), nullptr;
+  Dims d{};
+  int threads;
+  if (!get_int(env, a[4], "B", &d.B) || !get_int(env, a[5], "T", &d.T) || !get_int(env, a[6], "D", &d.D) ||
+      !get_int(env, a[7], "U", &d.U) || !get_int(env, a[8], "threads", &threads))
+    return nullptr;
+  const size_t B = d.B, T = d.T, D = d.D, U = d.U, G = 4 * U;
+  Arg x, W, R, bias, h, gates, cells, hiddens;
+  if (!get_f32(env, a[0], "x", B * T * D, &x) || !get_f32(env, a[1], "kernel", D * G, &W) ||
+      !get_f32(env, a[2], "recurrentKernel", U * G, &R) || !get_f32(env, a[3], "bias", G, &bias) ||
+      !get_f32(env, a[9], "h", B * U, &h) || !get_f32(env, a[10], "gates", B * T * G, &gates, true) ||
+      !get_f32(env, a[11], "cells", B * T * U, &cells, true) || !get_f32(env, a[12], "hiddens", B * T * U, &hiddens, true))
+    return nullptr;
+  if ((gates.data == nullptr) != (cells.data == nullptr) || (gates.data == nullptr) != (hiddens.data == nullptr))
+    return throw_error(env, "gates, cells and hiddens are given together (training) or not at all"), nullptr;
+  if (d.T == 0) return throw_error(env, "T must be positive"), nullptr;
+  parallel_samples(d.B, threads, [&](int b0, int b1, int) {
+    forward_range(d, x.data, W.data, R.data, bias.data, h.data, gates.data, cells.data, hiddens.data, b0, b1);
+  });
+  return nullptr;
+}
+
+// backward(x, W, R, B, T, D, U, threads, gates, cells, hiddens, dh, dx, dW, dR, db)
+// `gates` is consumed (overwritten with dz).
+napi_value Backward(napi_env env, napi_callback_info info) {
+  size_t argc = 16;
+  napi_value a[16];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (argc != 16) return throw_error(env, "backward takes 16 arguments"), nullptr;
+  Dims d{};
+  int threads;
+  if (!get_int(env, a[3], "B", &d.B) || !get_int(env, a[4], "T", &d.T) || !get_int(env, a[5], "D", &d.D) ||
+      !get_int(env, a[6], "U", &d.U) || !get_int(env, a[7], "threads", &threads))
+    return nullptr;
+  const size_t B = d.B, T = d.T, D = d.D, U = d.U, G = 4 * U;
+  Arg x, W, R, gates, cells, hiddens, dh, dx, dW, dR, db;
+  if (!get_f32(env, a[0], "x", B * T * D, &x) || !get_f32(env, a[1], "kernel", D * G, &W) ||
+      !get_f32(env, a[2], "recurrentKernel", U * G, &R) || !get_f32(env, a[8], "gates", B * T * G, &gates) ||
+      !get_f32(env, a[9], "cells", B * T * U, &cells) || !get_f32(env, a[10], "hiddens", B * T * U, &hiddens) ||
+      !get_f32(env, a[11], "dh", B * U, &dh) || !get_f32(env, a[12], "dx", B * T * D, &dx) ||
+      !get_f32(env, a[13], "dKernel", D * G, &dW) || !get_f32(env, a[14], "dRecurrentKernel", U * G, &dR) ||
+      !get_f32(env, a[15], "dBias", G, &db))
+    return nullptr;
+  if (d.T == 0) return throw_error(env, "T must be positive"), nullptr;
+  std::vector<float> WT(D * G), RT(U * G);
+  transpose(W.data, d.D, d.G(), WT.data());
+  transpose(R.data, d.U, d.G(), RT.data());
+  const int workers = std::max(1, threads);
+  // Worker 0 adds straight into the outputs; the others into their own, summed after.
+  std::vector<std::vector<float>> partial(workers - 1, std::vector<float>(D * G + U * G + G));
+  std::fill(dW.data, dW.data + D * G, 0.0f);
+  std::fill(dR.data, dR.data + U * G, 0.0f);
+  std::fill(db.data, db.data + G, 0.0f);
+  parallel_samples(d.B, workers, [&](int b0, int b1, int w) {
+    float* gw = w == 0 ? dW.data : partial[w - 1].data();
+    float* gr = w == 0 ? dR.data : gw + D * G;
+    float* gb = w == 0 ? db.data : gr + U * G;
+    backward_range(d, x.data, WT.data(), RT.data(), gates.data, cells.data, hiddens.data, dh.data, dx.data, gw, gr, gb, b0, b1);
+  });
+  for (const auto& p : partial) {
+    for (size_t i = 0; i < D * G; i++) dW.data[i] += p[i];
+    for (size_t i = 0; i < U * G; i++) dR.data[i] += p[D * G + i];
+    for (size_t i = 0; i < G; i++) db.data[i] += p[D * G + U * G + i];
+  }
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"backward", nullptr, Backward, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, 2, props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
