@@ -232,7 +232,9 @@ test('should stay exactly once when a worker is SIGKILLed mid-stream and restart
   const pipeline = await h.pipelineFile('a');
   const first = startWorker(pipeline, h.dir);
   t.after(() => first.child.kill('SIGKILL'));
-  const expected = await produce(h.brokers, h.topic, goodMessages(0, 400));
+  // Enough messages that the kill lands mid-stream even with the fused LSTM (≈ 1 000+
+  // rows/s here): the worker must not have finished when the kill comes.
+  const expected = await produce(h.brokers, h.topic, goodMessages(0, 4_000));
   // Kill at a random point once some files are durable (and some offsets committed).
   const killAfter = 60 + Math.floor(Math.random() * 200);
   await waitFor(
