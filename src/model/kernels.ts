@@ -279,11 +279,16 @@ function gatherRowsWasm(args: KernelArgs, stock: KernelFunc): TensorInfo {
   const ids = backend.typedArrayFromHeap(indices);
   const src = backend.typedArrayFromHeap(x);
   const dst = backend.typedArrayFromHeap(out);
+  // Source and output share the wasm heap: copyWithin on one view of it moves each row
+  // without creating a subarray object per row.
+  const heapView = new (src.constructor as Float32ArrayConstructor)(src.buffer);
+  const srcStart = src.byteOffset / src.BYTES_PER_ELEMENT;
+  const dstStart = dst.byteOffset / dst.BYTES_PER_ELEMENT;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     // The stock kernel's check and message: an out-of-range id is an error, not a zero row.
     if (!(id >= 0 && id < rows)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
-    dst.set(src.subarray(id * row, id * row + row), i * row);
+    heapView.copyWithin(dstStart + i * row, srcStart + id * row, srcStart + id * row + row);
   }
   return out;
 }
