@@ -72,16 +72,64 @@ function threadCount(): number {
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : os.availableParallelism();
 }
 
-function f32(t: tf.Tensor): Float32Array {
-  return t.dataSync() as Float32Array;
+/** The part of the wasm backend that hands out views of tensors in its heap. */
+interface HeapBackend {
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+/**
+ * A tensor's values without a copy where the backend allows: on wasm a view of its heap,
+ * which stays valid only until the next wasm allocation, so call this right before the
+ * native call that reads it and allocate no tensor in between. Elsewhere dataSync (no copy
+ * on cpu).
+ */
+function values(t: tf.Tensor): Float32Array {
+  const backend = tf.backend() as unknown as Partial<HeapBackend>;
+  return typeof backend.typedArrayFromHeap === 'function' ? backend.typedArrayFromHeap(t) : (t.dataSync() as Float32Array);
+}
+
+/**
+ * What a training forward pass keeps for its backward pass (gates, cells, hiddens: ≈ 5 MB
+ * for the seed batch), reused across steps instead of allocating and zeroing it per step.
+ * One training pass at a time: a second forward before the first's backward would
+ * overwrite it, which `generation` detects.
+ */
+export class LstmWorkspace {
+  gates = new Float32Array(0);
+  cells = new Float32Array(0);
+  hiddens = new Float32Array(0);
+  generation = 0;
+
+  /** Views of exactly the sizes this pass needs, growing the buffers when too small. */
+  claim(batch: number, steps: number, units: number): { gates: Float32Array; cells: Float32Array; hiddens: Float32Array; generation: number } {
+    const stateSize = batch * steps * units;
+    if (this.cells.length < stateSize) {
+      this.gates = new Float32Array(4 * stateSize);
+      this.cells = new Float32Array(stateSize);
+      this.hiddens = new Float32Array(stateSize);
+    }
+    return {
+      gates: this.gates.subarray(0, 4 * stateSize),
+      cells: this.cells.subarray(0, stateSize),
+      hiddens: this.hiddens.subarray(0, stateSize),
+      generation: ++this.generation,
+    };
+  }
 }
 
 /**
  * The LSTM over x [batch, steps, inputDim] → h_last [batch, units]. With `training`, the
- * result is differentiable with respect to all four inputs; without, nothing is kept for
- * a backward pass (scoring).
+ * result is differentiable with respect to all four inputs and the pass's state is kept in
+ * `workspace` until the backward pass; without, nothing is kept (scoring).
  */
-export function fusedLstm(x: tf.Tensor3D, kernel: tf.Tensor2D, recurrentKernel: tf.Tensor2D, bias: tf.Tensor1D, training: boolean): tf.Tensor2D {
+export function fusedLstm(
+  x: tf.Tensor3D,
+  kernel: tf.Tensor2D,
+  recurrentKernel: tf.Tensor2D,
+  bias: tf.Tensor1D,
+  training: boolean,
+  workspace: LstmWorkspace = new LstmWorkspace(),
+): tf.Tensor2D {
   const native = loadAddon();
   if (native === null) throw new Error(unavailableReason!);
   const [batch, steps, inputDim] = x.shape;
@@ -89,31 +137,29 @@ export function fusedLstm(x: tf.Tensor3D, kernel: tf.Tensor2D, recurrentKernel: 
   const threads = threadCount();
   if (!training) {
     const h = new Float32Array(batch * units);
-    native.forward(f32(x), f32(kernel), f32(recurrentKernel), f32(bias), batch, steps, inputDim, units, threads, h, null, null, null);
+    native.forward(values(x), values(kernel), values(recurrentKernel), values(bias), batch, steps, inputDim, units, threads, h, null, null, null);
     return tf.tensor2d(h, [batch, units]);
   }
-  // customGrad's callback receives the inputs then a save function (unused: the saved
-  // state is plain arrays held by the closure).
+  // customGrad's callback receives the inputs then `save`, which keeps tensors alive for
+  // the backward pass (the recurrent state itself lives in the workspace).
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xs, ks, rs, bs] = args as tf.Tensor[];
-    const xData = f32(xs!);
-    const kData = f32(ks!);
-    const rData = f32(rs!);
+    const [xs, ks, rs, bs, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([xs, ks, rs]);
     const h = new Float32Array(batch * units);
-    // Kept for the backward pass (which consumes `gates`), released with the closure.
-    const gates = new Float32Array(batch * steps * 4 * units);
-    const cells = new Float32Array(batch * steps * units);
-    const hiddens = new Float32Array(batch * steps * units);
-    native.forward(xData, kData, rData, f32(bs!), batch, steps, inputDim, units, threads, h, gates, cells, hiddens);
+    const saved = workspace.claim(batch, steps, units);
+    native.forward(values(xs), values(ks), values(rs), values(bs), batch, steps, inputDim, units, threads, h, saved.gates, saved.cells, saved.hiddens);
     return {
       value: tf.tensor2d(h, [batch, units]),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-        const dx = new Float32Array(xData.length);
-        const dKernel = new Float32Array(kData.length);
-        const dRecurrent = new Float32Array(rData.length);
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [xSaved, kSaved, rSaved]: tf.Tensor[]) => {
+        if (workspace.generation !== saved.generation) {
+          throw new Error('fused LSTM: another training pass ran between this forward pass and its backward pass');
+        }
+        const dx = new Float32Array(batch * steps * inputDim);
+        const dKernel = new Float32Array(ks.size);
+        const dRecurrent = new Float32Array(rs.size);
         const dBias = new Float32Array(4 * units);
-        native.backward(xData, kData, rData, batch, steps, inputDim, units, threads, gates, cells, hiddens,
-          f32(Array.isArray(dy) ? dy[0]! : dy), dx, dKernel, dRecurrent, dBias);
+        native.backward(values(xSaved!), values(kSaved!), values(rSaved!), batch, steps, inputDim, units, threads, saved.gates, saved.cells, saved.hiddens,
+          values(Array.isArray(dy) ? dy[0]! : dy), dx, dKernel, dRecurrent, dBias);
         return [tf.tensor3d(dx, x.shape), tf.tensor2d(dKernel, kernel.shape), tf.tensor2d(dRecurrent, recurrentKernel.shape), tf.tensor1d(dBias)];
       },
     };
@@ -140,6 +186,7 @@ export class FusedLstmLayer extends tf.layers.Layer {
   #kernel: LayerVariable | null = null;
   #recurrentKernel: LayerVariable | null = null;
   #bias: LayerVariable | null = null;
+  readonly #workspace = new LstmWorkspace();
 
   constructor(args: FusedLstmLayerArgs) {
     super({ name: args.name });
@@ -172,7 +219,7 @@ export class FusedLstmLayer extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     const x = (Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor3D;
-    return fusedLstm(x, this.#kernel!.read() as tf.Tensor2D, this.#recurrentKernel!.read() as tf.Tensor2D, this.#bias!.read() as tf.Tensor1D, kwargs.training === true);
+    return fusedLstm(x, this.#kernel!.read() as tf.Tensor2D, this.#recurrentKernel!.read() as tf.Tensor2D, this.#bias!.read() as tf.Tensor1D, kwargs.training === true, this.#workspace);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -111,3 +111,19 @@ test('should gather embedding rows on wasm exactly as the cpu backend does, and 
     /index value 40 is not in \[0, 39\]/,
   );
 });
+
+test('should share data for Identity and identity-permutation Transpose on wasm, and keep it alive by reference', async () => {
+  const values = randomValues(7, 6 * 5);
+  await agree(() => tf.transpose(tf.tensor2d(values, [6, 5]), [0, 1]));
+  await agree(() => tf.transpose(tf.tensor2d(values, [6, 5]), [1, 0])); // the stock path
+  await agree(() => tf.clone(tf.tensor2d(values, [6, 5])));
+  await tf.setBackend('wasm');
+  await expectNoLeakedTensors(() => {
+    const x = tf.tensor2d(values, [6, 5]);
+    const shared = [tf.clone(x), tf.transpose(x, [0, 1])];
+    x.dispose();
+    // The input is gone; its data lives on for the outputs that share it.
+    for (const t of shared) assert.deepEqual(t.dataSync(), values);
+    tf.dispose(shared);
+  });
+});
