@@ -164,7 +164,7 @@ export function fusedLstm(
       },
     };
   });
-  return op(x, kernel, recurrentKernel, bias) as tf.Tensor2D;
+  return op(x, kernel, recurrentKernel, bias);
 }
 
 export interface FusedLstmLayerArgs {

@@ -59,7 +59,7 @@ export function registerWasmKernels(): void {
   replace('Identity', 'wasm', (stock) => (args) => shareWasm(args, 'x', stock));
   replace('Transpose', 'wasm', (stock) => (args) => {
     const perm = args.attrs!['perm'] as number[];
-    return perm.every((axis, i) => axis === i) ? shareWasm(args, 'x', stock) : (stock(args) as TensorInfo);
+    return perm.every((axis, i) => axis === i) ? shareWasm(args, 'x', stock) : (stock(args));
   });
 }
 
