@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.js';
 import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
+import type { NetworkConfig } from '../model/network.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
@@ -35,13 +36,9 @@ export interface ModelParts {
  * The model side of a pipeline, shared by replay and the Kafka worker: backend, tokenizer
  * (fitted later, loaded from `tokenizer.path`, or from a checkpoint) and the learner.
  */
-export async function makeModelParts(config: Readonly<PipelineConfig>, logger: Logger, resume: ResumeMode): Promise<ModelParts> {
-  const backend = await selectBackend(config.model.backend);
-  logger.info({ backend: backend.name, reason: backend.reason }, `model backend: ${backend.name}`);
-
-  const checkpoint = await loadCheckpointFor(config, resume);
-  const tokenizer = checkpoint ? Tokenizer.fromJSON(checkpoint.tokenizer as TokenizerJSON) : await makeTokenizer(config);
-  const network = {
+/** The network a pipeline config describes. */
+export function pipelineNetwork(config: Readonly<PipelineConfig>): Partial<NetworkConfig> {
+  return {
     vocabSize: config.tokenizer.numWords,
     embeddingDim: config.model.embeddingDim,
     units: config.model.units,
@@ -50,7 +47,15 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
     seed: config.model.seed,
     lstm: config.model.lstm,
   };
-  const learnerOptions = { network, trainBatchSize: config.model.trainBatchSize };
+}
+
+export async function makeModelParts(config: Readonly<PipelineConfig>, logger: Logger, resume: ResumeMode): Promise<ModelParts> {
+  const backend = await selectBackend(config.model.backend);
+  logger.info({ backend: backend.name, reason: backend.reason }, `model backend: ${backend.name}`);
+
+  const checkpoint = await loadCheckpointFor(config, resume);
+  const tokenizer = checkpoint ? Tokenizer.fromJSON(checkpoint.tokenizer as TokenizerJSON) : await makeTokenizer(config);
+  const learnerOptions = { network: pipelineNetwork(config), trainBatchSize: config.model.trainBatchSize };
   const learner = checkpoint
     ? await PrequentialLearner.fromCheckpoint(checkpoint, learnerOptions)
     : PrequentialLearner.create(learnerOptions);

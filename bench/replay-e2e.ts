@@ -1,0 +1,71 @@
+/**
+ * The whole pipeline end to end, in process: `replay()` of the corpus file with the
+ * shipped pipeline definition (decode → clean → tokenize with a bootstrap-fitted
+ * vocabulary → batch → model → Parquet), once scoring only and once scoring and training.
+ *
+ * Score only is the same pipeline with no label column mapped (`source.columns.label:
+ * null`): every row is unlabelled, so the learner scores and never trains, as a scorer
+ * role would.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import type { PipelineConfig } from '../src/config/schema.js';
+import type { BackendName } from '../src/model/backend.js';
+import { replay } from '../src/runtime/replay.js';
+import { measuredRow, reasonOf, skippedRow, type Row } from './result.js';
+
+export const ReplayModes = { SCORE: 'score only', SCORE_AND_TRAIN: 'score + train' } as const;
+export type ReplayMode = (typeof ReplayModes)[keyof typeof ReplayModes];
+
+export const replayRowName = (mode: ReplayMode): string => `replay end-to-end, ${mode}`;
+
+export interface ReplayBenchOptions {
+  /** The pipeline definition (pipelines/spamassassin.yaml); paths and side effects are overridden. */
+  config: Readonly<PipelineConfig>;
+  input: string;
+  backend: BackendName;
+  rows: number | null;
+  reps: number;
+}
+
+/** The pipeline as shipped, writing into `dir`, without metrics server or checkpoints. */
+function benchConfig(opts: ReplayBenchOptions, mode: ReplayMode, dir: string): PipelineConfig {
+  const base = opts.config;
+  if (base.source.type !== 'parquet') throw new Error(`the bench replays a parquet source, ${base.name} has ${base.source.type}`);
+  const label = mode === ReplayModes.SCORE ? null : base.source.columns.label;
+  return {
+    ...base,
+    source: { ...base.source, path: opts.input, columns: { ...base.source.columns, label } },
+    model: { ...base.model, backend: opts.backend, checkpointDir: null },
+    sink: { ...base.sink, dir: path.join(dir, 'out') },
+    deadLetter: { ...base.deadLetter, path: path.join(dir, 'dead-letters.jsonl') },
+    metrics: { ...base.metrics, enabled: false },
+  };
+}
+
+export async function measureReplay(opts: ReplayBenchOptions, mode: ReplayMode): Promise<Row> {
+  const name = replayRowName(mode);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-bench-replay-'));
+  const logger = pino({ level: 'warn' });
+  try {
+    const config = benchConfig(opts, mode, dir);
+    const runs: number[] = [];
+    let trained = 0;
+    let rowsIn = 0;
+    for (let rep = 0; rep < opts.reps; rep++) {
+      // Each run starts from a fresh model and vocabulary, as a new replay would.
+      const summary = await replay(config, { limit: opts.rows, logger, signal: new AbortController().signal });
+      runs.push(summary.rowsIn / summary.seconds);
+      trained = summary.rowsTrained;
+      rowsIn = summary.rowsIn;
+    }
+    const note = `pipelines/${config.name}.yaml, batch ${config.batch.maxRows}, vocabulary fitted on the first ${Math.min(config.tokenizer.bootstrapRows, rowsIn)} rows; trained ${trained} rows`;
+    return measuredRow(name, 'rows/s', runs, note);
+  } catch (err) {
+    return skippedRow(name, 'rows/s', reasonOf(err));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench`: one run, one data set, one table. Every pipeline stage, the model per
+ * LSTM implementation, end-to-end replay and Kafka, the Keras reference on the same
+ * texts and token sequences, the ratios between them, each model figure as a fraction of
+ * the machine's compute limit, and the tfjs backends side by side.
+ *
+ *   npm run bench -- [--rows N] [--reps 3] [--seconds 5] [--no-kafka] [--no-keras] [--json] [--backend auto]
+ *
+ * Progress goes to stderr; the table (or, with --json, the result object) to stdout.
+ * A part that cannot run here (no broker, no venv, no tfjs-node) is printed as
+ * "skipped: <reason>" and the run still exits 0.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadPipeline } from '../src/config/load.js';
+import type { TokenizedMessage } from '../src/message.js';
+import { selectBackend } from '../src/model/backend.js';
+import { resolveNetworkConfig } from '../src/model/network.js';
+import { measureBackends } from './backends.js';
+import { loadCorpus } from './corpus.js';
+import { ensureBroker, KAFKA_ROW, measureKafkaEndToEnd } from './kafka.js';
+import { KerasRows, runKerasReference, type KerasResult } from './keras.js';
+import { lstmVariants, resolvedLstm } from './lstm.js';
+import { computeLimit, readMachine } from './machine.js';
+import { pipelineNetwork } from '../src/runtime/components.js';
+import { measureModel, SCORE_BATCHES } from './model.js';
+import { parseBenchOptions } from './options.js';
+import { measureReplay, ReplayModes } from './replay-e2e.js';
+import { makeLimitRows, makeRatios, renderTable, type BenchResult } from './report.js';
+import { measuredRow, reasonOf, skippedRow, type Row } from './result.js';
+import { measureBatchBuild, measureClean, measureParquetWrite, measureTokenize, measureTokenizerFit, pipelineBatches } from './stages.js';
+
+const started = performance.now();
+const opts = parseBenchOptions(process.argv.slice(2));
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const log = (line: string): void => void process.stderr.write(`bench [${((performance.now() - started) / 1000).toFixed(0)} s]: ${line}\n`);
+
+const config = await loadPipeline(path.join(repo, 'pipelines', 'spamassassin.yaml'));
+if (config.source.type !== 'parquet') throw new Error('pipelines/spamassassin.yaml must replay a parquet source');
+const input = path.resolve(repo, config.source.path);
+const backend = await selectBackend(opts.backend);
+log(`tfjs backend ${backend.name} (${backend.reason})`);
+
+log(`reading ${input}`);
+const corpus = await loadCorpus({ path: input, seed: config.source.datasetSeed, rows: opts.rows, maxMessageBytes: config.decode.maxMessageBytes });
+const { messages } = corpus;
+const reps = { reps: opts.reps };
+const stages: Row[] = [];
+
+log(`clean: ${messages.length} rows`);
+const cleaned = await measureClean(messages, config, reps);
+stages.push(cleaned.row);
+log('tokenizer fit');
+const fitted = await measureTokenizerFit(cleaned.texts, config, reps);
+stages.push(fitted.row);
+log('tokenize');
+const tokenized = await measureTokenize(cleaned.texts, fitted.tokenizer, reps);
+stages.push(tokenized.row);
+const maxLen = config.tokenizer.maxLen;
+const rows: TokenizedMessage[] = messages.map((m, i) => ({
+  ...m,
+  text: cleaned.texts[i]!,
+  tokens: tokenized.tokens.subarray(i * maxLen, (i + 1) * maxLen),
+}));
+log('Arrow batch build');
+stages.push(await measureBatchBuild(rows, config, reps));
+
+const network = pipelineNetwork(config);
+const measured: { label: string; resolved: string }[] = [];
+for (const variant of lstmVariants(network)) {
+  log(`model [${variant.label}]: score batch ${SCORE_BATCHES.join(', ')}, train batch ${config.model.trainBatchSize}`);
+  const model = await measureModel(variant, rows, config, { reps: opts.reps, seconds: opts.seconds });
+  stages.push(...model.rows);
+  measured.push({ label: variant.label, resolved: model.lstm });
+}
+
+log('Parquet write');
+stages.push(await measureParquetWrite(pipelineBatches(rows, config), config, reps));
+
+const replayOptions = { config, input, backend: backend.name, rows: opts.rows, reps: opts.reps };
+for (const mode of [ReplayModes.SCORE, ReplayModes.SCORE_AND_TRAIN]) {
+  log(`replay end-to-end, ${mode}`);
+  stages.push(await measureReplay(replayOptions, mode));
+}
+
+stages.push(await kafkaRow());
+
+async function kafkaRow(): Promise<Row> {
+  if (!opts.kafka) return skippedRow(KAFKA_ROW, 'rows/s', '--no-kafka');
+  log('Kafka end-to-end: starting the local broker (scripts/kafka.sh start)');
+  let broker: string;
+  try {
+    broker = await ensureBroker(repo);
+  } catch (err) {
+    return skippedRow(KAFKA_ROW, 'rows/s', reasonOf(err));
+  }
+  try {
+    const result = await measureKafkaEndToEnd({
+      repo,
+      brokers: [broker],
+      dataset: input,
+      workers: 1,
+      limit: opts.rows,
+      reps: opts.reps,
+      backend: backend.name,
+      // Generous (10 rows/s, below the slowest backend's training), so only a stuck run hits it.
+      runTimeoutMs: Math.max(300_000, messages.length * 100),
+      log,
+    });
+    return measuredRow(
+      KAFKA_ROW,
+      'rows/s',
+      result.runs.map((r) => r.messagesPerSecond),
+      '1 worker, 4 partitions, pipelines/kafka-spamassassin.yaml; from worker start (included) to the last durable row; produce not timed',
+    );
+  } catch (err) {
+    return skippedRow(KAFKA_ROW, 'rows/s', reasonOf(err));
+  }
+}
+
+const resolvedNetwork = resolveNetworkConfig(network);
+let keras: BenchResult['keras'];
+if (!opts.keras) {
+  keras = { rows: kerasSkipped('--no-keras'), skipped: '--no-keras' };
+} else {
+  log('Keras reference (bench/keras_reference.py)');
+  try {
+    const result: KerasResult = await runKerasReference({
+      repo,
+      texts: cleaned.texts,
+      tokens: tokenized.tokens,
+      labels: Float32Array.from(messages, (m) => m.label ?? 0),
+      network: resolvedNetwork,
+      numWords: config.tokenizer.numWords,
+      trainBatch: config.model.trainBatchSize,
+      scoreBatches: SCORE_BATCHES,
+      reps: opts.reps,
+      seconds: opts.seconds,
+    });
+    keras = result;
+  } catch (err) {
+    const reason = reasonOf(err);
+    keras = { rows: kerasSkipped(reason), skipped: reason };
+  }
+}
+
+function kerasSkipped(reason: string): Row[] {
+  return [
+    skippedRow(KerasRows.TOKENIZER_FIT, 'texts/s', reason),
+    skippedRow(KerasRows.TOKENIZE, 'texts/s', reason),
+    skippedRow(KerasRows.train(config.model.trainBatchSize), 'samples/s', reason),
+    ...SCORE_BATCHES.map((b) => skippedRow(KerasRows.predict(b), 'samples/s', reason)),
+  ];
+}
+
+const backends = await measureBackends({ repo, seconds: opts.seconds, log });
+
+const machine = readMachine();
+const limit = computeLimit(machine, resolvedNetwork);
+const result: BenchResult = {
+  settings: { rows: messages.length, reps: opts.reps, seconds: opts.seconds, kafka: opts.kafka, keras: opts.keras },
+  corpus: { path: path.relative(repo, corpus.path), built: corpus.built, rows: messages.length, deadLetters: corpus.deadLetters },
+  machine,
+  backend,
+  lstm: { measured, pipelineDefault: resolvedLstm(config.model.lstm) },
+  stages,
+  keras,
+  ratios: makeRatios(stages, keras.rows, measured.map((m) => m.label), config.model.trainBatchSize),
+  limit: { ...limit, rows: makeLimitRows(stages, keras.rows, limit) },
+  backends,
+  seconds: (performance.now() - started) / 1000,
+};
+process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderTable(result)}\n`);

@@ -1,0 +1,137 @@
+/**
+ * `npm run bench` end to end, on a tiny input, as a real subprocess: it must exit 0 and
+ * print every section with a positive finite figure per row, and its derived numbers
+ * (ours/Keras, % of the compute limit) must follow from the figures it printed. No
+ * assertion is about speed: the machine is shared and the input is tiny.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fusedLstmUnavailableReason } from '../../src/model/fused-lstm.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const run = promisify(execFile);
+const script = path.join(repoRoot, 'dist', 'bench', 'run.js');
+
+type Table = Map<string, string[]>;
+
+/** The Markdown table of each `## ` section, rows keyed by their first cell. */
+function sections(output: string): Map<string, Table> {
+  const out = new Map<string, Table>();
+  let current: Table = new Map();
+  for (const line of output.split('\n')) {
+    if (line.startsWith('## ')) {
+      current = new Map();
+      // "## Keras reference (Keras 3.15.1, …)" → "Keras reference"
+      out.set(line.slice(3).replace(/ \(.*$/, ''), current);
+    } else if (line.startsWith('| ') && !line.startsWith('|---')) {
+      const cells = line.slice(2, -2).split(' | ').map((c) => c.trim());
+      current.set(cells[0]!, cells.slice(1));
+    }
+  }
+  return out;
+}
+
+function section(all: Map<string, Table>, title: string): Table {
+  const table = all.get(title);
+  assert.ok(table, `section "## ${title}" is missing`);
+  return table;
+}
+
+function figure(rows: Table, name: string, column = 0): number {
+  const cells = rows.get(name);
+  assert.ok(cells, `row "${name}" is missing`);
+  const text = cells[column]!;
+  const value = Number(text);
+  assert.ok(Number.isFinite(value) && value > 0, `row "${name}" has no positive figure: "${text}"`);
+  return value;
+}
+
+/** a ≈ b within `relative` (the printed figures are rounded to about 3 significant digits). */
+function near(a: number, b: number, relative: number, what: string): void {
+  assert.ok(Math.abs(a - b) <= relative * Math.max(Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
+}
+
+test('should print every bench row with a figure, and ratios and limits derived from the printed figures', { timeout: 300_000 }, async () => {
+  const { stdout } = await run(process.execPath, [script, '--rows', '64', '--reps', '1', '--seconds', '0.5', '--no-kafka'], {
+    cwd: repoRoot,
+    maxBuffer: 8 << 20,
+    timeout: 290_000,
+  });
+  const all = sections(stdout);
+  const stages = section(all, 'Stages');
+  const kerasTable = section(all, 'Keras reference');
+  const ratioTable = section(all, 'Ours / Keras');
+  const limitTable = section(all, 'Compute limit');
+  const backends = section(all, 'tfjs backends');
+
+  const lstms = fusedLstmUnavailableReason() === null ? ['stock', 'fused'] : ['stock'];
+  const modelRows = lstms.flatMap((l) => [`score batch 32 [${l}]`, `score batch 256 [${l}]`, `train batch 32 [${l}]`]);
+  const ours = [
+    'clean',
+    'tokenizer fit',
+    'tokenize',
+    'Arrow batch build',
+    ...modelRows,
+    'Parquet write',
+    'replay end-to-end, score only',
+    'replay end-to-end, score + train',
+  ];
+  for (const name of ours) figure(stages, name);
+  if (fusedLstmUnavailableReason() !== null) {
+    assert.match(stages.get('train batch 32 [fused]')?.[0] ?? '', /^skipped: /);
+  }
+  assert.equal(stages.get('Kafka end-to-end')?.[0], 'skipped: --no-kafka');
+
+  const keras = ['Keras tokenizer fit', 'Keras tokenize', 'Keras train_on_batch 32', 'Keras predict batch 32', 'Keras predict batch 256'];
+  for (const name of keras) figure(kerasTable, name);
+  assert.match(stdout, /Keras' own tokenizer differs from ours on 0 of 64 rows/);
+
+  // | measure | ours | Keras | ours/Keras |: each side is the figure printed in its own
+  // section, and the ratio is their quotient (to the rounding of the printed figures).
+  const ratios: [string, string][] = [
+    ['tokenizer fit', 'Keras tokenizer fit'],
+    ['tokenize', 'Keras tokenize'],
+    ...lstms.flatMap((l): [string, string][] => [
+      [`train batch 32 [${l}]`, 'Keras train_on_batch 32'],
+      [`score batch 32 [${l}]`, 'Keras predict batch 32'],
+      [`score batch 256 [${l}]`, 'Keras predict batch 256'],
+    ]),
+  ];
+  for (const [name, kerasName] of ratios) {
+    const oursFigure = figure(ratioTable, name, 0);
+    const kerasFigure = figure(ratioTable, name, 1);
+    assert.equal(oursFigure, figure(stages, name), `ours for ${name}`);
+    assert.equal(kerasFigure, figure(kerasTable, kerasName), `Keras for ${name}`);
+    near(figure(ratioTable, name, 2), oursFigure / kerasFigure, 0.02, `ratio ${name}`);
+  }
+
+  // Compute limit: % = samples/s × FLOP/sample / peak, with the peak as printed.
+  const peak = /= ([\d.]+) GFLOP\/s; assumption: \d+ FLOP\/cycle/.exec(stdout);
+  assert.ok(peak, 'the peak and its FLOP/cycle assumption are printed');
+  const peakGflops = Number(peak[1]);
+  for (const [name, table] of [...modelRows.map((n): [string, Table] => [n, stages]), ...keras.slice(2).map((n): [string, Table] => [n, kerasTable])]) {
+    const samples = figure(limitTable, name, 0);
+    assert.equal(samples, figure(table, name), `samples/s for ${name}`);
+    const mflop = figure(limitTable, name, 1);
+    assert.ok(mflop > 1 && mflop < 100, `${name}: MFLOP/sample ${mflop}`);
+    near(figure(limitTable, name, 3), (100 * samples * mflop * 1e6) / (peakGflops * 1e9), 0.02, `% of limit for ${name}`);
+  }
+  assert.match(stdout, /forward 6\.6\d MFLOP, training 19\.9 MFLOP/);
+
+  // Backends side by side: wasm and cpu always run; tensorflow only when tfjs-node is installed.
+  for (const backend of ['wasm', 'cpu']) {
+    // "wasm (SIMD)" where the SIMD build loaded.
+    const name = [...backends.keys()].find((k) => k === backend || k.startsWith(`${backend} (`));
+    assert.ok(name !== undefined, `backend ${backend} has a row`);
+    figure(backends, name, 1);
+    figure(backends, name, 2);
+  }
+  assert.ok([...backends.keys()].some((k) => k.startsWith('tensorflow')), 'the tensorflow backend has a row (figures or why it was skipped)');
+
+  assert.match(stdout, /- machine: \d+ cores, .+ @ \d+ MHz/);
+  assert.match(stdout, /- tfjs backend: \w+/);
+  assert.match(stdout, /- LSTM: model rows per implementation: stock/);
+});
