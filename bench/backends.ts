@@ -61,7 +61,7 @@ const PLANS: readonly Plan[] = [
         createRequire(import.meta.url).resolve(TFJS_NODE);
         return null;
       } catch {
-        return `${TFJS_NODE} is not installed (npm drops it offline; see DESIGN.md for the offline build)`;
+        return `${TFJS_NODE} is not installed (npm drops it offline; 'bash scripts/tfjs-node.sh' builds it from the Python venv's TensorFlow)`;
       }
     },
   },

@@ -104,7 +104,7 @@ async function serialiseMs(): Promise<number> {
   const registry = new Registry();
   registry.setDefaultLabels({ pipeline: 'bench' });
   const metrics = new PipelineMetrics(registry, () => ({
-    backend: 'wasm', version: 1000, accuracy: 0.9, auc: 0.95, logLoss: 0.3, trainLoss: 0.2,
+    backend: 'wasm', lstm: 'fused', version: 1000, accuracy: 0.9, auc: 0.95, logLoss: 0.3, trainLoss: 0.2,
     liveTensors: 20, meanScore: 0.3, positiveRate: 0.31, checkpointAgeSeconds: 12,
   }));
   metrics.readLagFrom(() => Array.from({ length: 16 }, (_, partition) => ({ topic: 'in', partition, messages: 10, seconds: 1.5 })));

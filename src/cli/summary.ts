@@ -17,7 +17,7 @@ export function formatReplaySummary(s: ReplaySummary): string {
     `  rows in               ${num(s.rowsIn)}`,
     `  rows written          ${num(s.rowsWritten)} in ${s.files.length} Parquet file(s)`,
     `  dead letters          ${num(s.deadLetters)}${reasons ? ` (${reasons})` : ''} → ${s.deadLetterPath}`,
-    `  rows trained          ${num(s.rowsTrained)} (model version ${s.modelVersion}, backend ${s.backend.name})`,
+    `  rows trained          ${num(s.rowsTrained)} (model version ${s.modelVersion}, backend ${s.backend.name}, ${s.lstm} LSTM)`,
     `  prequential accuracy  ${pct(e.accuracy)} on ${num(e.count)} labelled rows (majority class ${pct(majority)})`,
     `  prequential AUC       ${e.auc === null ? 'n/a' : e.auc.toFixed(4)}`,
     `  prequential log loss  ${e.logLoss === null ? 'n/a' : e.logLoss.toFixed(4)}`,

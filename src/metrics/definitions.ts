@@ -16,6 +16,8 @@ export type Stage = (typeof Stages)[number];
 /** What the model gauges read at scrape time (filled in by the learner's evaluation). */
 export interface ModelState {
   backend: string;
+  /** The LSTM layer in use: 'fused' or 'stock'. */
+  lstm: string;
   version: number;
   accuracy: number | null;
   auc: number | null;
@@ -207,13 +209,13 @@ export class PipelineMetrics {
     );
     new Gauge({
       name: 'textstream_model_backend_info',
-      help: 'The tfjs backend running the model (value is always 1).',
-      labelNames: ['backend'],
+      help: 'The tfjs backend and the LSTM layer (fused or stock) running the model (value is always 1).',
+      labelNames: ['backend', 'lstm'],
       registers,
       collect() {
         this.reset();
         const state = readModel();
-        if (state) this.labels(state.backend).set(1);
+        if (state) this.labels(state.backend, state.lstm).set(1);
       },
     });
     // Zeros a dashboard can rely on: a series that exists before its first event.

@@ -94,7 +94,7 @@ function values(t: tf.Tensor): Float32Array {
  * One training pass at a time: a second forward before the first's backward would
  * overwrite it, which `generation` detects.
  */
-export class LstmWorkspace {
+class LstmWorkspace {
   gates = new Float32Array(0);
   cells = new Float32Array(0);
   hiddens = new Float32Array(0);

@@ -124,6 +124,7 @@ function modelState(model: ModelParts): ModelState {
   const savedAt = model.lastCheckpointAtMs;
   return {
     backend: backend.name,
+    lstm: learner.lstm,
     version: learner.modelVersion,
     accuracy: e.accuracy,
     auc: e.auc,

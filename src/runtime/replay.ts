@@ -29,6 +29,7 @@ export interface ReplayOptions {
 
 export interface ReplaySummary extends RunSummary {
   backend: BackendInfo;
+  lstm: 'fused' | 'stock';
   evaluation: EvaluationSnapshot;
   input: string;
   deadLetterPath: string;
@@ -89,6 +90,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
       // The version after training on the last batch (the summary's is the one that scored it).
       modelVersion: learner.modelVersion,
       backend,
+      lstm: learner.lstm,
       evaluation: learner.evaluation(),
       input,
       deadLetterPath,

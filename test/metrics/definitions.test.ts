@@ -31,12 +31,12 @@ test('should read model gauges at scrape time and export nothing before there is
   assert.doesNotMatch(before, /^textstream_model_prequential_accuracy \d/m);
   assert.doesNotMatch(before, /^textstream_model_backend_info\{/m);
 
-  state = { backend: 'wasm', version: 12, accuracy: 0.875, auc: 0.93, logLoss: 0.3, trainLoss: null };
+  state = { backend: 'wasm', lstm: 'fused', version: 12, accuracy: 0.875, auc: 0.93, logLoss: 0.3, trainLoss: null };
   const after = await registry.metrics();
   assert.match(after, /^textstream_model_prequential_accuracy 0\.875$/m);
   assert.match(after, /^textstream_model_prequential_auc 0\.93$/m);
   assert.match(after, /^textstream_model_version 12$/m);
-  assert.match(after, /^textstream_model_backend_info\{backend="wasm"\} 1$/m);
+  assert.match(after, /^textstream_model_backend_info\{backend="wasm",lstm="fused"\} 1$/m);
   assert.doesNotMatch(after, /^textstream_model_train_loss \d/m);
 });
 
@@ -68,6 +68,7 @@ test('should export the observability metrics with the agreed names, types and l
   const registry = new Registry();
   const metrics = new PipelineMetrics(registry, () => ({
     backend: 'wasm',
+    lstm: 'fused',
     version: 3,
     accuracy: 0.5,
     auc: 0.5,
@@ -101,7 +102,7 @@ test('should export the observability metrics with the agreed names, types and l
     textstream_offsets_committed_total: ['counter', []],
     textstream_kafka_rebalances_total: ['counter', []],
     textstream_kafka_backpressure_pauses_total: ['counter', []],
-    textstream_model_backend_info: ['gauge', ['backend']],
+    textstream_model_backend_info: ['gauge', ['backend', 'lstm']],
   };
   for (const [name, [type, labels]] of Object.entries(expected)) {
     assert.deepEqual(all.get(name), { type, labels }, name);

@@ -101,7 +101,7 @@ test('should replay real emails end to end: every row written or dead-lettered, 
   // Metrics were served while the run was going.
   const metricsText = await scrape!;
   assert.match(metricsText, /^textstream_stage_output_messages_total\{stage="decode",pipeline="e2e"\} \d+/m);
-  assert.match(metricsText, /^textstream_model_backend_info\{backend="wasm",pipeline="e2e"\} 1$/m);
+  assert.match(metricsText, /^textstream_model_backend_info\{backend="wasm",lstm="fused",pipeline="e2e"\} 1$/m);
 
   // The Parquet output, read back by DuckDB: one row per good message, none twice.
   assert.equal(summary.files.length, Math.ceil(good / 50), 'a new file every 50 rows');
