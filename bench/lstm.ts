@@ -5,7 +5,8 @@
  * an implementation that cannot run here (the fused addon not built) becomes skipped rows
  * that say why.
  */
-import { lstmLayerKind, type LstmImplementation, type NetworkConfig } from '../src/model/network.js';
+import type { LstmImplementation } from '../src/model/lstm-implementation.js';
+import { lstmLayerKind, type NetworkConfig } from '../src/model/network.js';
 
 /** Measured one after the other when the bench runs; add a name here to measure it too. */
 export const MEASURED_LSTM_IMPLEMENTATIONS = ['stock', 'fused'] as const satisfies readonly LstmImplementation[];

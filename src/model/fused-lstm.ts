@@ -40,7 +40,7 @@ interface NativeLstm {
  * Where scripts/build-native.sh puts the addon (dist/src/model/ → the repository or image
  * root), unless TEXTSTREAM_FUSED_LSTM_ADDON names another build.
  */
-export const FUSED_LSTM_ADDON =
+const FUSED_LSTM_ADDON =
   process.env.TEXTSTREAM_FUSED_LSTM_ADDON ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../.cache/native/fused_lstm.node');
 
 let addon: NativeLstm | null | undefined;

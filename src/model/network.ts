@@ -19,8 +19,6 @@ import { ConfigError } from '../errors.js';
 import { FusedLstmLayer, fusedLstmUnavailableReason } from './fused-lstm.js';
 import { LSTM_IMPLEMENTATIONS, type LstmImplementation } from './lstm-implementation.js';
 
-export { LSTM_IMPLEMENTATIONS, type LstmImplementation };
-
 export interface NetworkConfig {
   /** Embedding rows: token ids must be < vocabSize (the tokenizer's num_words). */
   vocabSize: number;

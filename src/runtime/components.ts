@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.js';
 import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
+import { fusedLstmUnavailableReason } from '../model/fused-lstm.js';
 import type { NetworkConfig } from '../model/network.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
@@ -59,7 +60,11 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
   const learner = checkpoint
     ? await PrequentialLearner.fromCheckpoint(checkpoint, learnerOptions)
     : PrequentialLearner.create(learnerOptions);
-  logger.info({ lstm: learner.lstm }, `LSTM layer: ${learner.lstm}`);
+  if (config.model.lstm === 'auto' && learner.lstm === 'stock') {
+    logger.warn({ lstm: learner.lstm, reason: fusedLstmUnavailableReason() }, 'LSTM layer: stock (≈ 10× slower to train): the fused LSTM is not available');
+  } else {
+    logger.info({ lstm: learner.lstm }, `LSTM layer: ${learner.lstm}`);
+  }
   if (checkpoint) logger.info({ modelVersion: learner.modelVersion, rowsSeen: learner.rowsSeen }, 'resumed from checkpoint');
 
   let lastCheckpointAtMs: number | null = null;
