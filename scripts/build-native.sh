@@ -31,6 +31,8 @@ STAMP="$(
     sha256sum "$SRC"
     echo "${FLAGS[*]}"
     "$CXX" --version | head -n 1
+    # -march=native targets this CPU: a checkout moved to another CPU rebuilds.
+    if [[ "$MARCH" == native ]]; then grep -m 2 -E '^(model name|flags)' /proc/cpuinfo || true; fi
   } | sha256sum | cut -d' ' -f1
 )"
 if [[ -f "$OUT" && -f "$OUT.stamp" && "$(cat "$OUT.stamp")" == "$STAMP" ]]; then
