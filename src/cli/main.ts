@@ -6,6 +6,7 @@ import { registerProduceCommand } from './produce.js';
 import { registerReplayCommand } from './replay.js';
 import { registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
+import { registerTokenizerCommand } from './tokenizer.js';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -39,6 +40,7 @@ registerReplayCommand(program);
 registerProduceCommand(program);
 registerRunCommand(program);
 registerReportCommand(program);
+registerTokenizerCommand(program);
 
 try {
   await program.parseAsync(process.argv);

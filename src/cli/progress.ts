@@ -52,3 +52,29 @@ export function makeProgressView(total: number | null, stream: NodeJS.WriteStrea
     stop() {},
   };
 }
+
+export interface CountBar {
+  update(done: number): void;
+  stop(): void;
+}
+
+/** A plain count bar (`done/total unit`) for commands other than the pipeline; a line every 5 s off a TTY. */
+export function makeCountBar(total: number, unit: string, stream: NodeJS.WriteStream = process.stderr): CountBar {
+  if (stream.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { stream, format: ` {bar} {percentage}% | {value}/{total} ${unit} | eta {eta_formatted}`, hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0);
+    return { update: (done) => bar.update(done), stop: () => bar.stop() };
+  }
+  let lastPrint = Date.now();
+  return {
+    update(done) {
+      if (Date.now() - lastPrint < 5000) return;
+      lastPrint = Date.now();
+      stream.write(`progress: ${done}/${total} ${unit}\n`);
+    },
+    stop() {},
+  };
+}
