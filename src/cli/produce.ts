@@ -104,6 +104,7 @@ export function registerProduceCommand(program: Command): void {
     .option('--batch-size <n>', 'messages per produce request', parsePositive, 500)
     .option('--max-in-flight <n>', 'produce requests awaiting their acknowledgement at once', parsePositive, 4)
     .option('--connection-timeout <ms>', 'per connection attempt (2 attempts)', parsePositive, 3000)
+    .option('--json', 'no progress display; print the summary as one JSON object', false)
     .addHelpText(
       'after',
       `
@@ -156,7 +157,7 @@ signal (the summary says how far it got); 2 usage error.`,
           signal: controller.signal,
           // JSONL progress is in bytes of the file (its line count is unknown up front).
           onStart: ({ total }) => {
-            if (!process.stderr.isTTY) return;
+            if (!process.stderr.isTTY || opts.json) return;
             ui.bar = new cliProgress.SingleBar(
               {
                 stream: process.stderr,
@@ -175,7 +176,7 @@ signal (the summary says how far it got); 2 usage error.`,
         });
         ui.bar?.stop();
         ui.bar = null;
-        process.stdout.write(formatProduceSummary(summary));
+        process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : formatProduceSummary(summary));
         if (summary.aborted) process.exitCode = 1;
       } finally {
         ui.bar?.stop();
@@ -196,6 +197,7 @@ interface ProduceCommandOptions {
   batchSize: number;
   maxInFlight: number;
   connectionTimeout: number;
+  json: boolean;
 }
 
 /** One message read from the input. */

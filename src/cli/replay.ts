@@ -4,7 +4,7 @@ import { replay } from '../runtime/replay.js';
 import { makeLogger } from './logger.js';
 import { parseInteger } from './options.js';
 import { makeProgressView, type ProgressView } from './progress.js';
-import { formatReplaySummary } from './summary.js';
+import { formatReplaySummary, replaySummaryJSON } from './summary.js';
 import { onShutdownSignal } from './signals.js';
 
 export function registerReplayCommand(program: Command): void {
@@ -17,6 +17,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--input <file.parquet>', 'replay this file instead of the pipeline’s source.path')
     .option('--limit <n>', 'stop after n records', parseInteger)
     .option('--resume', 'start from the latest checkpoint in model.checkpointDir', false)
+    .option('--json', 'no progress display; print the summary as one JSON object', false)
     .addHelpText(
       'after',
       `
@@ -24,12 +25,13 @@ Examples:
   $ textstream replay pipelines/spamassassin.yaml
   $ textstream replay pipelines/spamassassin.yaml --limit 1000
   $ textstream replay pipelines/spamassassin.yaml --input my-emails.parquet
+  $ textstream replay pipelines/spamassassin.yaml --json | jq .evaluation.accuracy
 
 Output: Parquet files under <sink.dir>/<name>/file=<input>/partition=0/, dead letters in
 <sink.dir>/<name>/dead-letters.jsonl, metrics on http://<metrics.host>:<metrics.port>/metrics
 while it runs. SIGINT/SIGTERM stop reading, finish the files and exit non-zero.`,
     )
-    .action(async (file: string, opts: { input?: string; limit?: number; resume: boolean }, command: Command) => {
+    .action(async (file: string, opts: { input?: string; limit?: number; resume: boolean; json: boolean }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
       const config = await loadPipeline(file);
       const controller = new AbortController();
@@ -44,13 +46,13 @@ while it runs. SIGINT/SIGTERM stop reading, finish the files and exit non-zero.`
           logger,
           signal: controller.signal,
           onStart: ({ total }) => {
-            ui.view = makeProgressView(total);
+            if (!opts.json) ui.view = makeProgressView(total);
           },
           onProgress: (progress, evaluation) => ui.view?.update(progress, evaluation.accuracy),
         });
         ui.view?.stop();
         ui.view = null;
-        process.stdout.write(formatReplaySummary(summary));
+        process.stdout.write(opts.json ? replaySummaryJSON(summary) : formatReplaySummary(summary));
         // Stopped by a signal: the output is consistent but incomplete, so say so.
         if (summary.aborted) process.exitCode = 1;
       } finally {

@@ -38,3 +38,30 @@ export function formatReplaySummary(s: ReplaySummary): string {
   if (s.checkpointDir) lines.push(`  checkpoint: ${s.checkpointDir}`);
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * The replay summary as one JSON object (`--json`): the same figures as the text, with
+ * stable names, offsets as decimal strings (they are 64-bit) and stages as an object.
+ */
+export function replaySummaryJSON(s: ReplaySummary): string {
+  const e = s.evaluation;
+  return `${JSON.stringify({
+    input: s.input,
+    aborted: s.aborted,
+    rowsIn: s.rowsIn,
+    rowsWritten: s.rowsWritten,
+    rowsTrained: s.rowsTrained,
+    deadLetters: s.deadLetters,
+    deadLettersByReason: s.deadLettersByReason,
+    deadLetterPath: s.deadLetterPath,
+    modelVersion: s.modelVersion,
+    backend: s.backend.name,
+    lstm: s.lstm,
+    evaluation: { labelledRows: e.count, accuracy: e.accuracy, auc: e.auc, logLoss: e.logLoss, positives: e.positives, negatives: e.negatives },
+    seconds: s.seconds,
+    rowsPerSecond: s.seconds > 0 ? s.rowsIn / s.seconds : null,
+    stages: Object.fromEntries([...s.stages].map(([stage, t]) => [stage, { rowsOut: t.output, seconds: t.seconds }])),
+    files: s.files.map((f) => ({ ...f, firstOffset: f.firstOffset.toString(), lastOffset: f.lastOffset.toString() })),
+    checkpointDir: s.checkpointDir,
+  })}\n`;
+}

@@ -103,6 +103,31 @@ test('should build the bundled dataset on first use, replay it and print the sum
   assert.deepEqual(files, ['00000000000000000000-00000000000000000063.parquet']);
 });
 
+test('should print the replay summary as one JSON object with --json, and no progress', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, 'p.yaml'), pipelineYaml);
+  const result = await run(['replay', 'p.yaml', '--limit', '40', '--json'], dir);
+  assert.equal(result.code, 0, result.stderr);
+  assert.doesNotMatch(result.stderr, /progress:/);
+  const summary = JSON.parse(result.stdout) as {
+    rowsIn: number;
+    rowsWritten: number;
+    lstm: string;
+    evaluation: { labelledRows: number; accuracy: number };
+    stages: Record<string, { rowsOut: number }>;
+    files: { path: string; rows: number; firstOffset: string; lastOffset: string }[];
+  };
+  assert.equal(summary.rowsIn, 40);
+  assert.equal(summary.rowsWritten, 40);
+  assert.equal(summary.stages.model?.rowsOut, 40);
+  assert.equal(summary.evaluation.labelledRows, 40);
+  assert.ok(summary.evaluation.accuracy >= 0 && summary.evaluation.accuracy <= 1);
+  assert.deepEqual(
+    summary.files.map((f) => [path.basename(f.path), f.rows, f.firstOffset, f.lastOffset]),
+    [['00000000000000000000-00000000000000000039.parquet', 40, '0', '39']],
+  );
+});
+
 test('should stop on SIGTERM after finishing its files, report it and exit 1', async (t) => {
   const dir = await tempDir(t);
   await writeFile(path.join(dir, 'p.yaml'), pipelineYaml);

@@ -124,6 +124,14 @@ test('should produce raw text values with --format text, round-robin without ids
     assert.equal(m.key, null);
     if (!m.value?.equals(INVALID_UTF8)) assert.equal((JSON.parse(m.value!.toString()) as { id: unknown }).id, null);
   }
+
+  // --json: the same summary as one object.
+  const jsonTopic = await freshTopic(t, brokers, 1);
+  const asJson = await run(['produce', '--topic', jsonTopic, '--brokers', brokers, '--limit', '3', '--json', file], dir);
+  assert.equal(asJson.code, 0, asJson.stderr);
+  const summary = JSON.parse(asJson.stdout) as { topic: string; messages: number; aborted: boolean };
+  assert.deepEqual([summary.topic, summary.messages, summary.aborted], [jsonTopic, 3, false]);
+  assert.equal((await readTopic(brokers, jsonTopic, 3)).length, 3);
 });
 
 test('should send JSONL lines byte for byte, malformed ones too, keyed by a parsable id', async (t) => {
