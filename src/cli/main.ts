@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerConfigCommand } from './config.js';
 import { registerDatasetCommand } from './dataset.js';
+import { registerInspectCommand } from './inspect.js';
+import { registerModelCommand } from './model.js';
 import { registerProduceCommand } from './produce.js';
 import { registerReplayCommand } from './replay.js';
 import { registerReportCommand } from './report.js';
@@ -36,10 +39,13 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
   );
 
 registerDatasetCommand(program);
+registerConfigCommand(program);
+registerModelCommand(program);
 registerReplayCommand(program);
 registerProduceCommand(program);
 registerRunCommand(program);
 registerReportCommand(program);
+registerInspectCommand(program);
 registerTokenizerCommand(program);
 
 try {

@@ -2,14 +2,22 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { applyEnvOverrides } from './env.js';
 import { PipelineSchema, type PipelineConfig } from './schema.js';
 
+export interface LoadPipelineOptions {
+  /** Where TEXTSTREAM_<SECTION>_<FIELD> overrides are read from (see ./env.ts). */
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
- * Reads, validates and freezes a pipeline definition. Validation happens once, here;
- * stages receive a typed, frozen config and never re-check it. Errors name the file and
- * the field path (`pipelines/x.yaml: sink.rotateRows: Too small: expected number to be >0`).
+ * Reads, applies the environment's overrides to, validates and freezes a pipeline
+ * definition. Validation happens once, here; stages receive a typed, frozen config and
+ * never re-check it. Errors name the file and the field path
+ * (`pipelines/x.yaml: sink.rotateRows: Too small: expected number to be >0`), or the
+ * variable for a value that came from the environment.
  */
-export async function loadPipeline(file: string): Promise<Readonly<PipelineConfig>> {
+export async function loadPipeline(file: string, options: LoadPipelineOptions = {}): Promise<Readonly<PipelineConfig>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -23,17 +31,26 @@ export async function loadPipeline(file: string): Promise<Readonly<PipelineConfi
     const where = cause instanceof YAMLParseError && cause.linePos ? ` at line ${cause.linePos[0].line}` : '';
     throw new ConfigError(file, `not valid YAML${where}: ${(cause as Error).message.split('\n')[0]}`, { cause });
   }
-  return parsePipeline(raw, file);
+  const { raw: overridden, applied } = applyEnvOverrides(raw, options.env ?? process.env);
+  return parsePipeline(overridden, file, applied);
 }
 
-/** Validates an already-parsed definition; `origin` names it in error messages. */
-export function parsePipeline(raw: unknown, origin = 'pipeline'): Readonly<PipelineConfig> {
+/**
+ * Validates an already-parsed definition; `origin` names it in error messages, and
+ * `fromEnv` (dotted field path → variable) the variables that set fields.
+ */
+export function parsePipeline(
+  raw: unknown,
+  origin = 'pipeline',
+  fromEnv: ReadonlyMap<string, string> = new Map(),
+): Readonly<PipelineConfig> {
   const result = PipelineSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     // An unknown key is reported at its parent; point at the key itself instead.
-    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
-    throw new ConfigError(`${origin}: ${formatPath(path)}`, describeIssue(issue), { cause: result.error });
+    const path = formatPath(issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path);
+    const variable = [...fromEnv].find(([field]) => path === field || path.startsWith(`${field}[`))?.[1];
+    throw new ConfigError(`${variable ?? origin}: ${path}`, describeIssue(issue), { cause: result.error });
   }
   return deepFreeze(result.data);
 }

@@ -65,6 +65,20 @@ export function pipelineOf(dir: string, file: string): string {
  * missing column when it is not a textstream output file.
  */
 export async function readOutputFile(file: string, onRows: (rows: ReportRow[]) => void): Promise<void> {
+  await readOutputColumns(file, COLUMNS, (objects) => onRows(objects.map(toRow)));
+}
+
+/**
+ * The reading loop behind `report` and `inspect`: `columns` of one output file, in slices
+ * of at most READ_ROWS rows that never cross a row group (memory stays bounded on huge
+ * files). Returns the file's footer. Fails with a SourceError naming the file when it is
+ * not Parquet or lacks one of the columns.
+ */
+export async function readOutputColumns(
+  file: string,
+  columns: readonly string[],
+  onObjects: (objects: Record<string, unknown>[]) => void,
+): Promise<FileMetaData> {
   const buffer = await FileBuffer.open(file);
   try {
     let metadata: FileMetaData;
@@ -74,7 +88,7 @@ export async function readOutputFile(file: string, onRows: (rows: ReportRow[]) =
       throw new SourceError(`${file} is not a Parquet file (${String(err)})`, { cause: err });
     }
     const names = new Set(metadata.schema.slice(1).map((s) => s.name));
-    const missing = COLUMNS.filter((c) => !names.has(c));
+    const missing = columns.filter((c) => !names.has(c));
     if (missing.length > 0) {
       throw new SourceError(`${file} is not a textstream output file: no column ${missing.map((c) => `"${c}"`).join(', ')}`);
     }
@@ -87,17 +101,18 @@ export async function readOutputFile(file: string, onRows: (rows: ReportRow[]) =
           file: buffer,
           metadata,
           compressors,
-          columns: [...COLUMNS],
+          columns: [...columns],
           rowStart: from,
           rowEnd: to,
           useOffsetIndex: false, // parquetjs-lite writes wrong page offsets (see sources/parquet.ts)
         }).catch((err: unknown) => {
           throw new SourceError(`${file}: reading rows ${from} to ${to - 1} failed: ${String(err)}`, { cause: err });
         });
-        onRows(objects.map(toRow));
+        onObjects(objects);
       }
       start = groupEnd;
     }
+    return metadata;
   } finally {
     await buffer.close();
   }

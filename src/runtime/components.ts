@@ -9,7 +9,8 @@ import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
 import { fusedLstmUnavailableReason } from '../model/fused-lstm.js';
-import type { NetworkConfig } from '../model/network.js';
+import { resolveNetworkConfig, type NetworkConfig } from '../model/network.js';
+import { applyInitialWeights, loadInitialWeights } from '../model/initial-model.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
@@ -57,9 +58,20 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
   const checkpoint = await loadCheckpointFor(config, resume);
   const tokenizer = checkpoint ? Tokenizer.fromJSON(checkpoint.tokenizer as TokenizerJSON) : await makeTokenizer(config);
   const learnerOptions = { network: pipelineNetwork(config), trainBatchSize: config.model.trainBatchSize };
+  // Read (and validated against the network) before the learner exists, so a bad file leaks no model.
+  const initial =
+    checkpoint === null && config.model.initialModel !== null
+      ? await loadInitialWeights(config.model.initialModel, resolveNetworkConfig(learnerOptions.network))
+      : null;
   const learner = checkpoint
     ? await PrequentialLearner.fromCheckpoint(checkpoint, learnerOptions)
     : PrequentialLearner.create(learnerOptions);
+  if (initial !== null) {
+    applyInitialWeights(learner.model, initial);
+    logger.info({ initialModel: initial.source }, `model initialised from model.initialModel ${initial.source}`);
+  } else if (checkpoint && config.model.initialModel !== null) {
+    logger.info({ initialModel: config.model.initialModel }, 'model.initialModel not used: resuming from the checkpoint instead');
+  }
   if (config.model.lstm === 'auto' && learner.lstm === 'stock') {
     logger.warn({ lstm: learner.lstm, reason: fusedLstmUnavailableReason() }, 'LSTM layer: stock (≈ 10× slower to train): the fused LSTM is not available');
   } else {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadPipeline, parsePipeline } from '../../src/config/load.js';
@@ -36,6 +36,13 @@ const badCases: Array<[string, unknown, RegExp]> = [
   ['a non-positive rotateRows', { ...minimal, sink: { rotateRows: 0 } }, /sink\.rotateRows: .*>0/],
   ['a misspelt key', { ...minimal, sink: { rotateRow: 5 } }, /sink\.rotateRow: unknown field/],
   ['a wrong type', { ...minimal, tokenizer: { maxLen: '100' } }, /tokenizer\.maxLen: .*expected number/],
+  ['a string for a number', { ...minimal, sink: { rotateRows: 'abc' } }, /sink\.rotateRows: Invalid input: expected number, received string$/],
+  ['a fraction for an integer', { ...minimal, batch: { maxRows: 1.5 } }, /batch\.maxRows: .*expected int, received number$/],
+  ['a string for a boolean', { ...minimal, clean: { email: 'yes' } }, /clean\.email: .*expected boolean, received string$/],
+  ['a number for a nullable string', { ...minimal, tokenizer: { path: 5 } }, /tokenizer\.path: .*expected string, received number$/],
+  ['a string for an array', { name: 'k', source: { type: 'kafka', topic: 't', groupId: 'g', brokers: 'a:1' } }, /source\.brokers: .*expected array, received string$/],
+  ['a wrong array item', { name: 'k', source: { type: 'kafka', topic: 't', groupId: 'g', brokers: ['a:1', 2] } }, /source\.brokers\[1\]: .*expected string, received number$/],
+  ['a Kafka field on a Parquet source', { ...minimal, source: { ...minimal.source, groupId: 'g' } }, /source\.groupId: unknown field/],
   ['an unknown backend', { ...minimal, model: { backend: 'gpu' } }, /model\.backend: /],
   ['an unknown source type', { ...minimal, source: { type: 'csv' } }, /source\.type: /],
   ['a missing name', { source: minimal.source }, /name: /],
@@ -57,4 +64,17 @@ test('should name the file and line for invalid YAML and for a missing file', as
   await writeFile(file, 'name: x\nsource: [unclosed\n');
   await assert.rejects(loadPipeline(file), /bad\.yaml: not valid YAML at line \d/);
   await assert.rejects(loadPipeline(path.join(dir, 'missing.yaml')), /missing\.yaml: cannot read pipeline file/);
+});
+
+test('should name the file, the field and the expected type for a wrong type in a YAML file', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-config-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'p.yaml');
+  await writeFile(file, 'name: p\nsource:\n  type: parquet\n  path: in.parquet\nsink:\n  rotateRows: "abc"\n');
+  await assert.rejects(loadPipeline(file, { env: {} }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.message, `${file}: sink.rotateRows: Invalid input: expected number, received string`);
+    assert.equal(err.path, `${file}: sink.rotateRows`);
+    return true;
+  });
 });

@@ -1,0 +1,131 @@
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+import { DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
+
+/**
+ * What a run left in an output folder, sorted into what `inspect` reads (published Parquet
+ * files, grouped by partition), what it only lists (temporary files) and what does not
+ * fit the sink's layout `<pipeline>/<key>=<source>/partition=<p>/<first>-<last>.parquet`.
+ */
+export interface OutputLayout {
+  partitions: PartitionFiles[];
+  /** Hidden `.<first>-<uuid>.parquet.inprogress` files: a writer still at work, or one that crashed. */
+  tempFiles: Array<{ path: string; bytes: number }>;
+  /** `.parquet` files whose path or name does not fit the layout; never read as data. */
+  strayFiles: Array<{ path: string; reason: string }>;
+  deadLetterFiles: string[];
+}
+
+export interface PartitionFiles {
+  pipeline: string;
+  /** `topic` (Kafka) or `file` (replay), as written by the sink. */
+  key: string;
+  /** The source name, unescaped from the directory name. */
+  source: string;
+  partition: number;
+  /** `<pipeline>/<key>=<escaped source>/partition=<p>`, for messages. */
+  label: string;
+  /** In offset order (by first offset, then last). */
+  files: RangeFile[];
+}
+
+export interface RangeFile {
+  path: string;
+  name: string;
+  first: bigint;
+  last: bigint;
+}
+
+/** Same pattern as the sink's final names (sinks/parquet.ts): 20-digit offsets. */
+const FINAL_NAME = /^(\d{20})-(\d{20})\.parquet$/u;
+const PARTITION_DIR = /^partition=(\d+)$/u;
+const SOURCE_DIR = /^([A-Za-z0-9_]+)=(.+)$/u;
+/** The sink's temporary names: hidden, `.parquet.inprogress` (see ParquetSink#openFile). */
+const TEMP_SUFFIX = '.parquet.inprogress';
+
+/** Lists `dir` recursively; fails with a ConfigError (exit 2) naming the path when it is not a folder. */
+export async function scanOutputLayout(dir: string): Promise<OutputLayout> {
+  const info = await stat(dir).catch((err: unknown) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError('output dir', code === 'ENOENT' ? `${dir} does not exist` : `cannot read ${dir}: ${String(err)}`, {
+      cause: err,
+    });
+  });
+  if (!info.isDirectory()) throw new ConfigError('output dir', `${dir} is not a directory`);
+
+  const layout: OutputLayout = { partitions: [], tempFiles: [], strayFiles: [], deadLetterFiles: [] };
+  const byDir = new Map<string, PartitionFiles>();
+  const walk = async (at: string): Promise<void> => {
+    const entries = (await readdir(at, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const full = path.join(at, entry.name);
+      if (entry.isDirectory()) {
+        if (!entry.name.startsWith('.')) await walk(full);
+        continue;
+      }
+      if (!entry.isFile()) continue;
+      if (entry.name.startsWith('.') && entry.name.endsWith(TEMP_SUFFIX)) {
+        layout.tempFiles.push({ path: full, bytes: (await stat(full)).size });
+      } else if (entry.name === DEAD_LETTER_FILE) {
+        layout.deadLetterFiles.push(full);
+      } else if (entry.name.endsWith('.parquet') && !entry.name.startsWith('.')) {
+        placeFile(full, byDir, layout);
+      }
+    }
+  };
+  await walk(dir);
+  layout.partitions = [...byDir.values()].sort(
+    (a, b) => cmp(a.pipeline, b.pipeline) || cmp(a.key, b.key) || cmp(a.source, b.source) || a.partition - b.partition,
+  );
+  for (const p of layout.partitions) p.files.sort((a, b) => cmpBig(a.first, b.first) || cmpBig(a.last, b.last));
+  return layout;
+}
+
+function placeFile(file: string, byDir: Map<string, PartitionFiles>, layout: OutputLayout): void {
+  const name = path.basename(file);
+  const partitionDir = path.dirname(path.resolve(file));
+  const sourceDir = path.dirname(partitionDir);
+  const partitionMatch = PARTITION_DIR.exec(path.basename(partitionDir));
+  const sourceMatch = SOURCE_DIR.exec(path.basename(sourceDir));
+  if (!partitionMatch || !sourceMatch) {
+    layout.strayFiles.push({ path: file, reason: 'not in a <key>=<source>/partition=<p> folder' });
+    return;
+  }
+  const range = FINAL_NAME.exec(name);
+  if (!range) {
+    layout.strayFiles.push({ path: file, reason: 'name is not <20-digit first offset>-<20-digit last offset>.parquet' });
+    return;
+  }
+  let partition = byDir.get(partitionDir);
+  if (!partition) {
+    const pipeline = path.basename(path.dirname(sourceDir));
+    partition = {
+      pipeline,
+      key: sourceMatch[1]!,
+      source: unescapePartitionValue(sourceMatch[2]!),
+      partition: Number(partitionMatch[1]),
+      label: `${pipeline}/${path.basename(sourceDir)}/${path.basename(partitionDir)}`,
+      files: [],
+    };
+    byDir.set(partitionDir, partition);
+  }
+  partition.files.push({ path: file, name, first: BigInt(range[1]!), last: BigInt(range[2]!) });
+}
+
+/** Reverses escapePartitionValue (sinks/parquet.ts): %XX are UTF-8 bytes. */
+export function unescapePartitionValue(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

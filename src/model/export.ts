@@ -1,0 +1,194 @@
+/**
+ * Export of a checkpoint for Keras.
+ *
+ * Keras 3 cannot read the tfjs layers format, and it cannot be handed a `.keras` file we
+ * write either: its weights live in HDF5 (`model.weights.h5`), which Node cannot write
+ * here, and the alternative `model.weights.npz` store in Keras 3.15 fails to load even
+ * the files Keras itself writes ("Object arrays cannot be loaded when allow_pickle=False",
+ * measured with the project venv). So an export is a directory Keras is one command away
+ * from:
+ *
+ *   model.json      tfjs layers format: topology with the STOCK layer classes (our fused
+ *                   LSTM is a class Keras does not know) and the standard weightsManifest
+ *   weights.bin     the model weights (no optimiser state), float32, manifest order
+ *   tokenizer.json  what Keras' `tokenizer.to_json()` writes (tf_keras' tokenizer_from_json
+ *                   reads it)
+ *   load_keras.py   scripts/keras_interop.py: rebuilds the network in Keras 3 from
+ *                   model.json, loads weights.bin with numpy and saves `model.keras`
+ */
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { CheckpointError, ConfigError } from '../errors.js';
+import { stateFromJSON, type TokenizerState } from '../text/tokenizer-json.js';
+import { loadCheckpointDir, loadLatestCheckpoint, type CheckpointState } from './checkpoint.js';
+import { buildNetwork, resolveNetworkConfig } from './network.js';
+
+export const ExportFormats = { KERAS: 'keras' } as const;
+export type ExportFormat = (typeof ExportFormats)[keyof typeof ExportFormats];
+
+export const ExportFiles = {
+  MODEL: 'model.json',
+  WEIGHTS: 'weights.bin',
+  TOKENIZER: 'tokenizer.json',
+  LOADER: 'load_keras.py',
+} as const;
+
+/** The Python template copied to `load_keras.py` (kept in the repository's scripts/). */
+export const KERAS_INTEROP_SCRIPT = new URL('../../../scripts/keras_interop.py', import.meta.url);
+
+export interface ExportResult {
+  outDir: string;
+  files: string[];
+  modelVersion: number;
+  /** Null when the checkpoint holds no tokenizer. */
+  tokenizerWords: number | null;
+}
+
+/**
+ * Loads a checkpoint from `checkpointPath`: either one checkpoint directory (holding
+ * manifest.json) or a checkpoint root (holding LATEST). A path with neither is a
+ * ConfigError naming `<checkpoint dir>`: the user pointed at the wrong place.
+ */
+export async function loadCheckpointAt(checkpointPath: string): Promise<CheckpointState> {
+  const where = '<checkpoint dir>';
+  let isDir = false;
+  try {
+    isDir = (await stat(checkpointPath)).isDirectory();
+  } catch {
+    throw new ConfigError(where, `${checkpointPath} does not exist`);
+  }
+  if (!isDir) throw new ConfigError(where, `${checkpointPath} is not a directory`);
+  if (await exists(path.join(checkpointPath, 'manifest.json'))) return loadCheckpointDir(checkpointPath);
+  const latest = await loadLatestCheckpoint(checkpointPath);
+  if (latest === null) {
+    throw new ConfigError(where, `${checkpointPath} holds no checkpoint (neither a manifest.json nor a LATEST file)`);
+  }
+  return latest;
+}
+
+/** Writes the export directory for `checkpoint` (see the file comment). */
+export async function exportKeras(checkpoint: CheckpointState, outDir: string): Promise<ExportResult> {
+  const { modelJson, weights } = await stockArtifacts(checkpoint);
+  const tokenizer = checkpoint.tokenizer === null ? null : stateFromJSON(checkpoint.tokenizer);
+  const template = await readFile(KERAS_INTEROP_SCRIPT, 'utf8');
+
+  const payload: [string, string | Uint8Array][] = [
+    [ExportFiles.MODEL, JSON.stringify(modelJson)],
+    [ExportFiles.WEIGHTS, weights],
+    [ExportFiles.LOADER, loaderScript(template, checkpoint)],
+  ];
+  if (tokenizer !== null) payload.push([ExportFiles.TOKENIZER, tokenizerToKerasJSON(tokenizer)]);
+
+  await mkdir(outDir, { recursive: true });
+  // Each file is written beside, then renamed: a reader never sees half a file.
+  for (const [name, data] of payload) {
+    const file = path.join(outDir, name);
+    const temp = `${file}.${process.pid}.tmp`;
+    try {
+      await writeFile(temp, data);
+      await rename(temp, file);
+    } catch (cause) {
+      await rm(temp, { force: true });
+      throw new CheckpointError(`cannot write ${file}: ${String(cause)}`, { cause });
+    }
+  }
+  return {
+    outDir,
+    files: payload.map(([name]) => name),
+    modelVersion: checkpoint.modelVersion,
+    tokenizerWords: tokenizer === null ? null : tokenizer.wordIndex.length,
+  };
+}
+
+/**
+ * The checkpoint's model weights in a stock-layer network, saved through an in-memory
+ * IOHandler: model.json (tfjs `ModelJSON`) and the weight bytes it describes.
+ */
+export async function stockArtifacts(checkpoint: CheckpointState): Promise<{ modelJson: tf.io.ModelJSON; weights: Uint8Array }> {
+  const { weightData, weightSpecs } = checkpoint.artifacts;
+  if (weightData === undefined || weightSpecs === undefined) throw new CheckpointError('checkpoint has no weights');
+  // The seed only picks the initial weights, which are all replaced below.
+  const network = resolveNetworkConfig({ ...checkpoint.network, lstm: 'stock', seed: 0 }, 'checkpoint.network');
+  const model = buildNetwork(network);
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  const decoded = tf.io.decodeWeights(weightData, weightSpecs);
+  try {
+    const modelWeights: tf.NamedTensorMap = {};
+    for (const spec of weightSpecs) if (spec.group !== 'optimizer') modelWeights[spec.name] = decoded[spec.name]!;
+    try {
+      // strict: every weight of the network must be in the checkpoint with its exact shape.
+      model.loadWeights(modelWeights, true);
+    } catch (cause) {
+      throw new CheckpointError(`checkpoint weights do not fit its network: ${String(cause)}`, { cause });
+    }
+    await model.save({
+      save: (a) => {
+        artifacts = a;
+        return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
+      },
+    });
+  } finally {
+    tf.dispose(Object.values(decoded));
+    model.optimizer.dispose();
+    model.dispose();
+  }
+  const a = artifacts!;
+  const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(a.weightData));
+  const modelJson: tf.io.ModelJSON = {
+    modelTopology: a.modelTopology as tf.io.ModelJSON['modelTopology'],
+    format: a.format ?? 'layers-model',
+    generatedBy: a.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+    convertedBy: `textstream model export (checkpoint model version ${checkpoint.modelVersion})`,
+    weightsManifest: [{ paths: [`./${ExportFiles.WEIGHTS}`], weights: a.weightSpecs! }],
+  };
+  if (a.trainingConfig !== undefined) modelJson.trainingConfig = a.trainingConfig;
+  return { modelJson, weights };
+}
+
+/**
+ * What tf_keras' `Tokenizer.to_json()` writes: settings plus the word dictionaries as
+ * JSON-encoded strings. We keep no per-document counts (`word_docs`, `index_docs`; only
+ * `sequences_to_matrix(mode='tfidf')` reads them), so those are written empty — Keras'
+ * `tokenizer_from_json` needs the keys to exist.
+ */
+export function tokenizerToKerasJSON(state: TokenizerState): string {
+  const { config } = state;
+  const object = (pairs: [string | number, string | number][]): string => {
+    // Built by hand so integer-looking keys keep their order (a JS object would sort them).
+    return `{${pairs.map(([k, v]) => `${JSON.stringify(String(k))}: ${JSON.stringify(v)}`).join(', ')}}`;
+  };
+  return JSON.stringify({
+    class_name: 'Tokenizer',
+    config: {
+      num_words: config.numWords,
+      filters: config.filters,
+      lower: config.lower,
+      split: config.split,
+      char_level: false,
+      oov_token: config.oovToken,
+      document_count: state.documentCount,
+      word_counts: object(state.wordCounts),
+      word_docs: '{}',
+      index_docs: '{}',
+      index_word: object(state.wordIndex.map(([word, id]) => [id, word])),
+      word_index: object(state.wordIndex),
+    },
+  });
+}
+
+/** The template with a header line saying where this export came from. */
+function loaderScript(template: string, checkpoint: CheckpointState): string {
+  const marker = '# @@EXPORT_INFO@@';
+  const info = `# Exported by textstream: checkpoint model version ${checkpoint.modelVersion}, rows seen ${checkpoint.rowsSeen}.`;
+  return template.includes(marker) ? template.replace(marker, info) : template;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,300 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { copyFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { pino } from 'pino';
+import { parsePipeline } from '../../src/config/load.js';
+import type { InspectReport } from '../../src/inspect/inspect.js';
+import { replay, type ReplaySummary } from '../../src/runtime/replay.js';
+import { ParquetFileWriter, parquetFileName, type ParquetColumn } from '../../src/sinks/parquet.js';
+import { corpusMessages } from '../helpers/corpus.js';
+import { runCli as run } from '../helpers/cli.js';
+
+
+async function inspectJson(dir: string, ...extra: string[]): Promise<{ code: number | null; report: InspectReport; stderr: string }> {
+  const result = await run(['inspect', dir, '--json', ...extra]);
+  return { code: result.code, report: JSON.parse(result.stdout) as InspectReport, stderr: result.stderr };
+}
+
+/**
+ * Real emails, spam and ham interleaved (some ham unlabelled), with bad rows in the
+ * middle (so the output has offsets that only a dead letter accounts for) and at the end.
+ */
+async function writeInput(file: string): Promise<void> {
+  const spam = await corpusMessages('spam-2', 40);
+  const ham = await corpusMessages('easy-ham-1', 40);
+  const writer = await ParquetFileWriter.open(
+    `${file}.tmp`,
+    { id: { type: 'UTF8' }, text: { type: 'BYTE_ARRAY', optional: true }, label: { type: 'UTF8', optional: true } },
+    { compression: 'SNAPPY', rowGroupRows: 64 },
+  );
+  for (let i = 0; i < 40; i++) {
+    if (i === 15) await writer.append({ id: 'bad/empty', text: Buffer.from(''), label: '0' });
+    if (i === 27) await writer.append({ id: 'bad/label', text: Buffer.from('free money now'), label: 'spam' });
+    await writer.append({ id: spam[i]!.id, text: Buffer.from(spam[i]!.text), label: '1' });
+    await writer.append({ id: ham[i]!.id, text: Buffer.from(ham[i]!.text), label: i % 10 === 0 ? null : '0' });
+  }
+  await writer.append({ id: 'bad/no-text', label: '1' });
+  await writer.finish(file);
+}
+
+let root = '';
+let outDir = '';
+let summary: ReplaySummary;
+
+before(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'textstream-inspect-'));
+  const input = path.join(root, 'mail.parquet');
+  await writeInput(input);
+  outDir = path.join(root, 'out');
+  const config = parsePipeline({
+    name: 'insp',
+    source: { type: 'parquet', path: input, batchRows: 20 },
+    clean: { email: true },
+    tokenizer: { bootstrapRows: 30 },
+    batch: { maxRows: 16 },
+    model: { backend: 'wasm', seed: 7 },
+    sink: { dir: outDir, rotateRows: 15 },
+    metrics: { enabled: false },
+  });
+  summary = await replay(config, { logger: pino({ level: 'silent' }), signal: new AbortController().signal });
+});
+
+test.after(() => rm(root, { recursive: true, force: true }));
+
+interface Totals {
+  n: number;
+  files: number;
+  first: number;
+  last: number;
+  labelled: number;
+  unlabelled: number;
+  correct: number;
+  positives: number;
+  vmin: number;
+  vmax: number;
+  mean: number;
+}
+
+/** A copy of the replay's output to damage. */
+async function copyOutput(): Promise<string> {
+  const copy = path.join(root, `copy-${randomUUID()}`);
+  await cp(outDir, copy, { recursive: true });
+  return copy;
+}
+
+test('should report a clean replay with the figures DuckDB computes from the same files, and exit 0', async () => {
+  assert.equal(summary.deadLetters, 3);
+  // A stale temporary file from a crashed writer: listed, never read as data.
+  const stale = `.${'0'.repeat(20)}-${randomUUID()}.parquet.inprogress`;
+  const copy = await copyOutput();
+  const copyPartition = path.join(copy, 'insp', 'file=mail.parquet', 'partition=0');
+  await writeFile(path.join(copyPartition, stale), 'PAR1 half a file');
+
+  const { code, report, stderr } = await inspectJson(copy);
+  assert.equal(code, 0, stderr);
+  assert.equal(report.consistent, true);
+  assert.deepEqual(report.problems, []);
+  assert.deepEqual(report.tempFiles.map((t) => t.path), [path.join('insp', 'file=mail.parquet', 'partition=0', stale)]);
+
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  const glob = path.join(copy, '**', '*.parquet');
+  const [totals] = (
+    await db.runAndReadAll(
+      `SELECT count(*)::INTEGER AS n,
+              count(DISTINCT filename)::INTEGER AS files,
+              min("offset")::INTEGER AS first, max("offset")::INTEGER AS last,
+              count(label)::INTEGER AS labelled,
+              sum(CASE WHEN label IS NULL THEN 1 ELSE 0 END)::INTEGER AS unlabelled,
+              sum(CASE WHEN predicted = label THEN 1 ELSE 0 END)::INTEGER AS correct,
+              sum(CASE WHEN label = 1 THEN 1 ELSE 0 END)::INTEGER AS positives,
+              min(model_version)::INTEGER AS vmin, max(model_version)::INTEGER AS vmax,
+              avg(score::DOUBLE) AS mean
+       FROM read_parquet('${glob}', filename = true)`,
+    )
+  ).getRowObjectsJS() as unknown as Totals[];
+  const bins = (
+    await db.runAndReadAll(
+      `SELECT least(9, floor(score::DOUBLE * 10))::INTEGER AS bin, count(*)::INTEGER AS n
+       FROM read_parquet('${glob}') GROUP BY 1 ORDER BY 1`,
+    )
+  ).getRowObjectsJS() as Array<{ bin: number; n: number }>;
+  db.closeSync();
+
+  assert.equal(report.rows, totals!.n);
+  assert.equal(report.rows, summary.rowsWritten);
+  assert.equal(report.files, totals!.files);
+  assert.equal(report.labels.labelled, totals!.labelled);
+  assert.equal(report.labels.unlabelled, totals!.unlabelled);
+  assert.equal(report.labels.accuracy, totals!.correct / totals!.labelled);
+  assert.equal(report.labels.byLabel.find((l) => l.label === 1)?.rows, totals!.positives);
+  assert.deepEqual(report.modelVersions, { min: totals!.vmin, max: totals!.vmax });
+  assert.ok(Math.abs(report.scores.mean! - totals!.mean) < 1e-9);
+  const expectedBins = new Array<number>(10).fill(0);
+  for (const b of bins) expectedBins[b.bin] = b.n;
+  assert.deepEqual(report.scores.histogram.map((b) => b.rows), expectedBins);
+
+  assert.equal(report.partitions.length, 1);
+  const [p] = report.partitions;
+  assert.deepEqual(
+    [p!.pipeline, p!.key, p!.source, p!.partition, p!.files, p!.rows, p!.firstOffset, p!.lastOffset],
+    ['insp', 'file', 'mail.parquet', 0, totals!.files, totals!.n, String(totals!.first), String(totals!.last)],
+  );
+  // Two bad rows in the middle: their offsets are missing and each has a dead letter.
+  assert.equal(p!.missingOffsets, 2);
+  assert.equal(p!.deadLetteredOffsets, 2);
+  assert.equal(report.deadLetters.total, summary.deadLetters);
+  assert.deepEqual(report.deadLetters.byReason, summary.deadLettersByReason);
+  assert.equal(report.deadLetters.note, null);
+
+  const text = await run(['inspect', copy]);
+  assert.equal(text.code, 0);
+  assert.match(text.stdout, new RegExp(`rows +${summary.rowsWritten}\\n`));
+  assert.match(text.stdout, /insp +file=mail\.parquet +0 +\d+ +\d+ +0 +\d+ +2 +2 +ok/);
+  assert.match(text.stdout, /Temporary files/);
+  assert.match(text.stdout, /Consistent: no gaps, overlaps or mismatches\./);
+});
+
+test('should exit 1 and name the partition and ranges when a middle file is missing', async () => {
+  const copy = await copyOutput();
+  const dir = path.join(copy, 'insp', 'file=mail.parquet', 'partition=0');
+  const files = (await readdir(dir)).sort();
+  assert.ok(files.length >= 3, `${files.length} files`);
+  const range = (name: string): [bigint, bigint] => name.replace('.parquet', '').split('-').map(BigInt) as [bigint, bigint];
+  await rm(path.join(dir, files[1]!));
+  const [, prevLast] = range(files[0]!);
+  const [nextFirst] = range(files[2]!);
+
+  const { code, report, stderr } = await inspectJson(copy);
+  assert.equal(code, 1);
+  assert.match(stderr, /1 problem\(s\) found \(gap\)/);
+  assert.equal(report.consistent, false);
+  assert.equal(report.problems.length, 1);
+  const [gap] = report.problems;
+  assert.equal(gap!.kind, 'gap');
+  assert.equal(gap!.partition, 'insp/file=mail.parquet/partition=0');
+  assert.deepEqual([gap!.from, gap!.to], [String(prevLast + 1n), String(nextFirst - 1n)]);
+  assert.deepEqual(gap!.files.map((f) => path.basename(f)), [files[0], files[2]]);
+
+  const text = await run(['inspect', copy]);
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, /Problems: 1/);
+  assert.match(
+    text.stdout,
+    new RegExp(`gap +insp/file=mail\\.parquet/partition=0: offsets ${prevLast + 1n}–${nextFirst - 1n} are missing between ${files[0]}`),
+  );
+  assert.match(text.stdout, / 1 problem$/m);
+
+  // Accepted with --allow-gaps, but still listed.
+  const allowed = await inspectJson(copy, '--allow-gaps');
+  assert.equal(allowed.code, 0);
+  assert.equal(allowed.report.warnings.length, 1);
+});
+
+test('should exit 1 on overlapping files and on a file whose rows do not match its name', async () => {
+  const copy = await copyOutput();
+  const dir = path.join(copy, 'insp', 'file=mail.parquet', 'partition=0');
+  const files = (await readdir(dir)).sort();
+  const [first, last] = files[1]!.replace('.parquet', '').split('-').map(BigInt) as [bigint, bigint];
+  // The same rows again under a name shifted by 3: it overlaps both neighbours' ranges.
+  const shifted = parquetFileName(first + 3n, last + 3n);
+  await copyFile(path.join(dir, files[1]!), path.join(dir, shifted));
+
+  const { code, report } = await inspectJson(copy);
+  assert.equal(code, 1);
+  const kinds = report.problems.map((p) => p.kind);
+  assert.ok(kinds.includes('overlap'), kinds.join());
+  assert.ok(kinds.includes('name-mismatch'), kinds.join());
+  const overlap = report.problems.find((p) => p.kind === 'overlap' && p.files.some((f) => f.endsWith(shifted)))!;
+  assert.match(overlap.message, new RegExp(`${files[1]} \\(${first}–${last}\\) and ${shifted} \\(${first + 3n}–${last + 3n}\\) overlap on offsets ${first + 3n}–${last}`));
+  const mismatch = report.problems.find((p) => p.kind === 'name-mismatch')!;
+  assert.match(mismatch.message, new RegExp(`its name says offsets ${first + 3n}–${last + 3n}, its rows hold offsets ${first}–${last}`));
+  const text = await run(['inspect', copy]);
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, /^ {2}overlap +insp\/file=mail\.parquet\/partition=0: /m);
+});
+
+test('should exit 2 naming a missing folder, and document its exit codes in --help', async () => {
+  const missing = path.join(root, 'no-such-dir');
+  const result = await run(['inspect', missing]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, new RegExp(`${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not exist`));
+  const usage = await run(['inspect']);
+  assert.equal(usage.code, 2);
+  const help = await run(['inspect', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Examples:\n\s+\$ textstream replay/);
+  assert.match(help.stdout, /\$ textstream inspect out\n/);
+  assert.match(help.stdout, /Exit codes: 0 consistent; 1 gaps, overlaps, mismatches/);
+});
+
+/** Output columns as the sink writes them (sinks/parquet.ts outputSchema, without text). */
+const OUTPUT_COLUMNS: Record<string, ParquetColumn> = {
+  id: { type: 'UTF8' },
+  score: { type: 'FLOAT' },
+  predicted: { type: 'INT32' },
+  label: { type: 'INT32', optional: true },
+  model_version: { type: 'INT64' },
+  source: { type: 'UTF8' },
+  partition: { type: 'INT32' },
+  offset: { type: 'INT64' },
+  timestamp: { type: 'TIMESTAMP_MILLIS', optional: true },
+  processed_at: { type: 'TIMESTAMP_MILLIS' },
+};
+
+async function writeKafkaFile(dir: string, topic: string, partition: number, offsets: number[]): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, parquetFileName(BigInt(offsets[0]!), BigInt(offsets.at(-1)!)));
+  const writer = await ParquetFileWriter.open(`${file}.tmp`, OUTPUT_COLUMNS, { compression: 'SNAPPY', rowGroupRows: 64 });
+  for (const offset of offsets) {
+    const score = (offset % 10) / 10 + 0.05;
+    await writer.append({
+      id: `m${offset}`,
+      score,
+      predicted: score > 0.5 ? 1 : 0,
+      label: offset % 3 === 0 ? null : offset % 2,
+      model_version: offset - 100,
+      source: topic,
+      partition,
+      offset,
+      timestamp: 1_700_000_000_000 + offset,
+      processed_at: 1_700_000_100_000,
+    });
+  }
+  await writer.finish(file);
+}
+
+test('should check a Kafka layout and say its dead letters live in a topic', async () => {
+  const dir = path.join(root, `kafka-${randomUUID()}`);
+  const part = path.join(dir, 'worker', 'topic=emails', 'partition=1');
+  const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  await writeKafkaFile(part, 'emails', 1, range(100, 109));
+  await writeKafkaFile(part, 'emails', 1, range(110, 119));
+  await writeKafkaFile(part, 'emails', 1, range(125, 129));
+
+  const { code, report } = await inspectJson(dir);
+  assert.equal(code, 1);
+  assert.equal(report.rows, 25);
+  assert.deepEqual(
+    report.partitions.map((p) => [p.key, p.source, p.partition, p.files, p.rows, p.firstOffset, p.lastOffset, p.missingOffsets]),
+    [['topic', 'emails', 1, 3, 25, '100', '129', 5]],
+  );
+  assert.deepEqual(report.modelVersions, { min: 0, max: 29 });
+  assert.match(report.deadLetters.note ?? '', /dead-letter topic/);
+  assert.deepEqual(
+    report.problems.map((p) => [p.kind, p.from, p.to]),
+    [['gap', '120', '124']],
+  );
+  assert.equal((await inspectJson(dir, '--allow-gaps')).code, 0);
+
+  // A file copied into another partition's folder: its rows say where they belong.
+  const other = path.join(dir, 'worker', 'topic=emails', 'partition=2');
+  await mkdir(other);
+  await copyFile(path.join(part, parquetFileName(100n, 109n)), path.join(other, parquetFileName(100n, 109n)));
+  const moved = await inspectJson(dir, '--allow-gaps');
+  assert.equal(moved.code, 1);
+  assert.deepEqual(moved.report.problems.map((p) => [p.kind, p.partition]), [['wrong-partition', 'worker/topic=emails/partition=2']]);
+});
