@@ -8,23 +8,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { createTopic, deleteTopic, ensureBroker, produceMessages, uniqueName, type TestMessage } from '../helpers/kafka.js';
 import { repoRoot } from '../helpers/paths.js';
 import { freePort, startPrometheus, type PrometheusServer, type Sample } from '../helpers/prometheus.js';
+import { labelledMessage, startWorker, waitFor, workerPipelineYaml, type RunningWorker } from '../helpers/worker.js';
 
-// The CLI compiled beside this test (dist/src/cli/main.js under npm test).
-const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dashboardsDir = path.join(repoRoot, 'dashboards');
 const PARTITIONS = 4;
 const WORKERS = 2;
-const WORDS = ['free', 'money', 'offer', 'click', 'now', 'meeting', 'agenda', 'lunch', 'report', 'team', 'win', 'prize'];
 /** What the test substitutes for Grafana's built-in interval variables. */
 const BUILTINS: Record<string, string> = { __rate_interval: '15s', __interval: '1s', __interval_ms: '1000', __range: '1m', __range_s: '60', __range_ms: '60000' };
 
@@ -32,12 +28,6 @@ interface Target { expr: string; refId: string }
 interface PanelJson { title?: string; type: string; targets?: Target[]; panels?: PanelJson[] }
 interface VariableJson { name: string; type: string; query?: string | { query: string }; allValue?: string; includeAll?: boolean }
 interface DashboardJson { title: string; panels: PanelJson[]; templating: { list: VariableJson[] } }
-
-function good(i: number): TestMessage {
-  const label = i % 3 === 0 ? 1 : 0;
-  const words = Array.from({ length: 8 }, (_, j) => WORDS[(i * 7 + j * (label ? 1 : 5)) % WORDS.length]);
-  return { key: `m${i}`, partition: i % PARTITIONS, value: JSON.stringify({ id: `m${i}`, text: words.join(' '), label }) };
-}
 
 /** Poison messages, one per dead-letter reason the worker can see from Kafka. */
 function poison(i: number): TestMessage {
@@ -50,37 +40,6 @@ function poison(i: number): TestMessage {
     { key: `label-${i}`, partition: p, value: JSON.stringify({ id: `l${i}`, text: 'hello there', label: 'yes' }) },
   ];
   return all[i % all.length]!;
-}
-
-function pipelineYaml(brokers: string, topic: string, groupId: string, dir: string, worker: string, port: number): string {
-  return `name: dashboards
-source:
-  type: kafka
-  brokers: [${brokers}]
-  topic: ${topic}
-  groupId: ${groupId}
-  commitIntervalMs: 500
-  shutdownTimeoutMs: 20000
-  sessionTimeoutMs: 6000
-  maxBufferedMessages: 40
-decode:
-  maxMessageBytes: 65536
-tokenizer:
-  bootstrapRows: 20
-batch:
-  maxRows: 32
-  maxAgeMs: 200
-model:
-  backend: wasm
-  checkpointDir: ${path.join(dir, `${worker}-checkpoint`)}
-  checkpointEveryRows: 50
-sink:
-  dir: ${path.join(dir, 'out')}
-  rotateRows: 50
-metrics:
-  host: 127.0.0.1
-  port: ${port}
-`;
 }
 
 /** Grafana's regex escaping of a single selected value inside `=~"…"`. */
@@ -106,23 +65,6 @@ const metricNames = (expr: string): string[] =>
 
 /** Metric families in a Prometheus text exposition (`# TYPE name type`). */
 const exportedFamilies = (text: string): Set<string> => new Set([...text.matchAll(/^# TYPE (\S+) \S+$/gm)].map((m) => m[1]!));
-
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
-
-interface Worker { child: ChildProcess; stderr: () => string; port: number }
-
-function startWorker(pipeline: string, port: number, cwd: string): Worker {
-  const child = spawn(process.execPath, [cli, 'run', pipeline], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return { child, stderr: () => stderr, port };
-}
 
 async function loadDashboards(): Promise<Array<{ file: string; dashboard: DashboardJson }>> {
   const files = (await readdir(dashboardsDir)).filter((f) => f.endsWith('.json')).sort();
@@ -174,7 +116,7 @@ test('should show real, finite data in every dashboard panel and know every metr
   await createTopic(brokers, `${topic}.dlq`, 1);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-dashboards-'));
   const groupId = uniqueName('group');
-  const workers: Worker[] = [];
+  const workers: Array<RunningWorker & { port: number }> = [];
   const servers: PrometheusServer[] = [];
   let producing = true;
   let producer: Promise<void> = Promise.resolve();
@@ -190,8 +132,8 @@ test('should show real, finite data in every dashboard panel and know every metr
   for (let i = 0; i < WORKERS; i++) {
     const port = await freePort();
     const file = path.join(dir, `w${i}.yaml`);
-    await writeFile(file, pipelineYaml(brokers, topic, groupId, dir, `w${i}`, port));
-    workers.push(startWorker(file, port, dir));
+    await writeFile(file, workerPipelineYaml({ name: 'dashboards', brokers, topic, groupId, dir, worker: `w${i}`, checkpointEveryRows: 50, metricsPort: port }));
+    workers.push({ ...startWorker(file, dir), port });
   }
   const targets = workers.map((w) => `127.0.0.1:${w.port}`);
   const prom = await startPrometheus(`global:
@@ -209,7 +151,7 @@ scrape_configs:
   // A live stream: ~20 messages/s over every partition, a poison message every second.
   producer = (async () => {
     for (let i = 0; producing; i++) {
-      const batch = Array.from({ length: 5 }, (_, k) => good(i * 5 + k));
+      const batch = Array.from({ length: 5 }, (_, k) => labelledMessage(i * 5 + k, PARTITIONS));
       if (i % 4 === 0) batch.push(poison(i / 4));
       await produceMessages(brokers, topic, batch);
       await sleep(250);
@@ -228,6 +170,7 @@ scrape_configs:
       return Number(scrapes[0]?.value[1] ?? 0) >= 20 && Number(rows[0]?.value[1] ?? 0) > 0;
     },
     120_000,
+    500,
   ).catch((err: unknown) => {
     throw new Error(`${String(err)}\n${stderrs()}`);
   });
@@ -265,7 +208,7 @@ scrape_configs:
     await waitFor('every rule evaluated', async () => {
       const r = (await prom.api<typeof data>('/api/v1/rules')).groups.flatMap((g) => g.rules);
       return r.every((x) => x.health !== 'unknown');
-    }, 10_000);
+    }, 10_000, 500);
     const bad = (await prom.api<typeof data>('/api/v1/rules')).groups.flatMap((g) => g.rules).filter((r) => r.health !== 'ok');
     assert.deepEqual(bad.map((r) => `${r.name}: ${r.lastError ?? r.health}`), []);
   });

@@ -5,19 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type TestMessage } from '../helpers/kafka.js';
-import { repoRoot } from '../helpers/paths.js';
+import { labelledMessage, startWorker, waitFor, workerPipelineYaml } from '../helpers/worker.js';
 
-const cli = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const PARTITIONS = 4;
-const WORDS = ['free', 'money', 'offer', 'click', 'now', 'meeting', 'agenda', 'lunch', 'report', 'team', 'win', 'prize'];
 
 interface Harness {
   brokers: string;
@@ -45,36 +41,7 @@ async function setUp(t: { after: (fn: () => Promise<void>) => void }, name: stri
     dir,
     async pipelineFile(worker) {
       const file = path.join(dir, `${worker}.yaml`);
-      await writeFile(
-        file,
-        `name: w
-source:
-  type: kafka
-  brokers: [${brokers}]
-  topic: ${topic}
-  groupId: ${groupId}
-  commitIntervalMs: 500
-  shutdownTimeoutMs: 20000
-  sessionTimeoutMs: 6000
-  maxBufferedMessages: 40
-decode:
-  maxMessageBytes: 65536
-tokenizer:
-  bootstrapRows: 20
-batch:
-  maxRows: 32
-  maxAgeMs: 200
-model:
-  backend: wasm
-  checkpointDir: ${path.join(dir, `${worker}-checkpoint`)}
-  checkpointEveryRows: 100
-sink:
-  dir: ${path.join(dir, 'out')}
-  rotateRows: 50
-metrics:
-  port: 0
-`,
-      );
+      await writeFile(file, workerPipelineYaml({ name: 'w', brokers, topic, groupId, dir, worker, checkpointEveryRows: 100, metricsPort: 0 }));
       return file;
     },
   };
@@ -82,34 +49,7 @@ metrics:
 
 /** Synthetic labelled messages with JSON values, spread over every partition. */
 function goodMessages(from: number, count: number): TestMessage[] {
-  return Array.from({ length: count }, (_, k) => {
-    const i = from + k;
-    const label = i % 3 === 0 ? 1 : 0;
-    const words = Array.from({ length: 8 }, (_, j) => WORDS[(i * 7 + j * (label ? 1 : 5)) % WORDS.length]);
-    return { key: `m${i}`, partition: i % PARTITIONS, value: JSON.stringify({ id: `m${i}`, text: words.join(' '), label }) };
-  });
-}
-
-interface Worker {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function startWorker(pipeline: string, cwd: string): Worker {
-  const child = spawn(process.execPath, [cli, 'run', pipeline], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stderr: () => stderr, exited };
-}
-
-async function waitFor(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
+  return Array.from({ length: count }, (_, k) => labelledMessage(from + k, PARTITIONS));
 }
 
 /** Every (partition, offset) in the output files, read back by DuckDB. */
