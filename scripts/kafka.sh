@@ -38,18 +38,8 @@ START_TIMEOUT_S=90
 STOP_TIMEOUT_S=30
 
 log() { echo "kafka: $*" >&2; }
-now_ms() { date +%s%3N; }
-elapsed() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }
-
-# Serialises fetch/start/stop across processes (test files run in parallel and may all
-# call `start`). Children that outlive this script must not inherit the lock's fd 9.
-lock() {
-  mkdir -p "$CACHE"
-  exec 9>"$CACHE/.lock"
-  flock 9
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=scripts/service-lib.sh
+source scripts/service-lib.sh
 
 # The pid of the broker this script started on $PORT, if that process is still alive.
 # Checks the command line too, so a recycled pid is never mistaken for the broker.

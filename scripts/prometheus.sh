@@ -24,16 +24,8 @@ START_TIMEOUT_S=60
 STOP_TIMEOUT_S=20
 
 log() { echo "prometheus: $*" >&2; }
-now_ms() { date +%s%3N; }
-elapsed() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }
-
-# Serialises fetch/start/stop across processes (test files may run in parallel). Children
-# that outlive this script must not inherit the lock's fd 9.
-lock() {
-  mkdir -p "$CACHE"
-  exec 9>"$CACHE/.lock"
-  flock 9
-}
+# shellcheck source=scripts/service-lib.sh
+source scripts/service-lib.sh
 
 check_port() {
   if ! [[ "$1" =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > 65535)); then
@@ -41,8 +33,6 @@ check_port() {
     exit 2
   fi
 }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 cmd_fetch() {
   if [[ -x "$BIN/prometheus" && -x "$BIN/promtool" ]]; then return 0; fi
