@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { SourceError } from '../errors.js';
+import type { PartitionSummary } from '../report/aggregate.js';
 import { scanOutputLayout, type PartitionFiles, type RangeFile } from './layout.js';
 import { readInspectRows, type InspectRow } from './read.js';
 
@@ -34,15 +35,9 @@ export interface Problem {
   message: string;
 }
 
-export interface PartitionReport {
-  pipeline: string;
+/** The report's per-partition figures (offsets as decimal strings), plus what inspect checks. */
+export interface PartitionReport extends PartitionSummary {
   key: string;
-  source: string;
-  partition: number;
-  files: number;
-  rows: number;
-  firstOffset: string | null;
-  lastOffset: string | null;
   /** Offsets between firstOffset and lastOffset with no row. */
   missingOffsets: number;
   /** How many of those a dead letter accounts for. */
