@@ -1,29 +1,40 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadPipeline } from '../config/load.js';
 import { runWorker } from '../runtime/worker.js';
 import { makeLogger } from './logger.js';
+import { makeProgressView, type ProgressView } from './progress.js';
 import { onShutdownSignal } from './signals.js';
+import { formatWorkerSummary, workerSummaryJSON } from './summary.js';
 
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
     .description('Run a consumer-group worker on the Kafka topic of a pipeline: score, train, write Parquet exactly once.')
     .argument('<pipeline.yaml>', 'a pipeline definition with source.type: kafka')
+    .option(
+      '--exit-when-idle <seconds>',
+      'drain and exit 0 once no message has arrived for this long (counted from start): process what the topic holds, then stop',
+      parsePositiveNumber,
+    )
+    .option('--json', 'no progress display; print the summary as one JSON object when the worker stops', false)
     .addHelpText(
       'after',
       `
 Examples:
   $ textstream run pipelines/kafka-spamassassin.yaml
   $ textstream produce --topic emails data/spamassassin.parquet   # feed it
+  $ TEXTSTREAM_SOURCE_BROKERS=127.0.0.1:9092 textstream run pipelines/kafka-spamassassin.yaml
+  $ textstream run pipelines/kafka-spamassassin.yaml --exit-when-idle 20 --json | jq .rowsWritten
 
 Start several workers with the same source.groupId to share the topic's partitions.
 Output: <sink.dir>/<name>/topic=<topic>/partition=<p>/<firstOffset>-<lastOffset>.parquet.
 Offsets are committed only once the file holding their rows is durable; dead letters go
-to the topic deadLetter.topic (default <topic>.dlq), which must exist. SIGINT/SIGTERM
+to the topic deadLetter.topic (default <topic>.dlq; created when missing). SIGINT/SIGTERM
 drain the worker (stop fetching, finish files, commit, checkpoint) within
-source.shutdownTimeoutMs, exit 0; past the deadline it exits 1.`,
+source.shutdownTimeoutMs, print the summary and exit 0; past the deadline it exits 1.
+A progress bar shows on a terminal; otherwise the logs and /metrics tell the progress.`,
     )
-    .action(async (file: string, _opts: unknown, command: Command) => {
+    .action(async (file: string, opts: { exitWhenIdle?: number; json: boolean }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
       const config = await loadPipeline(file);
       const controller = new AbortController();
@@ -40,24 +51,29 @@ source.shutdownTimeoutMs, exit 0; past the deadline it exits 1.`,
         },
         { once: true },
       );
+      // A worker's logs are JSON lines; a plain progress line every few seconds would break
+      // them, so the live view is for terminals only.
+      let view: ProgressView | null = process.stderr.isTTY && !opts.json ? makeProgressView(null) : null;
       try {
-        const summary = await runWorker(config, { logger, signal: controller.signal });
-        logger.info(
-          {
-            rowsIn: summary.rowsIn,
-            rowsWritten: summary.rowsWritten,
-            deadLetters: summary.deadLetters,
-            rowsReplayed: summary.rowsReplayed,
-            files: summary.files.length,
-            modelVersion: summary.modelVersion,
-            accuracy: summary.evaluation.accuracy,
-            auc: summary.evaluation.auc,
-            seconds: Number(summary.seconds.toFixed(1)),
-          },
-          'worker stopped',
-        );
+        const summary = await runWorker(config, {
+          logger,
+          signal: controller.signal,
+          exitWhenIdleMs: opts.exitWhenIdle === undefined ? null : opts.exitWhenIdle * 1000,
+          onProgress: (progress, evaluation) => view?.update(progress, evaluation.accuracy),
+        });
+        view?.stop();
+        view = null;
+        logger.info({ rowsIn: summary.rowsIn, rowsWritten: summary.rowsWritten, deadLetters: summary.deadLetters }, 'worker stopped');
+        process.stdout.write(opts.json ? workerSummaryJSON(summary) : formatWorkerSummary(summary));
       } finally {
+        view?.stop();
         removeSignals();
       }
     });
+}
+
+function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${value}"`);
+  return n;
 }

@@ -1,11 +1,31 @@
 import { Stages } from '../metrics/definitions.js';
+import type { BackendInfo } from '../model/backend.js';
+import type { EvaluationSnapshot } from '../model/evaluation.js';
+import type { RunSummary } from '../runtime/pipeline.js';
 import type { ReplaySummary } from '../runtime/replay.js';
+import type { WorkerSummary } from '../runtime/worker.js';
+
+/** What a replay and a worker both report at the end. */
+type FinishedRun = RunSummary & {
+  backend: BackendInfo;
+  lstm: 'fused' | 'stock';
+  evaluation: EvaluationSnapshot;
+  checkpointDir: string | null;
+};
 
 const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toFixed(1)} %`);
 const num = (x: number): string => x.toLocaleString('en-US');
 
-/** The end-of-run report: counts, model quality, per-stage throughput, output files. */
 export function formatReplaySummary(s: ReplaySummary): string {
+  return formatRunSummary(s, `textstream replay of ${s.input}`, s.deadLetterPath);
+}
+
+export function formatWorkerSummary(s: WorkerSummary): string {
+  return formatRunSummary(s, `textstream worker on topic ${s.topic} (group ${s.groupId})`, `topic ${s.deadLetterTopic}`);
+}
+
+/** The end-of-run report: counts, model quality, per-stage throughput, output files. */
+function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: string): string {
   const e = s.evaluation;
   const majority = e.count > 0 ? Math.max(e.positives, e.negatives) / e.count : null;
   const reasons = Object.entries(s.deadLettersByReason)
@@ -13,10 +33,10 @@ export function formatReplaySummary(s: ReplaySummary): string {
     .join(', ');
   const lines = [
     '',
-    `textstream replay of ${s.input}${s.aborted ? ' (stopped early)' : ''}`,
+    `${heading}${s.aborted ? ' (stopped early)' : ''}`,
     `  rows in               ${num(s.rowsIn)}`,
     `  rows written          ${num(s.rowsWritten)} in ${s.files.length} Parquet file(s)`,
-    `  dead letters          ${num(s.deadLetters)}${reasons ? ` (${reasons})` : ''} → ${s.deadLetterPath}`,
+    `  dead letters          ${num(s.deadLetters)}${reasons ? ` (${reasons})` : ''} → ${deadLetterTarget}`,
     `  rows trained          ${num(s.rowsTrained)} (model version ${s.modelVersion}, backend ${s.backend.name}, ${s.lstm} LSTM)`,
     `  prequential accuracy  ${pct(e.accuracy)} on ${num(e.count)} labelled rows (majority class ${pct(majority)})`,
     `  prequential AUC       ${e.auc === null ? 'n/a' : e.auc.toFixed(4)}`,
@@ -39,21 +59,28 @@ export function formatReplaySummary(s: ReplaySummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * The replay summary as one JSON object (`--json`): the same figures as the text, with
- * stable names, offsets as decimal strings (they are 64-bit) and stages as an object.
- */
 export function replaySummaryJSON(s: ReplaySummary): string {
+  return `${JSON.stringify({ input: s.input, ...runSummaryFields(s), deadLetterPath: s.deadLetterPath })}\n`;
+}
+
+export function workerSummaryJSON(s: WorkerSummary): string {
+  return `${JSON.stringify({ topic: s.topic, groupId: s.groupId, ...runSummaryFields(s), deadLetterTopic: s.deadLetterTopic })}\n`;
+}
+
+/**
+ * The summary as JSON (`--json`): the same figures as the text, with stable names,
+ * offsets as decimal strings (they are 64-bit) and stages as an object.
+ */
+function runSummaryFields(s: FinishedRun): Record<string, unknown> {
   const e = s.evaluation;
-  return `${JSON.stringify({
-    input: s.input,
+  return {
     aborted: s.aborted,
     rowsIn: s.rowsIn,
     rowsWritten: s.rowsWritten,
     rowsTrained: s.rowsTrained,
+    rowsReplayed: s.rowsReplayed,
     deadLetters: s.deadLetters,
     deadLettersByReason: s.deadLettersByReason,
-    deadLetterPath: s.deadLetterPath,
     modelVersion: s.modelVersion,
     backend: s.backend.name,
     lstm: s.lstm,
@@ -63,5 +90,5 @@ export function replaySummaryJSON(s: ReplaySummary): string {
     stages: Object.fromEntries([...s.stages].map(([stage, t]) => [stage, { rowsOut: t.output, seconds: t.seconds }])),
     files: s.files.map((f) => ({ ...f, firstOffset: f.firstOffset.toString(), lastOffset: f.lastOffset.toString() })),
     checkpointDir: s.checkpointDir,
-  })}\n`;
+  };
 }

@@ -88,6 +88,12 @@ export const PipelineSchema = z
         bootstrapRows: positiveInt
           .default(1000)
           .describe('Messages the vocabulary is fitted on before it is frozen.'),
+        bootstrapMaxWaitMs: positiveInt
+          .nullable()
+          .default(30_000)
+          .describe(
+            'Kafka: fit the vocabulary on the messages that have arrived when bootstrapRows have not, this long (ms) after the first; null: wait for all of them.',
+          ),
         path: z
           .string()
           .min(1)

@@ -35,6 +35,11 @@ export interface PipelineParts {
   vocabulary: Vocabulary;
   /** Messages buffered to fit the vocabulary when it is not frozen yet. */
   bootstrapRows: number;
+  /**
+   * A live source may never deliver `bootstrapRows` messages: fit the vocabulary on what
+   * has arrived once the first bootstrap message is this old. null: wait for all of them.
+   */
+  bootstrapMaxWaitMs?: number | null;
   builder: BatchBuilder;
   model: BatchModel;
   metrics: PipelineMetrics;
@@ -52,6 +57,11 @@ export interface PipelineParts {
    */
   drift?: Adwin;
   onDrift?: (event: DriftEvent) => void;
+  /**
+   * End the run as at the end of the input once no record has arrived for this long
+   * (counted from the start): a worker that drains a topic and exits. null: never.
+   */
+  idleExitMs?: number | null;
   /** Called with the number of rows trained so far after each model batch. */
   afterBatch?: (progress: PipelineProgress) => Promise<void> | void;
   signal: AbortSignal;
@@ -115,6 +125,8 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   const deadLettersByReason: Record<string, number> = {};
   const files: DurableFile[] = [];
   let bootstrap: Message[] = [];
+  let bootstrapStartedAt: number | null = null;
+  let lastRecordAt = Date.now();
   const decodeOptions = { maxMessageBytes: parts.maxMessageBytes };
 
   const sendDeadLetters = async (letters: DeadLetter[]): Promise<void> => {
@@ -179,6 +191,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     const dropped = tracker.pendingCount;
     parts.builder.flush();
     bootstrap = [];
+    bootstrapStartedAt = null;
     await parts.sink.discard();
     tracker.clear();
     progress.rowsIn -= dropped;
@@ -219,6 +232,9 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     for (const batch of batches) await runModel(batch);
   };
 
+  const bootstrapWaitedTooLong = (): boolean =>
+    parts.bootstrapMaxWaitMs != null && bootstrapStartedAt !== null && Date.now() - bootstrapStartedAt >= parts.bootstrapMaxWaitMs;
+
   const finishBootstrap = async (): Promise<void> => {
     if (parts.vocabulary.frozen) return;
     // Exactly the first `bootstrapRows` messages, however the source happened to batch them.
@@ -226,6 +242,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     await clock.time('tokenize', 0, () => parts.vocabulary.fitAndFreeze(texts), () => 0);
     const buffered = bootstrap;
     bootstrap = [];
+    bootstrapStartedAt = null;
     await tokenizeAndBatch(buffered);
   };
 
@@ -237,6 +254,11 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
       const next = await iterator.next();
       if (next.done) break;
       const records = takeWithinLimit(next.value, parts.limit, progress.rowsIn);
+      if (records.length > 0) lastRecordAt = Date.now();
+      else if (parts.idleExitMs != null && Date.now() - lastRecordAt >= parts.idleExitMs) {
+        await iterator.return?.();
+        break;
+      }
       clock.record('source', records.length, records.length, Number(process.hrtime.bigint() - readStart) / 1e9);
       if (stale()) await resetForNewEpoch();
       progress.rowsIn += records.length;
@@ -259,8 +281,9 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
 
       if (parts.vocabulary.frozen) await tokenizeAndBatch(cleaned);
       else {
+        if (cleaned.length > 0) bootstrapStartedAt ??= Date.now();
         bootstrap.push(...cleaned);
-        if (bootstrap.length >= parts.bootstrapRows) await finishBootstrap();
+        if (bootstrap.length >= parts.bootstrapRows || bootstrapWaitedTooLong()) await finishBootstrap();
       }
       await flushOnSchedule();
       if ((parts.limit !== null && progress.rowsIn >= parts.limit) || parts.signal.aborted) {

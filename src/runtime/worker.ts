@@ -16,15 +16,20 @@ export interface WorkerOptions {
   logger: Logger;
   /** Aborting it drains the worker: stop fetching, flush, finish files, commit, checkpoint. */
   signal: AbortSignal;
+  /** Drain and return once no message has arrived for this long (ms); null: run until `signal`. */
+  exitWhenIdleMs?: number | null;
   onStart?: (info: { backend: BackendInfo; metricsUrl: string | null }) => void;
   onProgress?: (progress: PipelineProgress, evaluation: EvaluationSnapshot) => void;
 }
 
 export interface WorkerSummary extends RunSummary {
   backend: BackendInfo;
+  lstm: 'fused' | 'stock';
   evaluation: EvaluationSnapshot;
   topic: string;
+  groupId: string;
   deadLetterTopic: string;
+  checkpointDir: string | null;
 }
 
 /** Output files of a worker: `<dir>/<name>/topic=<topic>/partition=<p>/<first>-<last>.parquet`. */
@@ -50,7 +55,14 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   const layout = { dir: config.sink.dir, pipeline: config.name, prefix: KAFKA_PATH_PREFIX };
   const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText });
   const deadLetterTopic = config.deadLetter.topic ?? `${sourceConfig.topic}.dlq`;
-  const deadLetters = new KafkaDeadLetterSink({ kafka, topic: deadLetterTopic });
+  const deadLetters = new KafkaDeadLetterSink({
+    kafka,
+    topic: deadLetterTopic,
+    createLike: {
+      topic: sourceConfig.topic,
+      onCreated: (maxMessageBytes) => logger.info({ deadLetterTopic, maxMessageBytes }, 'created the dead-letter topic (it did not exist)'),
+    },
+  });
   let source: KafkaSource | null = null;
   const messageOptions = { format: sourceConfig.format, fields: sourceConfig.fields, maxMessageBytes: config.decode.maxMessageBytes };
   try {
@@ -85,6 +97,8 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       sink,
       deadLetters,
       limit: null,
+      bootstrapMaxWaitMs: config.tokenizer.bootstrapMaxWaitMs,
+      idleExitMs: opts.exitWhenIdleMs ?? null,
       flushIntervalMs: sourceConfig.commitIntervalMs,
       signal: opts.signal,
     });
@@ -93,9 +107,12 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       ...summary,
       modelVersion: model.learner.modelVersion,
       backend: model.backend,
+      lstm: model.learner.lstm,
       evaluation: model.learner.evaluation(),
       topic: sourceConfig.topic,
+      groupId: sourceConfig.groupId,
       deadLetterTopic,
+      checkpointDir: config.model.checkpointDir,
     };
   } finally {
     // Reverse data-flow order; each close is safe after a failure.

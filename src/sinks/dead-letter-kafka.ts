@@ -21,8 +21,14 @@ export interface KafkaDeadLetterSinkOptions {
    * are what its guarantee rests on, so they are not left to the caller.
    */
   kafka: Kafka;
-  /** The dead-letter topic. It must exist: it is never auto-created. */
+  /** The dead-letter topic. Without `createLike`, it must exist. */
   topic: string;
+  /**
+   * When the dead-letter topic does not exist, create it (one partition, the broker's
+   * default replication) with this topic's `max.message.bytes`, as Kafka Connect does for
+   * its dead-letter queue: it must accept whatever the source topic accepts.
+   */
+  createLike?: { topic: string; onCreated?: (maxMessageBytes: number) => void };
   /**
    * Bytes of records per produce request (one record batch per partition, which the
    * broker checks against the topic's `max.message.bytes`). Default: that setting, read
@@ -62,13 +68,14 @@ const PERMANENT_ERRORS = new Set([
  * oversized message is exactly what lands here). Other failures are retryable SinkErrors.
  *
  * The producer connects on `connect()` or the first `write`, which also check that the
- * topic exists; `close()` disconnects it and is safe to call twice.
+ * topic exists (or create it, with `createLike`); `close()` disconnects it and is safe to call twice.
  */
 export class KafkaDeadLetterSink implements DeadLetterSink {
   readonly topic: string;
   readonly #kafka: Kafka;
   readonly #producer: Producer;
   readonly #configuredMaxBytes: number | undefined;
+  readonly #createLike: KafkaDeadLetterSinkOptions['createLike'];
   #maxRequestBytes = KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
   #connected = false;
   #closed = false;
@@ -83,6 +90,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     this.topic = options.topic;
     this.#kafka = options.kafka;
     this.#configuredMaxBytes = options.maxRequestBytes;
+    this.#createLike = options.createLike;
     this.#producer = options.kafka.producer({
       idempotent: true,
       // kafkajs' idempotent producer keeps order only with one request in flight.
@@ -145,7 +153,14 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     try {
       await admin.connect();
       const topics = await admin.listTopics();
-      if (!topics.includes(this.topic)) {
+      if (!topics.includes(this.topic) && this.#createLike) {
+        const maxMessageBytes = await readTopicMaxMessageBytes(admin, this.#createLike.topic);
+        // false: another worker created it first, which is just as good.
+        const created = await admin.createTopics({
+          topics: [{ topic: this.topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] }],
+        });
+        if (created) this.#createLike.onCreated?.(maxMessageBytes);
+      } else if (!topics.includes(this.topic)) {
         throw new SinkError(
           `dead-letter topic "${this.topic}" does not exist; create it first (with max.message.bytes at least that of the source topic), e.g. kafka-topics.sh --create --topic ${this.topic} --config max.message.bytes=<bytes>`,
           { canRetry: false },

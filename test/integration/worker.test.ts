@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
+import { runCli } from '../helpers/cli.js';
 import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type TestMessage } from '../helpers/kafka.js';
 import { labelledMessage, startWorker, waitFor, workerPipelineYaml } from '../helpers/worker.js';
 
@@ -164,6 +165,30 @@ test('should write every message exactly once with two workers, dead-letter pois
   for (let p = 0; p < PARTITIONS; p++) {
     const messagesInPartition = expected.filter((s) => s.startsWith(`${p}/`)).length + poison.filter((m) => m.partition === p).length;
     assert.equal(committed.get(p), String(messagesInPartition), `partition ${p} committed through its last message`);
+  }
+});
+
+test('should score a topic shorter than the bootstrap window, then exit on --exit-when-idle with a JSON summary', async (t) => {
+  const h = await setUp(t, 'idle-exit');
+  // 12 messages against bootstrapRows 20: the vocabulary is fitted after the wait instead.
+  const expected = await produce(h.brokers, h.topic, goodMessages(0, 12));
+  let exited = false;
+  const running = runCli(['run', await h.pipelineFile('a'), '--exit-when-idle', '15', '--json'], h.dir, {
+    TEXTSTREAM_TOKENIZER_BOOTSTRAP_MAX_WAIT_MS: '1000',
+  }).finally(() => (exited = true));
+  // Written while the worker still runs: the wait fitted the vocabulary, not the drain at exit.
+  await waitFor('the 12 rows in Parquet before the idle exit', async () => !exited && (await outputPositions(h.dir)).length === 12, 14_000);
+  const run = await running;
+  assert.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(run.stdout) as { topic: string; groupId: string; rowsIn: number; rowsWritten: number; aborted: boolean; files: unknown[] };
+  assert.deepEqual(
+    { topic: summary.topic, groupId: summary.groupId, rowsIn: summary.rowsIn, rowsWritten: summary.rowsWritten, aborted: summary.aborted },
+    { topic: h.topic, groupId: h.groupId, rowsIn: 12, rowsWritten: 12, aborted: false },
+  );
+  assertExactlyOnce(await outputPositions(h.dir), expected);
+  const committed = await committedOffsets(h.brokers, h.groupId, h.topic);
+  for (let p = 0; p < PARTITIONS; p++) {
+    assert.equal(committed.get(p), String(expected.filter((s) => s.startsWith(`${p}/`)).length), `partition ${p} committed`);
   }
 });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { SinkError } from '../../src/errors.js';
 import type { DeadLetter } from '../../src/message.js';
-import { DeadLetterHeaders, deadLetterToKafkaMessage, KafkaDeadLetterSink } from '../../src/sinks/dead-letter-kafka.js';
+import { DeadLetterHeaders, deadLetterToKafkaMessage, KafkaDeadLetterSink, readTopicMaxMessageBytes } from '../../src/sinks/dead-letter-kafka.js';
 import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type ReadMessage } from '../helpers/kafka.js';
 
 function letter(over: Partial<DeadLetter> = {}): DeadLetter {
@@ -149,6 +149,33 @@ test('should name a missing topic, refuse writes after close, and close twice', 
   await Promise.all([open.close(), open.close()]);
   await assert.rejects(open.write([letter()]), /is closed/);
   assert.throws(() => new KafkaDeadLetterSink({ kafka: kafkaClient(brokers), topic: '' }), SinkError);
+});
+
+test('should create a missing dead-letter topic with the source topic\'s size limit, once', async (t) => {
+  const brokers = await ensureBroker();
+  const source = await freshTopic(t, brokers, { 'max.message.bytes': String(3 << 20) });
+  const topic = uniqueName('dlq-created');
+  t.after(() => deleteTopic(brokers, topic));
+  const created: number[] = [];
+  const createLike = { topic: source, onCreated: (bytes: number) => created.push(bytes) };
+  const first = new KafkaDeadLetterSink({ kafka: kafkaClient(brokers), topic, createLike });
+  t.after(() => first.close());
+  // 2 MB: more than Kafka's default limit, so it lands only if the limit was copied.
+  await first.write([{ ...letter(), original: Buffer.alloc(2 << 20, 0x61) }]);
+  const second = new KafkaDeadLetterSink({ kafka: kafkaClient(brokers), topic, createLike });
+  t.after(() => second.close());
+  await second.connect();
+
+  assert.deepEqual(created, [3 << 20], 'created by the first sink only');
+  const admin = kafkaClient(brokers).admin();
+  await admin.connect();
+  try {
+    assert.equal(await readTopicMaxMessageBytes(admin, topic), 3 << 20);
+  } finally {
+    await admin.disconnect();
+  }
+  const [landed] = await readTopic(brokers, topic, 1);
+  assert.equal(landed!.value?.length, 2 << 20);
 });
 
 test('should fail with a retryable SinkError when the broker cannot be reached', async (t) => {
