@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatInspectReport } from '../inspect/format.js';
 import { inspectOutput } from '../inspect/inspect.js';
 import { ExitCodes } from './exit-codes.js';
+import { makeCountBar } from './progress.js';
 
 export function registerInspectCommand(program: Command): void {
   program
@@ -10,7 +11,7 @@ export function registerInspectCommand(program: Command): void {
       'Check a run’s Parquet outputs for offset gaps and overlaps, and sum them up\n (rows per partition, scores, accuracy, model versions, dead letters, temp files).',
     )
     .argument('<output dir>', 'the run’s output folder (sink.dir, or one pipeline’s folder in it)')
-    .option('--json', 'print one JSON object instead of tables', false)
+    .option('--json', 'no progress display; print one JSON object instead of tables', false)
     .option(
       '--allow-gaps',
       'list offsets missing without a dead letter as warnings, not problems (Kafka: transaction markers, compaction, dead letters in the topic)',
@@ -35,7 +36,8 @@ Exit codes: 0 consistent; 1 gaps, overlaps, mismatches or unreadable files (list
 "Problems", or in "problems" with --json); 2 usage error (e.g. the folder does not exist).`,
     )
     .action(async (dir: string, opts: { json: boolean; allowGaps: boolean }) => {
-      const report = await inspectOutput({ dir, allowGaps: opts.allowGaps });
+      const bar = opts.json ? null : makeCountBar(null, 'files');
+      const report = await inspectOutput({ dir, allowGaps: opts.allowGaps, onFile: (done, total) => bar?.update(done, total) }).finally(() => bar?.stop());
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatInspectReport(report));
       if (report.files === 0) process.stderr.write(`textstream inspect: no Parquet output files under ${dir}\n`);
       if (!report.consistent) {

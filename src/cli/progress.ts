@@ -54,26 +54,51 @@ export function makeProgressView(total: number | null, stream: NodeJS.WriteStrea
 }
 
 export interface CountBar {
-  update(done: number): void;
+  /** `total` updates the bar's total (for a bar made without one, the first call sets it). */
+  update(done: number, total?: number): void;
   stop(): void;
 }
 
-/** A plain count bar (`done/total unit`) for commands other than the pipeline; a line every 5 s off a TTY. */
-export function makeCountBar(total: number, unit: string, stream: NodeJS.WriteStream = process.stderr): CountBar {
+/**
+ * A plain count bar (`done/total unit`) for commands other than the pipeline; a line every
+ * 5 s off a TTY. `total` may be null when the work learns it only once it starts (files
+ * found under a folder): the bar then starts on the first `update(done, total)`.
+ */
+export function makeCountBar(total: number | null, unit: string, stream: NodeJS.WriteStream = process.stderr): CountBar {
+  let of = total;
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       { stream, format: ` {bar} {percentage}% | {value}/{total} ${unit} | eta {eta_formatted}`, hideCursor: true },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0);
-    return { update: (done) => bar.update(done), stop: () => bar.stop() };
+    let started = false;
+    const start = (n: number, done: number): void => {
+      bar.start(n, done);
+      started = true;
+    };
+    if (of !== null) start(of, 0);
+    return {
+      update(done, newTotal) {
+        if (newTotal !== undefined && newTotal !== of) {
+          of = newTotal;
+          if (started) bar.setTotal(newTotal);
+        }
+        if (!started && of !== null) start(of, done);
+        else if (started) bar.update(done);
+      },
+      stop() {
+        // A bar never started has drawn nothing (and has hidden no cursor) to undo.
+        if (started) bar.stop();
+      },
+    };
   }
   let lastPrint = Date.now();
   return {
-    update(done) {
+    update(done, newTotal) {
+      if (newTotal !== undefined) of = newTotal;
       if (Date.now() - lastPrint < 5000) return;
       lastPrint = Date.now();
-      stream.write(`progress: ${done}/${total} ${unit}\n`);
+      stream.write(`progress: ${done}${of === null ? '' : `/${of}`} ${unit}\n`);
     },
     stop() {},
   };

@@ -1,10 +1,11 @@
 import { writeFile, rename, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { SourceError } from '../errors.js';
 import { buildReportData } from '../report/build.js';
 import { headerRows, renderReport } from '../report/html.js';
+import { makeReportSummary } from '../report/summary.js';
+import { makeCountBar } from './progress.js';
 
 export function registerReportCommand(program: Command): void {
   program
@@ -19,41 +20,25 @@ export function registerReportCommand(program: Command): void {
       'read dead letters from this file instead of the dead-letters.jsonl files under <output dir> (repeatable)',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
+    .option('--json', 'no progress display; print the header figures and the report path as one JSON object', false)
     .addHelpText(
       'after',
       `
 Examples:
   $ textstream replay pipelines/spamassassin.yaml
   $ textstream report out --out spamassassin-report.html
+  $ textstream report out --out spamassassin-report.html --json | jq .accuracy
 
 The page needs no network (the chart library is inlined); open it in any browser.
 Memory stays bounded on large outputs: files are read one at a time and rows are folded
 into time buckets and fixed histograms. AUC comes from a 4096-bin histogram of score logits
 per class; the header states its worst-case error.`,
     )
-    .action(async (dir: string, opts: { out: string; deadLetters?: string[] }) => {
-      const bar = process.stderr.isTTY
-        ? new cliProgress.SingleBar(
-            { stream: process.stderr, format: ' {bar} {value}/{total} files | {percentage}%', hideCursor: true },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
-      let started = false;
-      let data;
-      try {
-        data = await buildReportData({
-          dir,
-          deadLetters: opts.deadLetters ?? null,
-          onFile: (done, total) => {
-            if (!bar) return;
-            if (!started) bar.start(total, done);
-            started = true;
-            bar.update(done);
-          },
-        });
-      } finally {
-        if (started) bar?.stop();
-      }
+    .action(async (dir: string, opts: { out: string; deadLetters?: string[]; json: boolean }) => {
+      const bar = opts.json ? null : makeCountBar(null, 'files');
+      const data = await buildReportData({ dir, deadLetters: opts.deadLetters ?? null, onFile: (done, total) => bar?.update(done, total) }).finally(
+        () => bar?.stop(),
+      );
       const html = renderReport(data);
       const out = path.resolve(opts.out);
       await mkdir(path.dirname(out), { recursive: true });
@@ -67,6 +52,10 @@ per class; the header states its worst-case error.`,
       }
       if (data.files === 0) process.stderr.write(`textstream report: no Parquet output files under ${dir}\n`);
       else if (data.labelled === 0) process.stderr.write('textstream report: no labelled rows; accuracy and AUC are not shown\n');
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(makeReportSummary(data, out))}\n`);
+        return;
+      }
       const width = 22;
       const lines = headerRows(data).map(([, label, value]) => `  ${label.padEnd(width)}${value}`);
       process.stdout.write(`textstream report of ${dir}\n${lines.join('\n')}\n  report                ${out}\n`);

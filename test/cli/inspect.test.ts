@@ -1,9 +1,11 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pino } from 'pino';
 import { parsePipeline } from '../../src/config/load.js';
@@ -11,7 +13,7 @@ import type { InspectReport } from '../../src/inspect/inspect.js';
 import { replay, type ReplaySummary } from '../../src/runtime/replay.js';
 import { ParquetFileWriter, parquetFileName, type ParquetColumn } from '../../src/sinks/parquet.js';
 import { corpusMessages } from '../helpers/corpus.js';
-import { runCli as run } from '../helpers/cli.js';
+import { CLI, runCli as run } from '../helpers/cli.js';
 
 
 async function inspectJson(dir: string, ...extra: string[]): Promise<{ code: number | null; report: InspectReport; stderr: string }> {
@@ -228,7 +230,55 @@ test('should exit 2 naming a missing folder, and document its exit codes in --he
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Examples:\n\s+\$ textstream replay/);
   assert.match(help.stdout, /\$ textstream inspect out\n/);
+  assert.match(help.stdout, /--json +no progress display/);
+  assert.match(help.stdout, /\$ textstream inspect out\/spamassassin --json/);
   assert.match(help.stdout, /Exit codes: 0 consistent; 1 gaps, overlaps, mismatches/);
+});
+
+/** Terminal control sequences: cli-progress draws, erases and hides the cursor with them. */
+const ESCAPE = /\u001b[[78]/u;
+
+/**
+ * Runs `textstream <args>` with a terminal as its stdout and stderr, through util-linux
+ * `script` (which merges both into `output`, with CRLF line ends); null where there is none.
+ */
+async function runInTerminal(args: string[]): Promise<{ code: number; output: string } | null> {
+  const exec = promisify(execFile);
+  const version = await exec('script', ['--version']).catch(() => null);
+  if (!version?.stdout.includes('util-linux')) return null;
+  const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, CLI, ...args].map(quote).join(' ');
+  try {
+    const { stdout } = await exec('script', ['--quiet', '--return', '--command', command, '/dev/null']);
+    return { code: 0, output: stdout.replace(/\r\n/g, '\n') };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, output: e.stdout.replace(/\r\n/g, '\n') };
+  }
+}
+
+test('should draw a files bar only on a terminal and never with --json', async (t) => {
+  // Off a terminal (pipes): no bar, and a run this short prints no 5 s progress line either.
+  const piped = await run(['inspect', outDir]);
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.doesNotMatch(piped.stderr, ESCAPE);
+  assert.doesNotMatch(piped.stderr, /progress:/);
+  const pipedJson = await run(['inspect', outDir, '--json']);
+  assert.equal(pipedJson.stderr, '');
+  assert.equal((JSON.parse(pipedJson.stdout) as InspectReport).rows, summary.rowsWritten);
+
+  const tty = await runInTerminal(['inspect', outDir]);
+  if (tty === null) return t.skip('no util-linux `script` to provide a terminal');
+  assert.equal(tty.code, 0, tty.output);
+  const files = (JSON.parse(pipedJson.stdout) as InspectReport).files;
+  assert.match(tty.output, new RegExp(`100% \\| ${files}/${files} files`));
+  assert.match(tty.output, /Consistent: no gaps, overlaps or mismatches\./);
+
+  // On a terminal with --json: the JSON alone, not one control sequence around it.
+  const ttyJson = await runInTerminal(['inspect', outDir, '--json']);
+  assert.equal(ttyJson!.code, 0, ttyJson!.output);
+  assert.doesNotMatch(ttyJson!.output, ESCAPE);
+  assert.deepEqual(JSON.parse(ttyJson!.output), JSON.parse(pipedJson.stdout));
 });
 
 /** Output columns as the sink writes them (sinks/parquet.ts outputSchema, without text). */

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -6,12 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { chromium } from 'playwright-core';
 import { pino } from 'pino';
 import { parsePipeline } from '../../src/config/load.js';
 import { formatCount } from '../../src/report/html.js';
-import { replay } from '../../src/runtime/replay.js';
+import type { ReportSummary } from '../../src/report/summary.js';
+import { replay, type ReplaySummary } from '../../src/runtime/replay.js';
 import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { runCli, tempDir } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
 import { corpusMessages } from '../helpers/corpus.js';
 
@@ -37,12 +40,16 @@ async function writeInput(file: string): Promise<void> {
   await writer.finish(file);
 }
 
-test('should write a self-contained HTML report of a real replay whose charts render in headless Chromium', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-report-e2e-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const input = path.join(dir, 'mail.parquet');
+let root = '';
+let outDir = '';
+let summary: ReplaySummary;
+
+/** One small replay whose outputs every test here reports on; none of them changes it. */
+before(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'textstream-report-e2e-'));
+  const input = path.join(root, 'mail.parquet');
   await writeInput(input);
-  const outDir = path.join(dir, 'out');
+  outDir = path.join(root, 'out');
   const config = parsePipeline({
     name: 'e2e',
     source: { type: 'parquet', path: input, batchRows: 20 },
@@ -53,7 +60,14 @@ test('should write a self-contained HTML report of a real replay whose charts re
     sink: { dir: outDir, rotateRows: 30 },
     metrics: { enabled: false },
   });
-  const summary = await replay(config, { logger: pino({ level: 'silent' }), signal: new AbortController().signal });
+  summary = await replay(config, { logger: pino({ level: 'silent' }), signal: new AbortController().signal });
+});
+
+test.after(() => rm(root, { recursive: true, force: true }));
+
+test('should write a self-contained HTML report of a real replay whose charts render in headless Chromium', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-report-e2e-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   assert.equal(summary.deadLetters, 3);
 
   // The command, as a user runs it.
@@ -148,6 +162,75 @@ test('should report an empty output folder and a run without labels with a clear
 
   const help = await run(process.execPath, [main, 'report', '--help']);
   assert.match(help.stdout, /Examples:\n\s+\$ textstream replay/);
+  assert.match(help.stdout, /--json +no progress display/);
+  assert.match(help.stdout, /\$ textstream report out --out \S+ --json/);
+});
+
+test('should print the header figures and the report path as one JSON object with --json, and nothing on stderr', async (t) => {
+  const dir = await tempDir(t, 'textstream-report-json-');
+  const reportFile = path.join(dir, 'sub', 'report.html');
+  // stdout and stderr are pipes here, not a TTY: no bar may be drawn, and --json turns the 5 s progress lines off too.
+  const cli = await runCli(['report', outDir, '--out', reportFile, '--json'], dir);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(cli.stderr, '');
+  assert.match(cli.stdout, /^[^\n]+\n$/, 'exactly one line');
+  const report = JSON.parse(cli.stdout) as ReportSummary;
+  assert.equal(report.report, reportFile);
+  assert.match(await readFile(reportFile, 'utf8'), /^<!doctype html>/);
+  assert.equal(report.dir, outDir);
+
+  // The same figures, computed by DuckDB from the same files.
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  t.after(() => db.closeSync());
+  const [totals] = (
+    await db.runAndReadAll(
+      `SELECT count(*)::INTEGER AS n,
+              count(DISTINCT filename)::INTEGER AS files,
+              count(DISTINCT (source, "partition"))::INTEGER AS partitions,
+              min("offset")::VARCHAR AS first, max("offset")::VARCHAR AS last,
+              count(label)::INTEGER AS labelled,
+              sum(CASE WHEN label = 1 THEN 1 ELSE 0 END)::INTEGER AS positives,
+              sum(CASE WHEN label = 0 THEN 1 ELSE 0 END)::INTEGER AS negatives,
+              sum(CASE WHEN predicted = label THEN 1 ELSE 0 END)::INTEGER AS correct,
+              epoch_ms(min(processed_at))::DOUBLE AS "firstMs", epoch_ms(max(processed_at))::DOUBLE AS "lastMs"
+       FROM read_parquet('${path.join(outDir, '**', '*.parquet')}', filename = true)`,
+    )
+  ).getRowObjectsJS() as unknown as Array<Record<string, number | string>>;
+  assert.deepEqual(
+    {
+      rows: report.rows,
+      files: report.files,
+      partitions: report.partitions,
+      firstOffset: report.firstOffset,
+      lastOffset: report.lastOffset,
+      labelled: report.labelled,
+      positives: report.positives,
+      negatives: report.negatives,
+      unlabelled: report.unlabelled,
+      accuracy: report.accuracy,
+      firstProcessedAt: report.firstProcessedAt,
+      lastProcessedAt: report.lastProcessedAt,
+    },
+    {
+      rows: totals!.n,
+      files: totals!.files,
+      partitions: totals!.partitions,
+      firstOffset: totals!.first,
+      lastOffset: totals!.last,
+      labelled: totals!.labelled,
+      positives: totals!.positives,
+      negatives: totals!.negatives,
+      unlabelled: Number(totals!.n) - Number(totals!.labelled),
+      accuracy: Number(totals!.correct) / Number(totals!.labelled),
+      firstProcessedAt: new Date(Number(totals!.firstMs)).toISOString(),
+      lastProcessedAt: new Date(Number(totals!.lastMs)).toISOString(),
+    },
+  );
+  // And the run's own summary: 100 good rows of 103 (see writeInput), 3 dead letters in one file.
+  assert.equal(report.rows, summary.rowsWritten);
+  assert.equal(report.rows, 100);
+  assert.deepEqual([report.deadLetters, report.deadLetterFiles, report.nonFiniteScores], [summary.deadLetters, 1, 0]);
+  assert.ok(report.auc !== null && Math.abs(report.auc - summary.evaluation.auc!) <= report.aucMaxError!, `${report.auc} vs ${summary.evaluation.auc}`);
 });
 
 /** Decodes a PNG in the browser (no PNG library here) and says whether it has more than one colour. */
