@@ -28,6 +28,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/.cache/native ./.cache/native
 COPY pipelines ./pipelines
+# `textstream model export --format keras` copies this loader next to the exported model.
+COPY scripts/keras_interop.py ./scripts/
 # out/: Parquet output (a volume in compose); data/: datasets built by `textstream dataset`.
 RUN mkdir -p out data && chown node:node out data
 USER node

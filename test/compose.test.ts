@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -84,6 +84,38 @@ function dockerfileRuntime(): { from: string; workdir: string; entrypoint: strin
     entrypoint: JSON.parse(value('ENTRYPOINT')) as string[],
   };
 }
+
+/** Repository files (relative to the root) that compiled code opens with `new URL('../../../<file>', import.meta.url)`. */
+function filesReadBesideDist(): string[] {
+  const found = new Set<string>();
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(path.join(repoRoot, dir), { withFileTypes: true })) {
+      const rel = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(rel);
+      else if (rel.endsWith('.ts')) {
+        for (const m of readRepoFile(rel).matchAll(/new URL\('((?:\.\.\/)+)([^']+)', import\.meta\.url\)/g)) {
+          // dist/src/<dir>/file.js climbs to the root with one ../ more than src/<dir>/file.ts.
+          found.add(path.relative(repoRoot, path.resolve(repoRoot, 'dist', dir, m[1]!, m[2]!)));
+        }
+      }
+    }
+  };
+  walk('src');
+  return [...found].sort();
+}
+
+test('should copy into the runtime image every repository file the compiled code reads', () => {
+  const lines = readRepoFile('Dockerfile').split('\n');
+  const runtime = lines.slice(lines.findLastIndex((l) => l.startsWith('FROM ')));
+  const copied = runtime
+    .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
+    .flatMap((l) => l.split(/\s+/).slice(1, -1));
+  const files = filesReadBesideDist();
+  assert.ok(files.includes('scripts/keras_interop.py') && files.includes('package.json'), files.join(', '));
+  for (const file of files) {
+    assert.ok(copied.some((source) => file === source || file.startsWith(`${source}/`)), `${file} is not copied into the runtime image`);
+  }
+});
 
 test('should define the kafka, topics, worker, producer, prometheus and grafana services', () => {
   assert.deepEqual(Object.keys(compose.services).sort(), [
