@@ -1,10 +1,10 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
 import { loadPipeline } from '../config/load.js';
 import { formatPipelineJsonSchema } from '../config/json-schema.js';
 import { makeConfigReference, replaceReferenceBlock } from '../config/reference.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, SinkError } from '../errors.js';
 
 export function registerConfigCommand(program: Command): void {
   const config = program
@@ -26,7 +26,7 @@ line (path relative to it) for completion, hover help and checks in the editor.`
     )
     .action(async (opts: { out?: string }) => {
       const text = formatPipelineJsonSchema();
-      if (opts.out) await writeAtomically(opts.out, text);
+      if (opts.out) await writeAtomically(opts.out, text, '--out');
       else process.stdout.write(text);
     });
 
@@ -59,7 +59,7 @@ Examples:
       } catch (cause) {
         throw new ConfigError(opts.readme, (cause as Error).message, { cause });
       }
-      await writeAtomically(opts.readme, updated);
+      await writeAtomically(opts.readme, updated, '--readme');
     });
 
   config
@@ -82,8 +82,13 @@ Exit code 2, with the file or variable and the field named, when it is not valid
 }
 
 /** Written beside, then renamed: a reader (or an editor) never sees half a file. */
-async function writeAtomically(file: string, text: string): Promise<void> {
+async function writeAtomically(file: string, text: string, option: string): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, text);
-  await rename(temporary, file);
+  try {
+    await writeFile(temporary, text);
+    await rename(temporary, file);
+  } catch (cause) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw new SinkError(`cannot write ${file} (${option}): ${(cause as Error).message}`, { cause, canRetry: false });
+  }
 }

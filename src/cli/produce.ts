@@ -10,7 +10,7 @@ import { ConfigError, SinkError, SourceError } from '../errors.js';
 import { kafkaErrorType, readTopicMaxMessageBytes } from '../sinks/dead-letter-kafka.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { makeLogger } from './logger.js';
-import { parseInteger } from './options.js';
+import { parseInteger, requireInputFile } from './options.js';
 import { onShutdownSignal } from './signals.js';
 
 export const ProduceFormats = { JSON: 'json', TEXT: 'text' } as const;
@@ -24,6 +24,8 @@ export interface ProduceOptions {
   file: string;
   topic: string;
   brokers: readonly string[];
+  /** Create the topic with this many partitions when it does not exist; null: it must exist. */
+  createPartitions?: number | null;
   /** Parquet rows only: json → `{"id","text","label"}` values; text → the raw text bytes. */
   format: ProduceFormat;
   /** Stop after this many messages; null: the whole file. */
@@ -83,7 +85,8 @@ export function registerProduceCommand(program: Command): void {
       'Load a dataset into a Kafka topic: Parquet rows as JSON values {"id","text","label"} (or\n raw text), JSONL lines byte for byte. Prints a progress bar on a terminal and a summary.',
     )
     .argument('<file>', 'a .parquet file, or a .jsonl/.ndjson file (one message per line)')
-    .requiredOption('--topic <topic>', 'the topic to write to (it must exist; it is never auto-created)')
+    .requiredOption('--topic <topic>', 'the topic to write to')
+    .option('--partitions <n>', 'create the topic with n partitions when it does not exist (else it must exist)', parsePositive)
     .option('--brokers <host:port,...>', 'bootstrap brokers, comma-separated', DEFAULT_BROKERS)
     .addOption(
       new Option('--format <format>', 'Parquet: json values {"id","text","label"}, or text (the value is the raw text bytes)')
@@ -110,8 +113,7 @@ export function registerProduceCommand(program: Command): void {
       `
 Examples:
   $ textstream dataset spamassassin --out data/spamassassin.parquet
-  $ kafka-topics.sh --bootstrap-server 127.0.0.1:9092 --create --topic mail --partitions 4
-  $ textstream produce --topic mail data/spamassassin.parquet
+  $ textstream produce --topic mail --partitions 4 data/spamassassin.parquet
   $ textstream produce --topic mail --limit 1000 --partitions-by round-robin data/spamassassin.parquet
   $ textstream produce --topic mail-text --format text --no-label-column emails.parquet
   $ textstream produce --topic mail poison.jsonl        every line as it is, malformed JSON too
@@ -128,8 +130,9 @@ max.message.bytes). Delivery is acknowledged by all in-sync replicas (acks=all).
 Connecting gives up after 2 attempts of --connection-timeout each, so a wrong --brokers
 fails in seconds instead of after kafkajs' default retries.
 
-Exit codes: 0 ok; 1 broker unreachable, topic missing, a send failed, or stopped by a
-signal (the summary says how far it got); 2 usage error.`,
+Exit codes: 0 ok; 1 broker unreachable, topic missing, a file that is not Parquet, a send
+failed, or stopped by a signal (the summary says how far it got); 2 usage error (e.g. the
+file does not exist).`,
     )
     .action(async (file: string, opts: ProduceCommandOptions, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
@@ -141,6 +144,7 @@ signal (the summary says how far it got); 2 usage error.`,
         const summary = await produceFile({
           file,
           topic: opts.topic,
+          createPartitions: opts.partitions ?? null,
           brokers: parseBrokers(opts.brokers),
           format: opts.format,
           limit: opts.limit ?? null,
@@ -187,6 +191,7 @@ signal (the summary says how far it got); 2 usage error.`,
 
 interface ProduceCommandOptions {
   topic: string;
+  partitions?: number;
   brokers: string;
   format: ProduceFormat;
   limit?: number;
@@ -242,7 +247,7 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
   const kafka = makeClient(options);
   let producer: Producer | null = null;
   try {
-    const maxMessageBytes = await checkTopic(kafka, topic, brokers);
+    const maxMessageBytes = await checkTopic(kafka, topic, brokers, options.createPartitions ?? null, options.logger);
     const budget = maxMessageBytes - BATCH_OVERHEAD;
     producer = kafka.producer({
       allowAutoTopicCreation: false,
@@ -370,8 +375,11 @@ function makeClient(options: ProduceOptions): Kafka {
   });
 }
 
-/** Checks the broker answers and the topic exists; returns the topic's max.message.bytes. */
-async function checkTopic(kafka: Kafka, topic: string, brokers: string): Promise<number> {
+/**
+ * Checks the broker answers and the topic exists, creating it with `createPartitions`
+ * partitions if asked; returns the topic's max.message.bytes.
+ */
+async function checkTopic(kafka: Kafka, topic: string, brokers: string, createPartitions: number | null, logger: Logger): Promise<number> {
   const admin = kafka.admin({ retry: CONNECT_RETRY });
   try {
     let topics: string[];
@@ -381,9 +389,14 @@ async function checkTopic(kafka: Kafka, topic: string, brokers: string): Promise
     } catch (err) {
       throw unreachable(err, brokers, null);
     }
-    if (!topics.includes(topic)) {
+    if (!topics.includes(topic) && createPartitions !== null) {
+      // false: someone else created it in the meantime, which is just as good.
+      if (await admin.createTopics({ topics: [{ topic, numPartitions: createPartitions }] })) {
+        logger.info({ topic, partitions: createPartitions }, 'created the topic');
+      }
+    } else if (!topics.includes(topic)) {
       throw new SinkError(
-        `topic "${topic}" does not exist on ${brokers}; create it first, e.g.\n  kafka-topics.sh --bootstrap-server ${brokers} --create --topic ${topic} --partitions 4`,
+        `topic "${topic}" does not exist on ${brokers}; create it with --partitions <n>, or with your cluster's tooling, e.g.\n  kafka-topics.sh --bootstrap-server ${brokers} --create --topic ${topic} --partitions 4`,
         { canRetry: false },
       );
     }
@@ -395,14 +408,16 @@ async function checkTopic(kafka: Kafka, topic: string, brokers: string): Promise
 
 async function openInput(options: ProduceOptions, counters: InputCounters): Promise<Input> {
   const extension = path.extname(options.file).toLowerCase();
-  if (extension === '.parquet') return openParquet(options, counters);
-  if (extension === '.jsonl' || extension === '.ndjson') {
-    if (options.format === ProduceFormats.TEXT) {
-      throw new ConfigError('--format', 'text applies to Parquet input; JSONL lines are sent as they are');
-    }
-    return openJsonLines(options.file, counters);
+  const jsonl = extension === '.jsonl' || extension === '.ndjson';
+  if (extension !== '.parquet' && !jsonl) {
+    throw new ConfigError(options.file, `expected a .parquet, .jsonl or .ndjson file, got "${extension || 'no extension'}"`);
   }
-  throw new ConfigError(options.file, `expected a .parquet, .jsonl or .ndjson file, got "${extension || 'no extension'}"`);
+  if (jsonl && options.format === ProduceFormats.TEXT) {
+    throw new ConfigError('--format', 'text applies to Parquet input; JSONL lines are sent as they are');
+  }
+  // A missing file is a wrong argument (exit 2); one that cannot be read as its format, a failure (exit 1).
+  await requireInputFile(options.file, '<file>');
+  return jsonl ? openJsonLines(options.file, counters) : openParquet(options, counters);
 }
 
 async function openParquet(options: ProduceOptions, counters: InputCounters): Promise<Input> {

@@ -5,6 +5,7 @@ import { SourceError } from '../errors.js';
 import { buildReportData } from '../report/build.js';
 import { headerRows, renderReport } from '../report/html.js';
 import { makeReportSummary } from '../report/summary.js';
+import { requireInputFile } from './options.js';
 import { makeCountBar } from './progress.js';
 
 export function registerReportCommand(program: Command): void {
@@ -35,16 +36,17 @@ into time buckets and fixed histograms. AUC comes from a 4096-bin histogram of s
 per class; the header states its worst-case error.`,
     )
     .action(async (dir: string, opts: { out: string; deadLetters?: string[]; json: boolean }) => {
+      for (const file of opts.deadLetters ?? []) await requireInputFile(file, '--dead-letters');
       const bar = opts.json ? null : makeCountBar(null, 'files');
       const data = await buildReportData({ dir, deadLetters: opts.deadLetters ?? null, onFile: (done, total) => bar?.update(done, total) }).finally(
         () => bar?.stop(),
       );
       const html = renderReport(data);
       const out = path.resolve(opts.out);
-      await mkdir(path.dirname(out), { recursive: true });
       // Written beside, then renamed: a reader never sees half a report.
       const temp = `${out}.${process.pid}.tmp`;
       try {
+        await mkdir(path.dirname(out), { recursive: true });
         await writeFile(temp, html, 'utf8');
         await rename(temp, out);
       } catch (err) {

@@ -4,18 +4,18 @@
  * start from a vocabulary of the full corpus (`tokenizer.path`) instead of fitting one on
  * its first `tokenizer.bootstrapRows` messages.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadPipeline } from '../config/load.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, SinkError } from '../errors.js';
 import type { DeadLetterReason } from '../message.js';
 import { decodeRecord } from '../sources/decode.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { cleanEmail, cleanText } from '../text/clean.js';
 import { Tokenizer } from '../text/tokenizer.js';
 import { makeLogger } from './logger.js';
-import { parseInteger } from './options.js';
+import { parseInteger, requireInputFile } from './options.js';
 import { makeCountBar } from './progress.js';
 
 export interface TokenizerFitSummary {
@@ -51,7 +51,10 @@ Examples:
 Then set tokenizer.path: tokenizer.json in the pipeline: it starts with this vocabulary,
 frozen, instead of fitting one on its first tokenizer.bootstrapRows messages. Records
 that the pipeline would dead-letter (invalid UTF-8, oversized, empty after cleaning) are
-skipped and counted. A tokenizer saved by Keras (tokenizer.to_json()) works there too.`,
+skipped and counted. A tokenizer saved by Keras (tokenizer.to_json()) works there too.
+
+Exit codes: 0 ok, 1 an input that is not readable Parquet or --out not writable, 2 usage
+or configuration error (e.g. the input file does not exist).`,
     )
     .action(async (file: string, opts: { out: string; input?: string; limit?: number; json: boolean }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
@@ -61,6 +64,11 @@ skipped and counted. A tokenizer saved by Keras (tokenizer.to_json()) works ther
       }
       const input = opts.input ?? (config.source.type === 'parquet' ? config.source.path : '');
       const columns = config.source.type === 'parquet' ? config.source.columns : {};
+      // replay builds a bundled dataset on first use; a fit does not, so say how.
+      const dataset = opts.input === undefined && config.source.type === 'parquet' ? config.source.dataset : null;
+      await requireInputFile(input, opts.input === undefined ? 'source.path' : '--input', {
+        hint: dataset === null ? undefined : `build it first: textstream dataset ${dataset} --out ${input}`,
+      });
       const started = performance.now();
       const source = await ParquetSource.open({ path: input, columns: { ...columns, label: null } });
       const total = opts.limit === undefined ? source.size : Math.min(opts.limit, source.size);
@@ -122,8 +130,13 @@ function formatSummary(s: TokenizerFitSummary): string {
 
 /** Temp file then rename: a reader never sees half a tokenizer. */
 async function writeAtomically(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  try {
+    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    await writeFile(tmp, text);
+    await rename(tmp, file);
+  } catch (cause) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw new SinkError(`cannot write the tokenizer to ${file} (--out): ${(cause as Error).message}`, { cause, canRetry: false });
+  }
 }

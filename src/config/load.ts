@@ -28,10 +28,14 @@ export async function loadPipeline(file: string, options: LoadPipelineOptions = 
   try {
     raw = parseYaml(text);
   } catch (cause) {
-    const where = cause instanceof YAMLParseError && cause.linePos ? ` at line ${cause.linePos[0].line}` : '';
-    throw new ConfigError(file, `not valid YAML${where}: ${(cause as Error).message.split('\n')[0]}`, { cause });
+    const at = cause instanceof YAMLParseError ? cause.linePos?.[0] : undefined;
+    // The parser's first line ends with its own " at line L, column C:" (a code frame follows).
+    const reason = (cause as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(file, `not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${reason}`, { cause });
   }
   const { raw: overridden, applied } = applyEnvOverrides(raw, options.env ?? process.env);
+  // (Empty with TEXTSTREAM_ overrides is fine: the environment may hold the whole definition.)
+  if (overridden === null || overridden === undefined) throw new ConfigError(file, 'the file is empty; a pipeline needs at least name and source');
   return parsePipeline(overridden, file, applied);
 }
 
@@ -50,7 +54,7 @@ export function parsePipeline(
     // An unknown key is reported at its parent; point at the key itself instead.
     const path = formatPath(issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path);
     const variable = [...fromEnv].find(([field]) => path === field || path.startsWith(`${field}[`))?.[1];
-    throw new ConfigError(`${variable ?? origin}: ${path}`, describeIssue(issue), { cause: result.error });
+    throw new ConfigError(`${variable ?? origin}: ${path}`, describeIssue(issue, raw), { cause: result.error });
   }
   return deepFreeze(result.data);
 }
@@ -60,9 +64,20 @@ function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   if (issue.code === 'unrecognized_keys') return 'unknown field (check its spelling and nesting)';
+  // zod says "expected object, received undefined" for a field that is simply not there.
+  if (issue.code === 'invalid_type' && issue.path.length > 0 && !isPresent(raw, issue.path)) return `required field is missing (expected ${issue.expected})`;
   return issue.message;
+}
+
+function isPresent(raw: unknown, path: readonly PropertyKey[]): boolean {
+  let node = raw;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return false;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node !== undefined;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -60,6 +60,16 @@ export async function buildSpamAssassinDataset(options: BuildSpamAssassinOptions
   if (!out) throw new ConfigError('source.path', 'must not be empty');
   if (!Number.isSafeInteger(seed)) throw new ConfigError('source.datasetSeed', `must be an integer, got ${seed}`);
 
+  const failed = (err: unknown): SourceError =>
+    new SourceError(`building the SpamAssassin dataset at ${out} failed: ${String(err)}`, { cause: err });
+  // Where it goes is checked first: a bad --out should not wait for the corpus to be read.
+  const dir = path.dirname(path.resolve(out));
+  try {
+    await makeDirectoryDurably(dir);
+  } catch (err) {
+    throw failed(err);
+  }
+
   const files = await listCorpusFiles();
   const rows = new Array<CorpusRow>(files.length);
   let read = 0;
@@ -75,8 +85,6 @@ export async function buildSpamAssassinDataset(options: BuildSpamAssassinOptions
 
   shuffle(rows, mulberry32(seedToUint32(seed)));
 
-  const dir = path.dirname(path.resolve(out));
-  await makeDirectoryDurably(dir);
   const temp = path.join(dir, `.${path.basename(out)}.${randomUUID()}.inprogress`);
   const writer = await ParquetFileWriter.open(
     temp,
@@ -104,7 +112,7 @@ export async function buildSpamAssassinDataset(options: BuildSpamAssassinOptions
     ({ bytes } = await writer.finish(path.resolve(out)));
   } catch (err) {
     await writer.discard();
-    throw new SourceError(`building the SpamAssassin dataset at ${out} failed: ${String(err)}`, { cause: err });
+    throw failed(err);
   }
   const spam = rows.filter((r) => r.label === 1).length;
   return { path: path.resolve(out), rows: rows.length, ham: rows.length - spam, spam, byGroup, bytes };

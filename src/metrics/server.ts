@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { ConfigError } from '../errors.js';
 
 export interface MetricsServer {
   /** e.g. `http://127.0.0.1:9464/metrics` */
@@ -33,7 +34,12 @@ export async function startMetricsServer(registry: Registry, host: string, port:
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // Two workers on one machine with the same port is the usual cause: say which setting.
+      if (err.code === 'EADDRINUSE') {
+        reject(new ConfigError('metrics.port', `${host}:${port} is already in use; choose another port, or 0 for any free one`, { cause: err }));
+      } else reject(err);
+    });
     server.listen(port, host, () => resolve());
   });
   // Scrapers hold keep-alive connections; don't let them delay shutdown.

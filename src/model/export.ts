@@ -80,7 +80,11 @@ export async function exportKeras(checkpoint: CheckpointState, outDir: string): 
   ];
   if (tokenizer !== null) payload.push([ExportFiles.TOKENIZER, tokenizerToKerasJSON(tokenizer)]);
 
-  await mkdir(outDir, { recursive: true });
+  try {
+    await mkdir(outDir, { recursive: true });
+  } catch (cause) {
+    throw new CheckpointError(`cannot create the export directory ${outDir}: ${String(cause)}`, { cause });
+  }
   // Each file is written beside, then renamed: a reader never sees half a file.
   for (const [name, data] of payload) {
     const file = path.join(outDir, name);

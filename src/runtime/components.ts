@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -165,7 +165,12 @@ async function makeTokenizer(config: Readonly<PipelineConfig>): Promise<Tokenize
   }
   // Keras' tokenizer.to_json() wraps its settings in {"class_name": "Tokenizer", "config": …}.
   const isKeras = text.includes('"class_name"') && text.includes('"Tokenizer"');
-  const tokenizer = isKeras ? Tokenizer.fromKerasJSON(text, { maxLen: config.tokenizer.maxLen }) : Tokenizer.fromJSON(text);
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = isKeras ? Tokenizer.fromKerasJSON(text, { maxLen: config.tokenizer.maxLen }) : Tokenizer.fromJSON(text);
+  } catch (cause) {
+    throw new ConfigError('tokenizer.path', `${config.tokenizer.path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
   const numWords = tokenizer.config.numWords;
   if (numWords === null || numWords > config.tokenizer.numWords) {
     throw new ConfigError(
@@ -227,4 +232,13 @@ export function makeStageParts(
       }
     },
   };
+}
+
+/** Creates the output folder up front, so a bad `sink.dir` fails before any work, naming the setting. */
+export async function ensureSinkDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (cause) {
+    throw new ConfigError('sink.dir', `cannot create ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
 }

@@ -10,7 +10,7 @@ import type { EvaluationSnapshot } from '../model/evaluation.js';
 import { DEAD_LETTER_FILE, DeadLetterFileSink } from '../sinks/dead-letter-file.js';
 import { ParquetSink, partitionDirectory } from '../sinks/parquet.js';
 import { ParquetSource } from '../sources/parquet.js';
-import { makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
+import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
 
 export interface ReplayOptions {
@@ -53,6 +53,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   const input = opts.input ?? sourceConfig.path;
   await ensureInput(sourceConfig, input, opts.input != null, logger);
 
+  await ensureSinkDir(config.sink.dir);
   const model = await makeModelParts(config, logger, opts.resume ? 'required' : 'never');
   const { backend, learner } = model;
   let server: MetricsServer | null = null;

@@ -1,15 +1,15 @@
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, SourceError } from '../errors.js';
 import type { MetricsServer } from '../metrics/server.js';
 import type { BackendInfo } from '../model/backend.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
 import { KafkaDeadLetterSink } from '../sinks/dead-letter-kafka.js';
 import { findLastOffsetOnDisk, ParquetSink, removeStaleTempFiles } from '../sinks/parquet.js';
-import { makeKafkaClient } from '../sources/kafka-client.js';
+import { listTopicsOnFirstContact, makeKafkaClient } from '../sources/kafka-client.js';
 import { kafkaMessageToRecord } from '../sources/kafka-message.js';
 import { KafkaSource } from '../sources/kafka.js';
-import { makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
+import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
 
 export interface WorkerOptions {
@@ -47,6 +47,13 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   if (sourceConfig.type !== 'kafka') {
     throw new ConfigError('source.type', `run reads a kafka source, this pipeline has "${sourceConfig.type}" (use \`textstream replay\`)`);
   }
+  // Before anything is built or created on the cluster: a wrong address or topic name
+  // fails in seconds, naming it.
+  const topics = await listTopicsOnFirstContact({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, logger, setting: 'source.brokers' });
+  if (!topics.includes(sourceConfig.topic)) {
+    throw new SourceError(`topic "${sourceConfig.topic}" does not exist on ${sourceConfig.brokers.join(',')} (source.topic); create it first`);
+  }
+  await ensureSinkDir(config.sink.dir);
   const model = await makeModelParts(config, logger, 'if-present');
   const metricsParts = await makeMetricsParts(config, model, logger);
   const { metrics, server: metricsServer } = metricsParts;

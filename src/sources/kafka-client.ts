@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
+import { SourceError } from '../errors.js';
 
 /**
  * One kafkajs client per worker, shared by the consumer, the admin and the dead-letter
@@ -20,4 +21,55 @@ export function makeKafkaClient(opts: { brokers: readonly string[]; clientId: st
       else opts.logger.warn(log, message);
     },
   });
+}
+
+/** Two attempts with a short backoff: a wrong address should fail in seconds. */
+const FIRST_CONTACT_RETRY = { retries: 1, initialRetryTime: 250, maxRetryTime: 1000 };
+
+export interface FirstContactOptions {
+  brokers: readonly string[];
+  clientId: string;
+  logger: Logger;
+  /** Where the addresses came from, for the error: `source.brokers`, `--brokers`. */
+  setting: string;
+  /** Per connection attempt. */
+  connectionTimeoutMs?: number;
+}
+
+/**
+ * The first contact with a cluster, on a short-lived client of its own: two attempts of
+ * `connectionTimeoutMs`, so a wrong address fails within seconds with one sentence that
+ * names it and `setting`, rather than after kafkajs' default retries (4 to 20 s of error
+ * logs, then a message about whichever component happened to connect first). The shared
+ * client keeps kafkajs' patient retries for the brief outages of a running cluster.
+ * Returns the cluster's topics, so a caller can check its own exist before creating
+ * anything.
+ */
+export async function listTopicsOnFirstContact(opts: FirstContactOptions): Promise<string[]> {
+  const brokers = opts.brokers.join(',');
+  const admin = new Kafka({
+    clientId: opts.clientId,
+    brokers: [...opts.brokers],
+    connectionTimeout: opts.connectionTimeoutMs ?? 3000,
+    retry: FIRST_CONTACT_RETRY,
+    logLevel: logLevel.INFO,
+    // Every failed attempt would be logged as an error; what survives them is the one
+    // sentence thrown below, so kafkajs' own account is for --log-level debug.
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...fields } = entry.log;
+      opts.logger.debug({ kafkajs: entry.namespace, level: logLevel[entry.level], ...fields }, message);
+    },
+  }).admin();
+  try {
+    await admin.connect();
+    return await admin.listTopics();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new SourceError(`cannot reach Kafka at ${brokers} (${opts.setting}): ${reason}; is a broker listening there?`, {
+      cause: err,
+      canRetry: true,
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }

@@ -1,44 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { ParquetFileWriter } from '../../src/sinks/parquet.js';
 import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type ReadMessage } from '../helpers/kafka.js';
-import { repoRoot } from '../helpers/paths.js';
+import { runCli as run, tempDir } from '../helpers/cli.js';
 
-const cli = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function run(args: string[], cwd: string): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
-  });
-}
-
-type TestContext = { after: (fn: () => Promise<void>) => void };
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-produce-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function freshTopic(t: TestContext, brokers: string, partitions: number): Promise<string> {
+async function freshTopic(t: { after: (fn: () => Promise<void>) => void }, brokers: string, partitions: number): Promise<string> {
   const topic = uniqueName('produce');
   await createTopic(brokers, topic, partitions);
   t.after(() => deleteTopic(brokers, topic));
@@ -172,17 +141,35 @@ test('should send JSONL lines byte for byte, malformed ones too, keyed by a pars
   assert.match(text.stderr, /--format: text applies to Parquet input/);
 });
 
-test('should exit 1 naming a missing topic and how to create it', async (t) => {
+test('should exit 1 naming a missing topic and how to create it, and create it with --partitions', async (t) => {
   const brokers = await ensureBroker();
   const dir = await tempDir(t);
   const file = path.join(dir, 'rows.parquet');
   await writeParquet(file);
   const missing = uniqueName('no-such-topic');
+  t.after(() => deleteTopic(brokers, missing));
   const result = await run(['produce', '--topic', missing, '--brokers', brokers, file], dir);
   assert.equal(result.code, 1);
-  assert.match(result.stderr, new RegExp(`topic "${missing}" does not exist on ${brokers}; create it first`));
+  assert.match(result.stderr, new RegExp(`topic "${missing}" does not exist on ${brokers}; create it with --partitions <n>`));
   assert.match(result.stderr, /kafka-topics\.sh --bootstrap-server .* --create --topic/);
   assert.equal(result.stdout, '');
+
+  const created = await run(['produce', '--topic', missing, '--partitions', '3', '--brokers', brokers, file], dir);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stderr, /"partitions":3.*"msg":"created the topic"/);
+  const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [missing] });
+    assert.equal(topics[0]!.partitions.length, 3);
+  } finally {
+    await admin.disconnect();
+  }
+  assert.equal((await readTopic(brokers, missing, rows.length)).length, rows.length);
+  // The topic exists now: --partitions leaves it as it is.
+  const again = await run(['produce', '--topic', missing, '--partitions', '5', '--brokers', brokers, file], dir);
+  assert.equal(again.code, 0, again.stderr);
+  assert.doesNotMatch(again.stderr, /created the topic/);
 });
 
 test('should exit 1 within seconds when no broker listens', async (t) => {

@@ -8,26 +8,41 @@ import { repoRoot } from './paths.js';
 export const CLI = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
 export interface CliRun {
+  /** null when killed at the deadline. */
   code: number | null;
   stdout: string;
   stderr: string;
+  ms: number;
 }
 
 /**
  * Runs `textstream <args>` in `cwd` (default: the repository) with `env` on top of this
  * process's environment minus its TEXTSTREAM_ variables, which would otherwise override
- * the pipeline under test.
+ * the pipeline under test, and minus FORCE_COLOR/NO_COLOR, so output is as on a plain
+ * pipe. With `timeoutMs` the process is killed at that deadline (code null).
  */
-export function runCli(args: string[], cwd: string = repoRoot, env: Record<string, string> = {}): Promise<CliRun> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEXTSTREAM_')));
+export function runCli(
+  args: readonly string[],
+  cwd: string = repoRoot,
+  env: Record<string, string> = {},
+  options: { timeoutMs?: number } = {},
+): Promise<CliRun> {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TEXTSTREAM_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR'),
+  );
+  const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    const timer = options.timeoutMs === undefined ? null : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
   });
 }
 

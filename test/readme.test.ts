@@ -1,0 +1,112 @@
+/**
+ * The README's walkthrough, run as a new user would: every shell block marked
+ * `<!-- runnable -->` runs in order, in one bash session, in the repository root, exactly
+ * as written, against the local broker. The quick start itself (`npm ci && npm start`,
+ * `npm test`) is what .ci/run runs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Kafka, logLevel } from 'kafkajs';
+import { ensureBroker } from './helpers/kafka.js';
+import { repoRoot } from './helpers/paths.js';
+
+export const RUNNABLE_MARKER = '<!-- runnable -->';
+
+/** The fenced `sh` blocks that directly follow a runnable marker, in README order. */
+export function runnableBlocks(markdown: string): string[] {
+  const blocks: string[] = [];
+  const lines = markdown.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() !== RUNNABLE_MARKER) continue;
+    const fence = lines[i + 1]?.trim();
+    if (fence !== '```sh') throw new Error(`README line ${i + 2}: a runnable marker must be followed by a \`\`\`sh block, found ${JSON.stringify(fence)}`);
+    const end = lines.indexOf('```', i + 2);
+    if (end < 0) throw new Error(`README line ${i + 2}: the runnable block is never closed`);
+    blocks.push(lines.slice(i + 2, end).join('\n'));
+    i = end;
+  }
+  return blocks;
+}
+
+test('should find runnable blocks only where a marker precedes an sh block', () => {
+  const md = ['text', RUNNABLE_MARKER, '```sh', 'echo one', 'echo two', '```', '```sh', 'echo skipped', '```', RUNNABLE_MARKER, '```sh', 'echo three', '```'].join('\n');
+  assert.deepEqual(runnableBlocks(md), ['echo one\necho two', 'echo three']);
+  assert.throws(() => runnableBlocks(`${RUNNABLE_MARKER}\n\`\`\`js\nx\n\`\`\``), /must be followed by a ```sh block/);
+});
+
+test('should run the README quick start commands in .ci/run, as CI must', async () => {
+  const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+  const quickStart = /## Quick start[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(quickStart, 'the README has a Quick start section with an sh block');
+  const commands = quickStart
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean)
+    .flatMap((line) => line.split('&&').map((c) => c.trim()));
+  assert.deepEqual(commands, ['npm ci', 'npm start', 'npm test'], 'the quick start is two commands: install and run, then test');
+  const ciLines = (await readFile(path.join(repoRoot, '.ci', 'run'), 'utf8')).split('\n').map((l) => l.trim());
+  for (const command of commands) {
+    assert.ok(ciLines.some((l) => l === command || l.startsWith(`${command} `)), `.ci/run runs \`${command}\``);
+  }
+});
+
+/** What the walkthrough creates, removed first so that it runs as on a fresh machine. */
+const WALKTHROUGH = { topics: ['emails', 'emails.dlq'], group: 'textstream-spamassassin', output: 'out/kafka-spamassassin', report: 'kafka-report.html' };
+
+async function resetWalkthroughState(brokers: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'readme-test', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const doomed = WALKTHROUGH.topics.filter((t) => existing.has(t));
+    if (doomed.length > 0) await admin.deleteTopics({ topics: doomed, timeout: 10_000 });
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
+    if (groups.includes(WALKTHROUGH.group)) await admin.deleteGroups([WALKTHROUGH.group]);
+  } finally {
+    await admin.disconnect();
+  }
+  await rm(path.join(repoRoot, WALKTHROUGH.output), { recursive: true, force: true });
+  await rm(path.join(repoRoot, WALKTHROUGH.report), { force: true });
+}
+
+function runBash(script: string): Promise<{ code: number | null; output: string }> {
+  // The user's shell has no TEXTSTREAM_ overrides of ours: the README sets what it needs.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEXTSTREAM_')));
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+test('should run every runnable README block as written: produce the corpus, two workers, inspect, report', { timeout: 600_000 }, async () => {
+  const blocks = runnableBlocks(await readFile(path.join(repoRoot, 'README.md'), 'utf8'));
+  assert.ok(blocks.length >= 3, `the README marks ${blocks.length} runnable block(s); the walkthrough has at least 3`);
+  await resetWalkthroughState(await ensureBroker());
+
+  // One session, like one terminal; a marker before each block says where a failure was.
+  const script = ['set -euo pipefail', ...blocks.map((b, i) => `echo ">>> README runnable block ${i + 1}" >&2\n${b}`)].join('\n');
+  const run = await runBash(script);
+  assert.equal(run.code, 0, `the README walkthrough failed:\n${run.output.slice(-6000)}`);
+
+  // What the walkthrough says it does: every email of the corpus scored once, a report.
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    const glob = path.join(repoRoot, WALKTHROUGH.output, '**', '*.parquet');
+    const reader = await db.runAndReadAll(
+      `SELECT count(*)::INTEGER AS rows, count(DISTINCT (partition, "offset"))::INTEGER AS positions FROM read_parquet('${glob}', hive_partitioning = false)`,
+    );
+    assert.deepEqual(reader.getRowObjectsJS(), [{ rows: 6046, positions: 6046 }]);
+  } finally {
+    db.closeSync();
+  }
+  const report = await readFile(path.join(repoRoot, WALKTHROUGH.report), 'utf8');
+  assert.match(report, /<html/);
+});
