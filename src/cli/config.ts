@@ -9,7 +9,15 @@ import { ConfigError, SinkError } from '../errors.js';
 export function registerConfigCommand(program: Command): void {
   const config = program
     .command('config')
-    .description('The pipeline definition: its JSON Schema, its reference table, and a file as it would run.');
+    .description('The pipeline definition: its JSON Schema, its reference table, and a file as it would run.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ textstream config show pipelines/spamassassin.yaml
+  $ textstream config schema --out pipelines/pipeline.schema.json
+  $ textstream config reference --readme README.md`,
+    );
 
   config
     .command('schema')

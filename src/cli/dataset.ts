@@ -18,7 +18,8 @@ export interface DatasetBuildSummary {
 export function registerDatasetCommand(program: Command): void {
   const dataset = program
     .command('dataset')
-    .description('Build a bundled dataset as a Parquet file that `replay` and `produce` can read.');
+    .description('Build a bundled dataset as a Parquet file that `replay` and `produce` can read.')
+    .addHelpText('after', '\nExample:\n  $ textstream dataset spamassassin --out data/spamassassin.parquet');
   dataset
     .command('spamassassin')
     .description(

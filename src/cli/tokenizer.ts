@@ -30,7 +30,10 @@ export interface TokenizerFitSummary {
 }
 
 export function registerTokenizerCommand(program: Command): void {
-  const tokenizer = program.command('tokenizer').description('Fit and save the Keras-compatible tokenizer a pipeline uses.');
+  const tokenizer = program
+    .command('tokenizer')
+    .description('Fit and save the Keras-compatible tokenizer a pipeline uses.')
+    .addHelpText('after', '\nExample:\n  $ textstream tokenizer fit pipelines/spamassassin.yaml --out tokenizer.json');
   tokenizer
     .command('fit')
     .description(

@@ -501,6 +501,7 @@ suite('CLI errors', { concurrency: CONCURRENCY }, () => {
         const command = level[i]!;
         assert.equal(help.code, 0, `${command.join(' ')} --help: ${help.stderr}`);
         assert.match(help.stdout, /^Usage: textstream/);
+        assert.match(help.stdout, /\nExamples?:\n {2}\$ textstream /, `"${command.join(' ')} --help" shows an example`);
         assert.equal(help.stderr, '');
         assert.ok(!help.stdout.includes('\x1b['), `ANSI escape in the help of "${command.join(' ')}"`);
         seen.push(command.join(' '));
