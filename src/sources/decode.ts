@@ -17,6 +17,11 @@ export type Decoded = { ok: true; message: Message } | { ok: false; deadLetter: 
 // `fatal` makes invalid UTF-8 an error instead of silently becoming U+FFFD.
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
+/**
+ * An unpaired UTF-16 surrogate. A string source can hand one over (JSON's "\ud800"
+ * escape); it has no UTF-8 form, so every output would silently turn it into U+FFFD.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * Turns a raw record into a validated message, or into a dead letter that says why not.
@@ -37,8 +42,10 @@ export function decodeRecord(raw: RawRecord, opts: DecodeOptions): Decoded {
     return reject(DeadLetterReasons.OVERSIZED, `text is ${byteLength} bytes, limit is ${opts.maxMessageBytes}`);
   }
   let text: string;
-  if (typeof raw.text === 'string') text = raw.text;
-  else {
+  if (typeof raw.text === 'string') {
+    text = raw.text;
+    if (LONE_SURROGATE.test(text)) return reject(DeadLetterReasons.INVALID_UTF8, 'text has an unpaired surrogate, which is not valid UTF-8');
+  } else {
     try {
       text = strictUtf8.decode(raw.text);
     } catch {
@@ -49,10 +56,12 @@ export function decodeRecord(raw: RawRecord, opts: DecodeOptions): Decoded {
 
   const label = parseLabel(raw.label);
   if (label === undefined) {
-    return reject(DeadLetterReasons.INVALID_LABEL, `label must be 0, 1 or empty, got ${describe(raw.label)}`);
+    return reject(DeadLetterReasons.INVALID_LABEL, `label must be 0, 1 or null, got ${describe(raw.label)}`);
   }
   const id = raw.id ?? `${raw.position.source}:${raw.position.offset}`;
   if (id === '') return reject(DeadLetterReasons.INVALID_ID, 'id is empty');
+  // An id must come out exactly as it came in; U+FFFD in its place would match no other system.
+  if (LONE_SURROGATE.test(id)) return reject(DeadLetterReasons.INVALID_ID, `id ${describe(id)} has an unpaired surrogate, which is not valid UTF-8`);
   return { ok: true, message: { id, text, label, position: raw.position, original: () => originalBytes(raw), ...key } };
 }
 
@@ -65,9 +74,13 @@ function parseLabel(value: unknown): Label | null | undefined {
 }
 
 function describe(value: unknown): string {
+  // JSON.stringify escapes an unpaired surrogate, so the detail stays valid UTF-8.
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
+  if (typeof value === 'object' && value !== null) return 'an object';
   return Object.prototype.toString.call(value);
 }
 

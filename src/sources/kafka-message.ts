@@ -36,6 +36,9 @@ export interface KafkaMessageOptions {
 const MAX_DETAIL_CHARS = 200;
 /** An unpaired UTF-16 surrogate: only JSON's \uD800-style escapes can produce one. */
 const LONE_SURROGATE = /\p{Cs}/u;
+/** JSON's insignificant whitespace (RFC 8259): a value of only this holds no JSON text. */
+const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
+const BYTE_ORDER_MARK = 0xfeff;
 
 /**
  * One Kafka message → one RawRecord.
@@ -46,7 +49,10 @@ const LONE_SURROGATE = /\p{Cs}/u;
  *   when it is non-empty valid UTF-8, else `<topic>/<partition>/<offset>`, which is unique
  *   across partitions (decodeRecord's own fallback, `<source>:<offset>`, is not);
  * - json: the text field must be a string, the label field is passed through as found
- *   (decodeRecord accepts 0, 1, "0", "1", null or absent); other fields are ignored;
+ *   (decodeRecord accepts 0, 1, "0", "1", null or absent); other fields are ignored, and
+ *   of a field given twice the last one counts (as with JSON.parse and Python's json);
+ *   a leading byte order mark is ignored (RFC 8259 allows it; some Windows producers send one);
+ *   an empty value is missing text, like a tombstone;
  * - text: the value bytes are the text; there is no label.
  */
 export function kafkaMessageToRecord(
@@ -87,9 +93,15 @@ export function kafkaMessageToRecord(
   }
   // JSON.parse would accept the U+FFFD that a lossy decode leaves; the bytes must be judged.
   if (!isUtf8(value)) return reject(DeadLetterReasons.INVALID_UTF8, `value is not valid UTF-8 (${value.byteLength} bytes)`);
+  let json = value.toString('utf8');
+  if (json.charCodeAt(0) === BYTE_ORDER_MARK) json = json.slice(1);
+  // Nothing to parse is not garbage: the producer sent no record, as with a tombstone.
+  if (JSON_WHITESPACE_ONLY.test(json)) {
+    return reject(DeadLetterReasons.MISSING_TEXT, value.byteLength === 0 ? 'message value is empty' : 'message value is only whitespace');
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value.toString('utf8'));
+    parsed = JSON.parse(json);
   } catch (err) {
     return reject(DeadLetterReasons.UNDECODABLE, `value is not valid JSON: ${clip((err as Error).message)}`);
   }
@@ -104,7 +116,7 @@ export function kafkaMessageToRecord(
   if (text === undefined) return reject(DeadLetterReasons.MISSING_TEXT, `field "${textField}" is missing`);
   if (text === null) return reject(DeadLetterReasons.MISSING_TEXT, `field "${textField}" is null`);
   if (typeof text !== 'string') {
-    return reject(DeadLetterReasons.UNDECODABLE, `field "${textField}" is ${typeName(text)}, expected a string`);
+    return reject(DeadLetterReasons.INVALID_TEXT, `field "${textField}" is ${typeName(text)}, expected a string`);
   }
   if (LONE_SURROGATE.test(text)) {
     return reject(DeadLetterReasons.INVALID_UTF8, `field "${textField}" has an unpaired surrogate escape, which is not valid UTF-8`);
@@ -150,5 +162,8 @@ function typeName(value: unknown): string {
 }
 
 function clip(text: string): string {
-  return text.length > MAX_DETAIL_CHARS ? `${text.slice(0, MAX_DETAIL_CHARS)}…` : text;
+  if (text.length <= MAX_DETAIL_CHARS) return text;
+  // Not between the halves of a surrogate pair: the detail travels as UTF-8.
+  const end = /[\uD800-\uDBFF]/.test(text[MAX_DETAIL_CHARS - 1]!) ? MAX_DETAIL_CHARS - 1 : MAX_DETAIL_CHARS;
+  return `${text.slice(0, end)}…`;
 }

@@ -22,17 +22,22 @@ const EMAIL = /(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+/gi;
 // Standalone numbers with optional grouping/decimal separators (1,000.00, 10:30,
 // 127.0.0.1). Digits that are part of a word (mp3, y2k, 3d) stay: they are vocabulary.
 const NUMBER = /(?<![\p{L}\p{N}_])[0-9]+(?:[.,:][0-9]+)*(?![\p{L}\p{N}_])/gu;
-// Invisible characters used to break words apart ("V\u200Bi\u200Ba\u200Bg\u200Br\u200Ba"):
-// removed, so the word comes back together.
-const INVISIBLE = /[\u00AD\u200B-\u200D\u2060\uFEFF]/g;
+// Format characters (Unicode category Cf) are invisible: zero-width spaces and joiners,
+// soft hyphens, byte order marks, and the bidirectional marks, embeddings, overrides and
+// isolates (U+200E/F, U+202A–E, U+2066–9) that make text display in another order than it
+// is stored. Spam uses them to break words apart ("V\u200Bi\u200Ba\u200Bg\u200Br\u200Ba") or
+// to disguise them; they are removed, so the word comes back together, and never become
+// part of a token. (Joiners in Persian or Indic spellings go too; the letters stay.)
+const INVISIBLE = /\p{Cf}/gu;
 // Control characters other than whitespace become spaces so they cannot glue words.
 const CONTROL = /[\x00-\x08\x0B\x0E-\x1F\x7F-\x9F]/g;
 const WHITESPACE = /\s+/g;
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
- * NFKC, placeholders for URLs, e-mail addresses and numbers, lower case, whitespace
- * collapsed to single spaces, trimmed. Idempotent.
+ * NFKC, format characters removed, other control characters (NUL, C0, DEL, C1) turned
+ * into spaces, placeholders for URLs, e-mail addresses and numbers, lower case,
+ * whitespace collapsed to single spaces, trimmed. Idempotent.
  */
 export function normalizeText(text: string): string {
   // ASCII is already NFKC; skipping the call saves a copy of most messages.

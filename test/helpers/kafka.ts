@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import type { SASLOptions } from 'kafkajs';
 import { Kafka, logLevel, type IHeaders, type RecordMetadata } from 'kafkajs';
 import { repoRoot } from './paths.js';
 
@@ -45,6 +47,72 @@ export function ensureBroker(): Promise<string> {
     },
   );
   return broker;
+}
+
+/** The SASL broker's port: its controller takes the next one, its TLS listener the one after. */
+export const SASL_BROKER_PORT = 9096;
+
+/**
+ * The local broker in SASL mode (`TEXTSTREAM_KAFKA_SASL=1 scripts/kafka.sh`): SASL_PLAINTEXT
+ * with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 on `brokers`, the same over TLS on
+ * `tlsBrokers`. Its users and the client key's passphrase are the script's fixed, public
+ * local test credentials.
+ */
+export interface SaslBroker {
+  brokers: string;
+  tlsBrokers: string;
+  users: { admin: { username: string; password: string }; textstream: { username: string; password: string } };
+  tls: { caFile: string; certFile: string; keyFile: string; keyPassword: string };
+  /** An admin client (SCRAM-SHA-512 as admin, plaintext listener) for test set-up. */
+  client: () => Kafka;
+  /** Stops the broker if this process started it (else leaves it to whoever did). */
+  stop: () => Promise<void>;
+}
+
+let saslBroker: Promise<SaslBroker> | undefined;
+
+/**
+ * Starts the SASL broker on SASL_BROKER_PORT unless it already runs, once per process,
+ * like ensureBroker. Unlike the default broker it is only needed by a few tests, so
+ * `stop()` (call it in an `after` hook) stops it again when this process started it.
+ */
+export function ensureSaslBroker(): Promise<SaslBroker> {
+  saslBroker ??= (async () => {
+    const env = { ...process.env, TEXTSTREAM_KAFKA_SASL: '1', TEXTSTREAM_KAFKA_PORT: String(SASL_BROKER_PORT) };
+    const script = (command: string) => promisify(execFile)('bash', ['scripts/kafka.sh', command], { cwd: repoRoot, env, timeout: 600_000 });
+    const wasRunning = await script('status').then(
+      () => true,
+      () => false,
+    );
+    let brokers: string;
+    try {
+      brokers = (await script('start')).stdout.trim().split('\n').at(-1)!;
+    } catch (err) {
+      saslBroker = undefined;
+      const { message, stderr } = err as Error & { stderr?: string };
+      throw new Error(`TEXTSTREAM_KAFKA_SASL=1 scripts/kafka.sh start failed: ${message}\n${stderr ?? ''}`, { cause: err });
+    }
+    const tlsDir = path.join(repoRoot, '.cache', 'kafka', `broker-${SASL_BROKER_PORT}`, 'tls');
+    const admin = { username: 'admin', password: 'admin-secret' };
+    const sasl: SASLOptions = { mechanism: 'scram-sha-512', ...admin };
+    return {
+      brokers,
+      tlsBrokers: `127.0.0.1:${SASL_BROKER_PORT + 2}`,
+      users: { admin, textstream: { username: 'textstream', password: 'textstream-secret' } },
+      tls: {
+        caFile: path.join(tlsDir, 'ca.pem'),
+        certFile: path.join(tlsDir, 'client.crt'),
+        keyFile: path.join(tlsDir, 'client.key'),
+        keyPassword: 'client-key-secret',
+      },
+      client: () =>
+        new Kafka({ clientId: 'textstream-test', brokers: [brokers], sasl, logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 } }),
+      stop: async () => {
+        if (!wasRunning) await script('stop');
+      },
+    };
+  })();
+  return saslBroker;
 }
 
 export function uniqueName(prefix: string): string {
@@ -113,6 +181,43 @@ export async function produceMessages(
     return await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ ...m })) });
   } finally {
     await producer.disconnect();
+  }
+}
+
+/** Where the broker put one produced message. */
+export interface ProducedPosition {
+  partition: number;
+  offset: string;
+}
+
+/**
+ * Produces the messages in order, one request each (acks=all), and returns where each one
+ * went. Slower than `produceMessages`, but every message is its own record batch, so each
+ * large one only has to fit the topic's max.message.bytes on its own.
+ */
+export async function produceEach(brokers: string, topic: string, messages: readonly TestMessage[]): Promise<ProducedPosition[]> {
+  const producer = client(brokers).producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const positions: ProducedPosition[] = [];
+  try {
+    for (const message of messages) {
+      const [meta] = await producer.send({ topic, acks: -1, messages: [{ ...message }] });
+      positions.push({ partition: meta!.partition, offset: meta!.baseOffset! });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return positions;
+}
+
+/** Messages ever written to a topic: the sum of its partitions' high watermarks. */
+export async function topicMessageCount(brokers: string, topic: string): Promise<number> {
+  const admin = client(brokers).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
   }
 }
 

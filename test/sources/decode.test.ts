@@ -36,6 +36,10 @@ const badCases: Array<[string, Partial<RawRecord>, string, RegExp]> = [
   ['a label that is not 0/1', { label: 'spam' }, 'invalid-label', /got "spam"/],
   ['a label of 2', { label: 2 }, 'invalid-label', /got 2/],
   ['an empty id', { id: '' }, 'invalid-id', /id is empty/],
+  // Unpaired surrogates have no UTF-8 form: written out, they would silently become U+FFFD.
+  ['an id with an unpaired surrogate', { id: 'a\ud800' }, 'invalid-id', /id "a\\ud800" has an unpaired surrogate/],
+  ['a string text with an unpaired surrogate', { text: 'a\udc00b' }, 'invalid-utf8', /unpaired surrogate/],
+  ['a label that is an object', { label: { v: 1 } }, 'invalid-label', /got an object$/],
 ];
 for (const [what, over, reason, detail] of badCases) {
   test(`should turn ${what} into a dead letter with reason ${reason} and the original bytes`, () => {

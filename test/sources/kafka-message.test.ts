@@ -99,7 +99,6 @@ test('should pass labels through for the decoder to judge', () => {
 test('should turn values that are not JSON objects into undecodable dead letters', () => {
   assertRejected(toRecord(kafka('{"text": "t"')), 'undecodable', /^value is not valid JSON: /);
   assertRejected(toRecord(kafka('not json')), 'undecodable', /not valid JSON/);
-  assertRejected(toRecord(kafka('')), 'undecodable', /not valid JSON/);
   assertRejected(toRecord(kafka('[{"text":"t"}]')), 'undecodable', /is JSON but an array, expected an object with a "text" field/);
   assertRejected(toRecord(kafka('"just text"')), 'undecodable', /a string/);
   assertRejected(toRecord(kafka('42')), 'undecodable', /a number/);
@@ -108,12 +107,28 @@ test('should turn values that are not JSON objects into undecodable dead letters
   assertRejected(toRecord(kafka(Buffer.from('{"text":"a\u0000b"}'))), 'undecodable', /not valid JSON/);
 });
 
+test('should treat an empty or whitespace-only value as missing text, like a tombstone', () => {
+  assertRejected(toRecord(kafka('')), 'missing-text', /^message value is empty$/);
+  assertRejected(toRecord(kafka(' \r\n\t')), 'missing-text', /^message value is only whitespace$/);
+});
+
+test('should ignore a leading byte order mark and keep the value as received', () => {
+  const value = Buffer.from('\uFEFF{"id":"bom","text":"hi"}');
+  const record = toRecord(kafka(value));
+  assert.equal(record.rejected, undefined);
+  assert.equal(record.text, 'hi');
+  assert.equal(record.original, value);
+  // Only a leading one: anywhere else it is not JSON.
+  assertRejected(toRecord(kafka('{"text":"hi"}\uFEFF')), 'undecodable', /not valid JSON/);
+});
+
 test('should name the text field when it is missing, null or not a string', () => {
   assertRejected(toRecord(kafka('{"id":"a"}')), 'missing-text', /field "text" is missing/);
   assertRejected(toRecord(kafka('{"text":null}')), 'missing-text', /field "text" is null/);
-  assertRejected(toRecord(kafka('{"text":42}')), 'undecodable', /field "text" is a number, expected a string/);
-  assertRejected(toRecord(kafka('{"text":["a"]}')), 'undecodable', /field "text" is an array/);
-  assertRejected(toRecord(kafka('{"text":{"a":"b"}}')), 'undecodable', /field "text" is an object/);
+  assertRejected(toRecord(kafka('{"text":42}')), 'invalid-text', /field "text" is a number, expected a string/);
+  assertRejected(toRecord(kafka('{"text":["a"]}')), 'invalid-text', /field "text" is an array/);
+  assertRejected(toRecord(kafka('{"text":{"a":"b"}}')), 'invalid-text', /field "text" is an object/);
+  assertRejected(toRecord(kafka('{"text":true}')), 'invalid-text', /field "text" is a boolean/);
   // Only the object's own fields count: "constructor" must not find Object.prototype's.
   const inherited = { ...json, fields: { id: 'toString', text: 'constructor', label: '__proto__' } };
   assertRejected(toRecord(kafka('{}'), inherited), 'missing-text', /field "constructor" is missing/);
@@ -130,7 +145,7 @@ test('should keep deeply nested and extra fields from getting in the way', () =>
   assert.equal(record.text, 't');
   assert.equal(record.id, 'd');
   const deepText = toRecord(kafka(`{"text":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}`), { ...json, maxMessageBytes: 1 << 20 });
-  assertRejected(deepText, 'undecodable', /field "text" is an object/);
+  assertRejected(deepText, 'invalid-text', /field "text" is an object/);
 });
 
 test('should keep NUL characters and non-ASCII text that JSON escapes carry', () => {

@@ -157,6 +157,36 @@ test('should apply NFKC, lower-case, and collapse whitespace to single spaces', 
 test('should remove invisible characters that split words and blank out control characters', () => {
   assert.equal(cleanText('V\u200Bi\u200Ba\u200Bg\u200Br\u200Ba fr\u00ADee\uFEFF'), 'viagra free');
   assert.equal(cleanText('a\u0000b\u0007c\u007Fd'), 'a b c d');
+  // C1 controls (NEL included) are blanked like C0 ones.
+  assert.equal(cleanText('a\u0080b\u0085c\u009Fd'), 'a b c d');
+});
+
+test('should remove bidirectional controls like every other invisible format character', () => {
+  // U+202E shows "yenom" as "money"; stored, it is "yenom", without the override.
+  assert.equal(cleanText('free \u202Eyenom\u202C now'), 'free yenom now');
+  assert.equal(cleanText('pay\u200Epal \u2066iso\u2069 \u200Fx\u061C'), 'paypal iso x');
+  // Right-to-left letters themselves are text.
+  assert.equal(cleanText('\u202Bשלום مرحبا\u202C'), 'שלום مرحبا');
+  assert.equal(cleanText('\u202E\u200B\uFEFF\u2060'), '');
+});
+
+test('should read deeply nested HTML flat instead of overflowing the stack', () => {
+  for (const html of [
+    // Over the start-tag limit: read flat without parsing.
+    `${'<div>'.repeat(100_000)}deep text${'</div>'.repeat(100_000)}`,
+    `${'<b>'.repeat(200_000)}deep &amp; text`,
+    `<html><body>${'<table><tr><td>'.repeat(30_000)}deep text`,
+    // Elements the parser never closes implicitly, so every one nests.
+    `${'<p><li>'.repeat(100_000)}deep text`,
+    // Under the limit, but deeper than html-to-text's recursion survives.
+    `${'<div>'.repeat(10_000)}deep text${'</div>'.repeat(10_000)}`,
+  ]) {
+    const started = performance.now();
+    assert.match(cleanText(html), /^deep (& )?text$/);
+    assert.ok(performance.now() - started < 1000, 'deep HTML parsed as a tree');
+  }
+  // Ordinary nesting still goes through the HTML converter (block elements, entities).
+  assert.equal(cleanText(`${'<div>'.repeat(100)}a&amp;b${'</div>'.repeat(100)}`), 'a&b');
 });
 
 test('should stay linear on pathological input', () => {
