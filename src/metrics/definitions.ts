@@ -30,6 +30,8 @@ export interface ModelState {
   positiveRate?: number | null;
   /** Seconds since the last successful checkpoint save; null before the first. */
   checkpointAgeSeconds?: number | null;
+  /** Training steps rejected for a NaN or infinite loss or gradient (the learner's rejectedUpdates). */
+  updatesRejected?: number | null;
 }
 
 /** Consumer lag of one assigned partition, as the Kafka source computes it at scrape time. */
@@ -67,6 +69,7 @@ export class PipelineMetrics {
   readonly offsetsCommitted: Counter;
   readonly rebalances: Counter;
   readonly backpressurePauses: Counter;
+  readonly sinkWriteFailures: Counter<'code'>;
   readonly endToEndLatency: Histogram;
   readonly driftDetected: Counter;
   #readLag: () => readonly PartitionLag[] = () => [];
@@ -150,6 +153,12 @@ export class PipelineMetrics {
       help: 'Times fetching was paused because the pipeline was behind.',
       registers,
     });
+    this.sinkWriteFailures = new Counter({
+      name: 'textstream_sink_write_failures_total',
+      help: 'Failed Parquet write attempts that are retried (nothing is committed meanwhile), by error code.',
+      labelNames: ['code'],
+      registers,
+    });
     this.endToEndLatency = new Histogram({
       name: 'textstream_end_to_end_latency_seconds',
       help: 'From a record\'s source timestamp (Kafka) to the moment its output file became durable.',
@@ -207,6 +216,12 @@ export class PipelineMetrics {
       'Seconds since the last successful checkpoint save (absent before the first).',
       (s) => s.checkpointAgeSeconds ?? null,
     );
+    new StateCounter(
+      'textstream_model_updates_rejected_total',
+      'Training steps rejected (weights and optimiser state left unchanged) because their loss or a gradient was NaN or infinite.',
+      registry,
+      () => readModel()?.updatesRejected ?? null,
+    );
     new Gauge({
       name: 'textstream_model_backend_info',
       help: 'The tfjs backend and the LSTM layer (fused or stock) running the model (value is always 1).',
@@ -261,6 +276,26 @@ export function registerProcessMetrics(registry: Registry): void {
  * (prom-client's Gauge would export 0, which a dashboard cannot tell from a real 0).
  */
 class StateGauge extends Gauge {
+  readonly #read: () => number | null;
+
+  constructor(name: string, help: string, registry: Registry, read: () => number | null) {
+    super({ name, help, registers: [registry] });
+    this.#read = read;
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
+    const base = await super.get();
+    const value = this.#read();
+    return { ...base, values: value === null || !Number.isFinite(value) ? [] : [{ value, labels: {} }] };
+  }
+}
+
+/**
+ * A label-less counter whose value is a count kept elsewhere (the learner's), read at
+ * scrape time like StateGauge instead of incremented here, so the two can never disagree.
+ * No sample while there is no model to read.
+ */
+class StateCounter extends Counter {
   readonly #read: () => number | null;
 
   constructor(name: string, help: string, registry: Registry, read: () => number | null) {

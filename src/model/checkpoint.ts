@@ -12,11 +12,16 @@
  *       weights.bin                 model weights, then optimizer weights (tfjs encoding)
  *       tokenizer.json              the caller's tokenizer, opaque to us
  *   <root>/.tmp-…                   a save in progress (or abandoned by a crash); ignored
+ *   <root>/quarantine/              damaged checkpoints moved aside at start (never deleted)
  *
  * A save writes and fsyncs every file in a temporary directory, renames it into place,
- * then atomically replaces LATEST (temp file, fsync, rename, fsync the directory). A
- * crash at any point leaves LATEST naming a complete checkpoint. Loading verifies sizes
- * and hashes, so a damaged checkpoint raises CheckpointError instead of loading garbage.
+ * then atomically replaces LATEST (temp file, fsync, rename, fsync the directory), and
+ * only then prunes older checkpoints (the newest `keep`, default 2, stay). A crash at any
+ * point leaves LATEST naming a complete checkpoint and, at worst, a `.tmp-` leftover that
+ * loading never reads. Loading verifies sizes and hashes, so a damaged checkpoint (disk
+ * damage, a copy cut short, a hand edit) is never read as valid: by default it raises
+ * CheckpointError; a worker starting up asks for `onDamaged: 'quarantine'` instead, which
+ * moves it to <root>/quarantine/ and falls back to the newest intact checkpoint.
  *
  * This is the file half of a tfjs IOHandler (tfjs' own `file://` handler exists only in
  * tfjs-node); the learner moves ModelArtifacts in and out of tfjs with `model.save` and
@@ -36,7 +41,14 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 const LATEST = 'LATEST';
 const TMP_PREFIX = '.tmp-';
 const DIR_PREFIX = 'ckpt-';
+const QUARANTINE = 'quarantine';
 const Files = { MANIFEST: 'manifest.json', MODEL: 'model.json', WEIGHTS: 'weights.bin', TOKENIZER: 'tokenizer.json' } as const;
+
+/**
+ * A checkpoint whose content is wrong (missing or truncated files, hash mismatches, not a
+ * manifest): what 'quarantine' moves aside. Still a CheckpointError with the same message.
+ */
+class DamagedCheckpointError extends CheckpointError {}
 
 /** What a checkpoint holds, in memory. */
 export interface CheckpointState {
@@ -51,6 +63,12 @@ export interface CheckpointState {
   tokenizer: unknown;
   evaluation: EvaluatorState | null;
   /**
+   * Per source and partition, the last offset the model has learnt from (source → partition
+   * → offset as a decimal string): after a crash, what is after it is learnt again. Absent
+   * in checkpoints from before it was kept.
+   */
+  trainedThrough?: TrainedThrough;
+  /**
    * Adam's running powers beta1^t and beta2^t. tfjs saves only the step count and
    * recomputes them with pow() on load, which differs from the running product in the
    * last float32 bit after some dozens of steps; storing them makes the next step after a
@@ -58,6 +76,8 @@ export interface CheckpointState {
    */
   adamPowers: AdamPowers | null;
 }
+
+export type TrainedThrough = Record<string, Record<string, string>>;
 
 export interface AdamPowers {
   beta1Power: number;
@@ -78,6 +98,7 @@ interface Manifest {
   network: NetworkConfig;
   evaluation: EvaluatorState | null;
   adamPowers: AdamPowers | null;
+  trainedThrough?: TrainedThrough;
   files: Record<string, FileEntry>;
 }
 
@@ -124,6 +145,7 @@ export async function saveCheckpoint(root: string, state: CheckpointState, optio
     network: state.network,
     evaluation: state.evaluation,
     adamPowers: state.adamPowers,
+    ...(state.trainedThrough ? { trainedThrough: state.trainedThrough } : {}),
     files,
   };
 
@@ -148,19 +170,164 @@ export async function saveCheckpoint(root: string, state: CheckpointState, optio
   return { dir, bytes };
 }
 
-/** Loads the checkpoint LATEST names; null when `root` holds no published checkpoint. */
-export async function loadLatestCheckpoint(root: string): Promise<CheckpointState | null> {
-  let name: string;
+/** What `loadLatestCheckpoint` does with a damaged checkpoint (see LoadCheckpointOptions). */
+export const DamagedCheckpointPolicies = { FAIL: 'fail', QUARANTINE: 'quarantine' } as const;
+export type DamagedCheckpointPolicy = (typeof DamagedCheckpointPolicies)[keyof typeof DamagedCheckpointPolicies];
+
+export interface LoadCheckpointOptions {
+  /**
+   * 'fail' (the default): a damaged checkpoint, a LATEST naming a missing directory or
+   * garbage in LATEST is a CheckpointError. For read-only callers such as `model export`,
+   * which must not move a user's files.
+   *
+   * 'quarantine': for a worker starting up. Each damaged checkpoint (and a LATEST that
+   * names none) is moved to <root>/quarantine/, the newest intact checkpoint is loaded
+   * instead and LATEST is repointed at it; null when none is left. A root with checkpoint
+   * directories but no LATEST (a crash between a first save's rename and its publish)
+   * loads its newest intact one too. Moving, not skipping, keeps a damaged checkpoint from
+   * ever being read again, and keeps the next save's pruning (which keeps the newest names)
+   * from deleting the intact one in its place. A checkpoint that is merely unreadable
+   * (permissions, I/O errors) or from a newer format is an error in both modes: it is not
+   * known to be damaged.
+   */
+  onDamaged?: DamagedCheckpointPolicy;
+  /** Told about each checkpoint moved to quarantine; log `event.message` at warn. */
+  onQuarantine?: (event: QuarantinedCheckpoint) => void;
+}
+
+export interface QuarantinedCheckpoint {
+  /** The damaged checkpoint directory's name, or LATEST when the pointer itself was bad. */
+  name: string;
+  /** Why it cannot be used. */
+  reason: string;
+  /** Where it is now: <root>/quarantine/<name> (LATEST-<ms> for the pointer). */
+  movedTo: string;
+  /** The checkpoint loaded instead; null when no intact one is left (a fresh start). */
+  fallback: string | null;
+  /** One line with all of the above, for the log. */
+  message: string;
+}
+
+/**
+ * Loads the checkpoint LATEST names; null when `root` holds no published checkpoint. With
+ * `onDamaged: 'quarantine'`, recovers from damage instead of failing (see the option).
+ */
+export async function loadLatestCheckpoint(root: string, options: LoadCheckpointOptions = {}): Promise<CheckpointState | null> {
+  if (options.onDamaged === DamagedCheckpointPolicies.QUARANTINE) return loadRecovering(root, options.onQuarantine);
+  const latest = await readLatest(root);
+  if (latest.kind === 'missing') return null;
+  if (latest.kind === 'garbage') throw new CheckpointError(latest.reason);
+  return loadCheckpointDir(path.join(root, latest.name));
+}
+
+/**
+ * Tries LATEST's checkpoint, then every other checkpoint directory, newest (highest model
+ * version) first; quarantines each damaged one on the way. Every move is reported, even
+ * when a later step throws.
+ */
+async function loadRecovering(root: string, onQuarantine: LoadCheckpointOptions['onQuarantine']): Promise<CheckpointState | null> {
+  const moved: { name: string; reason: string; movedTo: string }[] = [];
+  let chosen: string | null = null;
+  let failed = true;
   try {
-    name = (await readFile(path.join(root, LATEST), 'utf8')).trim();
+    const latest = await readLatest(root);
+    const names = await listCheckpoints(root);
+    const published = latest.kind === 'name' && names.includes(latest.name) ? latest.name : null;
+    if (latest.kind === 'garbage') {
+      moved.push({ name: LATEST, reason: latest.reason, movedTo: await quarantine(root, LATEST) });
+    } else if (latest.kind === 'name' && published === null) {
+      const reason = `${path.join(root, LATEST)} names ${latest.name}, which does not exist`;
+      moved.push({ name: LATEST, reason, movedTo: await quarantine(root, LATEST) });
+    }
+    // LATEST is rewritten unless it names the checkpoint that loads.
+    let repoint = published === null;
+    const order = published !== null ? [published, ...names.filter((n) => n !== published)] : names;
+    let state: CheckpointState | null = null;
+    for (const name of order) {
+      try {
+        state = await loadCheckpointDir(path.join(root, name));
+        chosen = name;
+        break;
+      } catch (err) {
+        if (!(err instanceof DamagedCheckpointError)) throw err;
+        moved.push({ name, reason: err.message, movedTo: await quarantine(root, name) });
+        if (name === published) repoint = true;
+      }
+    }
+    if (chosen !== null && repoint) {
+      await publishLatest(root, chosen);
+    } else if (chosen === null && published !== null) {
+      // LATEST names a checkpoint now in quarantine: move it there too, so the next start
+      // finds an empty root instead of reporting the same damage again.
+      await quarantine(root, LATEST);
+    }
+    failed = false;
+    return state;
+  } finally {
+    for (const m of moved) {
+      const outcome =
+        chosen !== null
+          ? `loading ${chosen} instead`
+          : failed
+            ? 'loading stopped on the error that follows'
+            : `no intact checkpoint is left in ${root}: starting without one`;
+      onQuarantine?.({ ...m, fallback: chosen, message: `${m.reason}; moved it to ${m.movedTo}; ${outcome}` });
+    }
+  }
+}
+
+type LatestPointer = { kind: 'missing' } | { kind: 'name'; name: string } | { kind: 'garbage'; reason: string };
+
+async function readLatest(root: string): Promise<LatestPointer> {
+  const file = path.join(root, LATEST);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
   } catch (cause) {
-    if (isNotFound(cause)) return null;
-    throw new CheckpointError(`could not read ${path.join(root, LATEST)}: ${String(cause)}`, { cause });
+    if (isNotFound(cause)) return { kind: 'missing' };
+    if (errorCode(cause) === 'EISDIR') return { kind: 'garbage', reason: `${file} is a directory, not the name of a checkpoint` };
+    throw new CheckpointError(`could not read ${file}: ${String(cause)}`, { cause });
   }
-  if (!name.startsWith(DIR_PREFIX) || name.includes('/') || name.includes(path.sep)) {
-    throw new CheckpointError(`${path.join(root, LATEST)} names ${JSON.stringify(name)}, which is not a checkpoint directory`);
+  const name = text.trim();
+  if (!isCheckpointName(name)) {
+    const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
+    return { kind: 'garbage', reason: `${file} names ${JSON.stringify(shown)}, which is not a checkpoint directory` };
   }
-  return loadCheckpointDir(path.join(root, name));
+  return { kind: 'name', name };
+}
+
+/** A checkpoint directory's name: one path component, never `..` or a path. */
+function isCheckpointName(name: string): boolean {
+  return /^ckpt-[\w.-]+$/.test(name);
+}
+
+/** Checkpoint directory names under `root`, newest (highest model version) first. */
+async function listCheckpoints(root: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(root);
+  } catch (cause) {
+    if (isNotFound(cause)) return [];
+    throw new CheckpointError(`could not list ${root}: ${String(cause)}`, { cause });
+  }
+  return entries.filter(isCheckpointName).sort().reverse();
+}
+
+/** Moves `root/name` to `root/quarantine/`, never over an earlier entry there; returns where. */
+async function quarantine(root: string, name: string): Promise<string> {
+  const dir = path.join(root, QUARANTINE);
+  const base = name === LATEST ? `${LATEST}-${Date.now()}` : name;
+  try {
+    await mkdir(dir, { recursive: true });
+    let target = path.join(dir, base);
+    for (let i = 1; (await stat(target).catch(() => null)) !== null; i++) target = path.join(dir, `${base}.${i}`);
+    await rename(path.join(root, name), target);
+    await fsyncDir(dir);
+    await fsyncDir(root);
+    return target;
+  } catch (cause) {
+    throw new CheckpointError(`could not move the damaged ${path.join(root, name)} to ${dir}: ${String(cause)}`, { cause });
+  }
 }
 
 /** Loads and verifies one checkpoint directory. */
@@ -168,19 +335,19 @@ export async function loadCheckpointDir(dir: string): Promise<CheckpointState> {
   const manifest = parseManifest(await readChecked(dir, Files.MANIFEST), dir);
   for (const name of Object.values(Files)) {
     if (name !== Files.MANIFEST && manifest.files[name] === undefined) {
-      throw new CheckpointError(`checkpoint ${dir} is invalid: manifest lists no ${name}`);
+      throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: manifest lists no ${name}`);
     }
   }
   const read = async (name: string): Promise<Uint8Array> => {
     const expected = manifest.files[name]!;
     const bytes = await readChecked(dir, name);
     if (bytes.length !== expected.bytes) {
-      throw new CheckpointError(
+      throw new DamagedCheckpointError(
         `checkpoint ${dir} is damaged: ${name} has ${bytes.length} bytes, the manifest says ${expected.bytes} (truncated write?)`,
       );
     }
     if (sha256(bytes) !== expected.sha256) {
-      throw new CheckpointError(`checkpoint ${dir} is damaged: ${name} does not match its SHA-256 in the manifest`);
+      throw new DamagedCheckpointError(`checkpoint ${dir} is damaged: ${name} does not match its SHA-256 in the manifest`);
     }
     return bytes;
   };
@@ -188,11 +355,11 @@ export async function loadCheckpointDir(dir: string): Promise<CheckpointState> {
   const weights = await read(Files.WEIGHTS);
   const tokenizer = parseJson(await read(Files.TOKENIZER), dir, Files.TOKENIZER);
   if (model.modelTopology === undefined || !Array.isArray(model.weightSpecs)) {
-    throw new CheckpointError(`checkpoint ${dir} is invalid: ${Files.MODEL} lacks modelTopology or weightSpecs`);
+    throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: ${Files.MODEL} lacks modelTopology or weightSpecs`);
   }
   const specBytes = model.weightSpecs.reduce((sum, spec) => sum + weightSpecBytes(spec, dir), 0);
   if (specBytes !== weights.length) {
-    throw new CheckpointError(`checkpoint ${dir} is invalid: weight specs describe ${specBytes} bytes, ${Files.WEIGHTS} has ${weights.length}`);
+    throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: weight specs describe ${specBytes} bytes, ${Files.WEIGHTS} has ${weights.length}`);
   }
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
   return {
@@ -203,6 +370,7 @@ export async function loadCheckpointDir(dir: string): Promise<CheckpointState> {
     tokenizer,
     evaluation: manifest.evaluation ?? null,
     adamPowers: manifest.adamPowers ?? null,
+    ...(manifest.trainedThrough ? { trainedThrough: manifest.trainedThrough } : {}),
   };
 }
 
@@ -223,7 +391,7 @@ const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1 
 function weightSpecBytes(spec: io.WeightsManifestEntry, dir: string): number {
   const per = BYTES_PER_DTYPE[spec.dtype];
   if (per === undefined || spec.quantization !== undefined || !Array.isArray(spec.shape)) {
-    throw new CheckpointError(`checkpoint ${dir} is invalid: unsupported weight spec for ${spec.name}`);
+    throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: unsupported weight spec for ${spec.name}`);
   }
   return spec.shape.reduce((n, d) => n * d, 1) * per;
 }
@@ -231,7 +399,7 @@ function weightSpecBytes(spec: io.WeightsManifestEntry, dir: string): number {
 function parseManifest(bytes: Uint8Array, dir: string): Manifest {
   const m = parseJson(bytes, dir, Files.MANIFEST) as Partial<Manifest> | null;
   if (m === null || typeof m !== 'object' || m.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`checkpoint ${dir} is invalid: ${Files.MANIFEST} is not a ${CHECKPOINT_FORMAT} manifest`);
+    throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: ${Files.MANIFEST} is not a ${CHECKPOINT_FORMAT} manifest`);
   }
   if (m.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     throw new CheckpointError(
@@ -245,7 +413,7 @@ function parseManifest(bytes: Uint8Array, dir: string): Manifest {
     typeof m.files !== 'object' ||
     m.files === null
   ) {
-    throw new CheckpointError(`checkpoint ${dir} is invalid: ${Files.MANIFEST} lacks modelVersion, rowsSeen, network or files`);
+    throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: ${Files.MANIFEST} lacks modelVersion, rowsSeen, network or files`);
   }
   return m as Manifest;
 }
@@ -254,8 +422,14 @@ async function readChecked(dir: string, name: string): Promise<Uint8Array> {
   try {
     return await readFile(path.join(dir, name));
   } catch (cause) {
-    const why = isNotFound(cause) ? 'is missing' : `could not be read (${String(cause)})`;
-    throw new CheckpointError(`checkpoint ${dir} is invalid: ${name} ${why}`, { cause });
+    // Missing, or a directory where a file belongs (or the reverse): damage. Anything else
+    // (permissions, I/O errors) says nothing about the checkpoint itself.
+    const code = errorCode(cause);
+    if (code === 'ENOENT' || code === 'EISDIR') {
+      throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: ${name} ${code === 'ENOENT' ? 'is missing' : 'is not a file'}`, { cause });
+    }
+    if (code === 'ENOTDIR') throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: it is not a directory`, { cause });
+    throw new CheckpointError(`checkpoint ${dir} is invalid: ${name} could not be read (${String(cause)})`, { cause });
   }
 }
 
@@ -263,7 +437,7 @@ function parseJson(bytes: Uint8Array, dir: string, name: string): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as unknown;
   } catch (cause) {
-    throw new CheckpointError(`checkpoint ${dir} is invalid: ${name} is not valid JSON`, { cause });
+    throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: ${name} is not valid JSON`, { cause });
   }
 }
 
@@ -323,6 +497,10 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+function errorCode(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+
 function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ENOENT';
+  return errorCode(err) === 'ENOENT';
 }

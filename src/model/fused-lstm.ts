@@ -87,6 +87,8 @@ function values(t: tf.Tensor): Float32Array {
   const backend = tf.backend() as unknown as Partial<HeapBackend>;
   return typeof backend.typedArrayFromHeap === 'function' ? backend.typedArrayFromHeap(t) : (t.dataSync() as Float32Array);
 }
+/** `values` for other modules (the learner's finiteness check reads gradients this way). */
+export { values as tensorValues };
 
 /**
  * What a training forward pass keeps for its backward pass (gates, cells, hiddens: ≈ 5 MB

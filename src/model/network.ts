@@ -125,6 +125,13 @@ export function buildNetwork(config: NetworkConfig): tf.Sequential {
   return model!;
 }
 
+/**
+ * The loss `compileNetwork` compiles in (tfjs' metric of that name calls the very loss
+ * 'binaryCrossentropy' resolves to), per row: [n, 1] labels and scores → [n]. The
+ * learner's guarded training step calls it directly; keep the two in step.
+ */
+export const networkLoss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor = tf.metrics.binaryCrossentropy;
+
 export function compileNetwork(model: tf.LayersModel, learningRate: number): void {
   // Keras' Adam defaults: beta_1 0.9, beta_2 0.999, epsilon 1e-7 (tfjs' default epsilon is
   // the backend epsilon, 1e-7 on wasm and cpu, but say it so it can't drift).

@@ -78,6 +78,7 @@ test('should export the observability metrics with the agreed names, types and l
     meanScore: 0.3,
     positiveRate: 0.25,
     checkpointAgeSeconds: 12.5,
+    updatesRejected: 2,
   }));
   metrics.readLagFrom(() => [{ topic: 't', partition: 0, messages: 5, seconds: 2 }]);
   metrics.readDriftErrorRateFrom(() => 0.1);
@@ -93,6 +94,7 @@ test('should export the observability metrics with the agreed names, types and l
     textstream_model_checkpoint_age_seconds: ['gauge', []],
     textstream_model_samples_scored_total: ['counter', []],
     textstream_model_samples_trained_total: ['counter', []],
+    textstream_model_updates_rejected_total: ['counter', []],
     textstream_drift_detected_total: ['counter', []],
     textstream_drift_error_rate: ['gauge', []],
     textstream_dead_letters_total: ['counter', ['reason']],
@@ -110,6 +112,7 @@ test('should export the observability metrics with the agreed names, types and l
   const text = await registry.metrics();
   assert.match(text, /^textstream_model_live_tensors 17$/m);
   assert.match(text, /^textstream_model_checkpoint_age_seconds 12\.5$/m);
+  assert.match(text, /^textstream_model_updates_rejected_total 2$/m);
   assert.match(text, /^textstream_drift_error_rate 0\.1$/m);
   // Every bucket boundary from 0.1 s to 10 min.
   assert.match(text, /^textstream_end_to_end_latency_seconds_bucket\{le="0\.1"\} 0$/m);
@@ -216,4 +219,18 @@ test('should read checkpoint evaluation state written before calibration existed
   resumed.observe(Float32Array.from([0.4]), [0], [1]);
   assert.ok(Math.abs(resumed.snapshot().recentMeanScore! - 0.4) < 1e-6);
   assert.equal(resumed.snapshot().recentPositiveRate, 1);
+});
+
+test('should read the rejected-update counter from the learner at scrape time, from 0', async () => {
+  const registry = new Registry();
+  let state: ModelState | null = null;
+  new PipelineMetrics(registry, () => state, { processMetrics: false });
+  assert.doesNotMatch(await registry.metrics(), /^textstream_model_updates_rejected_total/m, 'no model, no sample');
+  state = { backend: 'wasm', lstm: 'fused', version: 4, accuracy: null, auc: null, logLoss: null, trainLoss: null, updatesRejected: 0 };
+  let text = await registry.metrics();
+  assert.match(text, /^# TYPE textstream_model_updates_rejected_total counter$/m);
+  assert.match(text, /^textstream_model_updates_rejected_total 0$/m);
+  state = { ...state, updatesRejected: 3 };
+  text = await registry.metrics();
+  assert.match(text, /^textstream_model_updates_rejected_total 3$/m);
 });

@@ -1,0 +1,35 @@
+import type { Int32, Int64, RecordBatch, Utf8, Vector } from 'apache-arrow';
+import { Columns } from './schema.js';
+
+/** Where some rows of a batch came from: one offset range per (source, partition). */
+export interface SourceRange {
+  source: string;
+  partition: number;
+  /** int64 offsets as decimal strings. */
+  firstOffset: string;
+  lastOffset: string;
+}
+
+/** Per (source, partition): the first and last offset among `rows` of the batch (default: all rows). */
+export function sourceRanges(batch: RecordBatch, rows?: ArrayLike<number>): SourceRange[] {
+  const sources = batch.getChild(Columns.SOURCE) as Vector<Utf8> | null;
+  const partitions = batch.getChild(Columns.PARTITION) as Vector<Int32> | null;
+  const offsets = batch.getChild(Columns.OFFSET) as Vector<Int64> | null;
+  if (sources === null || partitions === null || offsets === null) return [];
+  const ranges = new Map<string, { source: string; partition: number; first: bigint; last: bigint }>();
+  const count = rows?.length ?? batch.numRows;
+  for (let i = 0; i < count; i++) {
+    const row = rows === undefined ? i : rows[i]!;
+    const source = sources.get(row) ?? '';
+    const partition = partitions.get(row) ?? -1;
+    const offset = BigInt(offsets.get(row) ?? -1);
+    const key = `${source}\u0000${partition}`;
+    const range = ranges.get(key);
+    if (range === undefined) ranges.set(key, { source, partition, first: offset, last: offset });
+    else {
+      if (offset < range.first) range.first = offset;
+      if (offset > range.last) range.last = offset;
+    }
+  }
+  return [...ranges.values()].map((r) => ({ source: r.source, partition: r.partition, firstOffset: String(r.first), lastOffset: String(r.last) }));
+}
