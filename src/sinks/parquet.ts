@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Data, DataType, Int8, Int32, Int64, RecordBatch, TimestampMillisecond, Utf8, Vector } from 'apache-arrow';
 import { Columns } from '../batch/schema.js';
 import { ConfigError, SinkError } from '../errors.js';
 import { predictedLabel } from '../model/evaluation.js';
-import type { DurableFile, ScoredBatch, Sink } from './sink.js';
+import type { DurableFile, ScoredBatch, Sink, SinkCallOptions } from './sink.js';
 
 // parquetjs-lite ships no type declarations; this is the small part of its API we use.
 interface ParquetJsWriter {
@@ -68,19 +69,22 @@ export interface ParquetFileWriterOptions {
  * parquetjs-lite duplicates rows when `appendRow` calls overlap (it awaits the row-group
  * write before resetting its buffer), so appends are chained here one at a time even if
  * a caller forgets to await.
+ *
+ * A failed disk write (ENOSPC, EIO, …) fails the next `append` or `finish` with the
+ * file system's error (its `code` intact); the file is then garbage: discard it.
  */
 export class ParquetFileWriter {
   readonly tempPath: string;
   #handle: FileHandle | null;
-  readonly #stream: Writable;
+  readonly #output: FileOutput;
   readonly #writer: ParquetJsWriter;
   #pending: Promise<void> = Promise.resolve();
   #rows = 0;
 
-  private constructor(tempPath: string, handle: FileHandle, stream: Writable, writer: ParquetJsWriter) {
+  private constructor(tempPath: string, handle: FileHandle, output: FileOutput, writer: ParquetJsWriter) {
     this.tempPath = tempPath;
     this.#handle = handle;
-    this.#stream = stream;
+    this.#output = output;
     this.#writer = writer;
   }
 
@@ -102,10 +106,9 @@ export class ParquetFileWriter {
     const schema = new parquetjs.ParquetSchema(fields);
     // 'wx': a temp name is unique, so an existing file means something else owns it.
     const handle = await open(tempPath, 'wx');
-    // autoClose false: the handle must outlive the stream so that it can be fsynced.
-    const stream = handle.createWriteStream({ autoClose: false });
+    const output = new FileOutput(handle);
     try {
-      const writer = await parquetjs.ParquetWriter.openStream(schema, stream, {
+      const writer = await parquetjs.ParquetWriter.openStream(schema, output, {
         rowGroupSize: opts.rowGroupRows,
         pageSize: opts.pageRows ?? 8192,
         // Version-1 data pages: the format every reader (pyarrow, DuckDB, Spark, older
@@ -113,10 +116,11 @@ export class ParquetFileWriter {
         useDataPageV2: false,
       });
       for (const [key, value] of Object.entries(opts.metadata ?? {})) writer.setMetadata(key, value);
-      return new ParquetFileWriter(tempPath, handle, stream, writer);
+      return new ParquetFileWriter(tempPath, handle, output, writer);
     } catch (err) {
-      await endAndRelease(stream, handle);
-      await rm(tempPath, { force: true });
+      await endAndRelease(output, handle);
+      // Report the first error; a temp file that cannot be deleted is a crash leftover's twin.
+      await rm(tempPath, { force: true }).catch(() => undefined);
       throw asError(err);
     }
   }
@@ -127,7 +131,10 @@ export class ParquetFileWriter {
 
   /** Appends one row; rows are buffered until a row group fills. */
   append(row: Record<string, unknown>): Promise<void> {
-    const done = this.#pending.then(() => this.#writer.appendRow(row));
+    const done = this.#pending.then(async () => {
+      await this.#writer.appendRow(row);
+      this.#output.throwIfFailed();
+    });
     this.#pending = done.then(
       () => undefined,
       () => undefined,
@@ -147,48 +154,99 @@ export class ParquetFileWriter {
       await this.#writer.close().catch((err: unknown) => {
         throw asError(err);
       });
+      this.#output.throwIfFailed();
+      // A failed fsync is not retried on the same file: Linux may drop the dirty pages and
+      // report the error only once (PostgreSQL's "fsyncgate"), so the caller rewrites the file.
       await handle.sync();
       const { size } = await handle.stat();
       this.#handle = null;
-      // A stream made with autoClose false keeps a reference on the handle, and
-      // FileHandle.close() waits for it forever; destroying the ended stream releases it.
-      this.#stream.destroy();
       await handle.close();
       await rename(this.tempPath, finalPath);
       await fsyncDirectory(path.dirname(finalPath));
       return { bytes: size };
     } catch (err) {
-      await this.discard();
+      // The first error is the one worth reporting; a failing delete shows up on the
+      // caller's own discard (the sink retries it).
+      await this.discard().catch(() => undefined);
       throw err;
     }
   }
 
-  /** Drops the file without publishing it. Safe to call twice. */
+  /** Drops the file without publishing it. Safe to call twice; fails only when the temp file cannot be deleted. */
   async discard(): Promise<void> {
     const handle = this.#handle;
     this.#handle = null;
-    await endAndRelease(this.#stream, handle);
+    await endAndRelease(this.#output, handle);
     await rm(this.tempPath, { force: true });
   }
 }
 
 /**
- * Ends a write stream, then closes its file handle. End rather than destroy first:
- * parquetjs-lite does not await its header write, and a destroyed stream would reject
- * that write with nobody listening (an unhandled rejection); the bytes land in a file
- * that is deleted next anyway. Destroy after: a stream made with autoClose false keeps
- * a reference on the handle, and FileHandle.close() would wait for it forever.
+ * The byte stream parquetjs-lite writes into: appends to a file handle, one write at a
+ * time. It never hands a write error back to parquetjs-lite: the library does not await
+ * its header write (a failing one would be an unhandled rejection, which ends the
+ * process) and a Writable that fails emits 'error', which nobody listens to in there.
+ * The first error is kept instead, later writes are dropped (the file is garbage by
+ * then), and ParquetFileWriter throws the error at the next append or at finish.
  */
-async function endAndRelease(stream: Writable, handle: FileHandle | null): Promise<void> {
-  if (!stream.destroyed && !stream.writableFinished) {
-    await new Promise<void>((resolve) => {
-      stream.once('finish', resolve);
-      stream.once('error', () => resolve());
-      stream.once('close', resolve);
-      stream.end();
+class FileOutput extends Writable {
+  readonly #handle: FileHandle;
+  #error: Error | null = null;
+
+  constructor(handle: FileHandle) {
+    super();
+    this.#handle = handle;
+    // Only a write after end can fail the stream itself; keep that too rather than crash.
+    this.on('error', (err) => {
+      this.#error ??= err;
     });
   }
-  stream.destroy();
+
+  throwIfFailed(): void {
+    if (this.#error) throw this.#error;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#error) {
+      callback();
+      return;
+    }
+    writeFully(this.#handle, chunk).then(
+      () => callback(),
+      (err: unknown) => {
+        this.#error ??= asError(err);
+        callback();
+      },
+    );
+  }
+}
+
+/** FileHandle.write may write less than asked (a signal, a nearly full disk): loop. */
+async function writeFully(handle: FileHandle, buffer: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset, null);
+    if (bytesWritten === 0) throw Object.assign(new Error('write wrote 0 bytes'), { code: 'EIO' });
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Ends the output stream, then closes its file handle. End rather than destroy: parquetjs-lite
+ * does not await its header write, and a destroyed stream would reject that write with
+ * nobody listening (an unhandled rejection); the bytes land in a file that is deleted
+ * next anyway (FileOutput never fails a write, so ending cannot stall on an error).
+ */
+async function endAndRelease(output: Writable, handle: FileHandle | null): Promise<void> {
+  if (!output.destroyed && !output.writableFinished) {
+    await new Promise<void>((resolve) => {
+      output.once('finish', resolve);
+      output.once('error', () => resolve());
+      output.once('close', resolve);
+      output.end();
+    });
+  }
+  output.destroy();
   if (handle) await handle.close().catch(() => undefined);
 }
 
@@ -271,33 +329,128 @@ export function partitionDirectory(layout: ParquetLayout, source: string, partit
   );
 }
 
+const PARQUET_MAGIC = Buffer.from('PAR1', 'latin1');
+/** 'PAR1', then at the end: footer length (uint32 LE) and 'PAR1'. */
+const MIN_PARQUET_BYTES = 12;
+
+/**
+ * Why `file` is not a complete Parquet file, or null when it looks complete: 'PAR1' at
+ * both ends and a footer length that fits between them. Reads 12 bytes whatever the
+ * size (a truncated or zero-filled file fails it; its rows are not decoded). Throws
+ * only when the file cannot be read at all.
+ */
+export async function checkParquetFile(file: string): Promise<string | null> {
+  const handle = await open(file, 'r');
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return 'not a regular file';
+    if (info.size < MIN_PARQUET_BYTES) return `${info.size} bytes, shorter than any Parquet file (truncated)`;
+    const head = Buffer.alloc(4);
+    const tail = Buffer.alloc(8);
+    await handle.read(head, 0, 4, 0);
+    await handle.read(tail, 0, 8, info.size - 8);
+    if (!head.equals(PARQUET_MAGIC)) return 'does not start with the Parquet magic PAR1';
+    if (!tail.subarray(4).equals(PARQUET_MAGIC)) return `does not end with the Parquet magic PAR1 (truncated at ${info.size} bytes?)`;
+    const footer = tail.readUInt32LE(0);
+    if (footer === 0 || footer > info.size - MIN_PARQUET_BYTES) return `footer length ${footer} does not fit in ${info.size} bytes`;
+    return null;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') return 'not a regular file';
+    throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A final-named file that failed checkParquetFile and was moved out of the partition. */
+export interface QuarantinedFile {
+  /** Where it was. */
+  path: string;
+  /** Where it is now: `<dir>/<pipeline>/quarantine/<key>=<source>/partition=<p>/<name>.<ms>.quarantined`. */
+  movedTo: string;
+  reason: string;
+  firstOffset: bigint;
+  lastOffset: bigint;
+  bytes: number;
+}
+
+/** What recoverPartitionOutput found and did. */
+export interface PartitionRecovery {
+  /** The last offset in a valid final file (what findLastOffsetOnDisk returns now), or null. */
+  lastOffset: bigint | null;
+  /** Temporary files of a crashed writer, deleted. */
+  removedTempFiles: string[];
+  /**
+   * Invalid final files above the last valid one, highest first. Their offsets are not
+   * in the output any more: resuming after `lastOffset` writes them again, but only if
+   * the consumer is not already past them (see the worker's recovery).
+   */
+  quarantined: QuarantinedFile[];
+}
+
+interface FinalFile {
+  name: string;
+  firstOffset: bigint;
+  lastOffset: bigint;
+}
+
+/** Final-named entries of a partition directory, highest last offset first; null when there is no directory. */
+async function listFinalFiles(dir: string): Promise<FinalFile[] | null> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new SinkError(`cannot list ${dir}`, { cause: err });
+  }
+  const files: FinalFile[] = [];
+  for (const name of names) {
+    const match = FINAL_NAME.exec(name);
+    if (match) files.push({ name, firstOffset: BigInt(match[1]!), lastOffset: BigInt(match[2]!) });
+  }
+  return files.sort((a, b) => (a.lastOffset === b.lastOffset ? (b.firstOffset > a.firstOffset ? 1 : -1) : b.lastOffset > a.lastOffset ? 1 : -1));
+}
+
+/**
+ * Walks the final files from the highest offset down and returns the first valid one;
+ * each invalid one on the way goes to `onInvalid`. Only files above the end are checked
+ * (one or two reads each): a crash cannot leave a final name on a partial file (publish
+ * is write temp → fsync → rename), so an invalid one is rare — a disk error or a bad copy.
+ */
+async function findLastValidFile(
+  dir: string,
+  onInvalid: (file: FinalFile, reason: string) => Promise<void>,
+): Promise<FinalFile | null> {
+  for (const file of (await listFinalFiles(dir)) ?? []) {
+    let reason: string | null;
+    try {
+      reason = await checkParquetFile(path.join(dir, file.name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // replaced or moved meanwhile
+      throw new SinkError(`cannot check ${path.join(dir, file.name)}`, { cause: err });
+    }
+    if (reason === null) return file;
+    await onInvalid(file, reason);
+  }
+  return null;
+}
+
 /**
  * The last offset already in a durable file for (source, partition), found by listing
- * final file names (temporary files are ignored: they were never published). A consumer
- * resumes after max(committed offset, this) so a crash between rename and commit does
- * not write the same rows twice (Kafka Connect's HDFS sink recovers the same way).
- * Returns null when nothing has been written.
+ * final file names (temporary files are ignored: they were never published) and checking
+ * the footer of the highest ones: a final file that is not a complete Parquet file
+ * (truncated by a disk error or a copy) never counts as the end. A consumer resumes after
+ * max(committed offset, this) so a crash between rename and commit does not write the
+ * same rows twice (Kafka Connect's HDFS sink recovers the same way). Returns null when
+ * nothing valid has been written. Changes nothing on disk: see recoverPartitionOutput.
  */
 export async function findLastOffsetOnDisk(
   layout: ParquetLayout,
   source: string,
   partition: number,
 ): Promise<bigint | null> {
-  let names: string[];
-  try {
-    names = await readdir(partitionDirectory(layout, source, partition));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new SinkError(`cannot list ${partitionDirectory(layout, source, partition)}`, { cause: err });
-  }
-  let last: bigint | null = null;
-  for (const name of names) {
-    const match = FINAL_NAME.exec(name);
-    if (!match) continue;
-    const offset = BigInt(match[2]!);
-    if (last === null || offset > last) last = offset;
-  }
-  return last;
+  const last = await findLastValidFile(partitionDirectory(layout, source, partition), async () => {});
+  return last === null ? null : last.lastOffset;
 }
 
 /**
@@ -306,17 +459,63 @@ export async function findLastOffsetOnDisk(
  * another live writer's temp file looks the same.
  */
 export async function removeStaleTempFiles(layout: ParquetLayout, source: string, partition: number): Promise<number> {
-  const dir = partitionDirectory(layout, source, partition);
+  return (await removeTempFiles(partitionDirectory(layout, source, partition))).length;
+}
+
+async function removeTempFiles(dir: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new SinkError(`cannot list ${dir}`, { cause: err });
   }
-  const stale = names.filter((n) => n.startsWith('.') && n.endsWith(TEMP_SUFFIX));
-  await Promise.all(stale.map((n) => rm(path.join(dir, n), { force: true })));
-  return stale.length;
+  const stale = names.filter((n) => n.startsWith('.') && n.endsWith(TEMP_SUFFIX)).map((n) => path.join(dir, n));
+  await Promise.all(stale.map((f) => rm(f, { force: true })));
+  return stale;
+}
+
+const QUARANTINE_DIR = 'quarantine';
+/** Not `.parquet`: globs of published files (DuckDB read_parquet, inspect, report) must not read it. */
+const QUARANTINE_SUFFIX = '.quarantined';
+
+/** `<dir>/<pipeline>/quarantine/<key>=<source>/partition=<p>`: beside the data, never read as data. */
+export function quarantineDirectory(layout: ParquetLayout, source: string, partition: number): string {
+  return partitionDirectory({ dir: path.join(layout.dir, layout.pipeline), pipeline: QUARANTINE_DIR, prefix: layout.prefix }, source, partition);
+}
+
+/**
+ * Start-up recovery of a partition this worker now owns: deletes a crashed writer's
+ * temporary files, moves final files that fail checkParquetFile (from the highest
+ * offset down to the first valid one) to quarantineDirectory, and returns the last
+ * offset of a valid file. Call it only for an owned partition, before writing to it.
+ */
+export async function recoverPartitionOutput(
+  layout: ParquetLayout,
+  source: string,
+  partition: number,
+  now: () => number = Date.now,
+): Promise<PartitionRecovery> {
+  const dir = partitionDirectory(layout, source, partition);
+  const removedTempFiles = await removeTempFiles(dir);
+  const quarantined: QuarantinedFile[] = [];
+  const last = await findLastValidFile(dir, async (file, reason) => {
+    const from = path.join(dir, file.name);
+    const target = quarantineDirectory(layout, source, partition);
+    const movedTo = path.join(target, `${file.name}.${now()}${QUARANTINE_SUFFIX}`);
+    try {
+      const { size } = await stat(from);
+      await makeDirectoryDurably(target);
+      await rename(from, movedTo);
+      await fsyncDirectory(dir);
+      await fsyncDirectory(target);
+      quarantined.push({ path: from, movedTo, reason, firstOffset: file.firstOffset, lastOffset: file.lastOffset, bytes: size });
+    } catch (err) {
+      // Left in place it would count as the partition's end on the next start.
+      throw new SinkError(`cannot quarantine ${from} (${reason}) to ${movedTo}`, { cause: err });
+    }
+  });
+  return { lastOffset: last === null ? null : last.lastOffset, removedTempFiles, quarantined };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,6 +538,67 @@ export interface ParquetSinkOptions {
   rowGroupRows?: number;
   /** Clock for file age; tests pass their own. */
   now?: () => number;
+  /**
+   * Backoff between attempts when the file system fails with a code in RETRYABLE_FS_CODES:
+   * `initialDelayMs` (default 100) doubling up to `maxDelayMs` (default 30 000). Such a
+   * failure is retried until it clears or `signal` aborts; `write` (and `flush`) stay
+   * blocked meanwhile, so nothing is committed and the source backs up.
+   */
+  retry?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** Hears every failed attempt before its backoff (for a log line and a metric). */
+  onRetry?: (info: SinkRetryInfo) => void;
+  /** Aborting stops retrying (shutdown): the pending call rejects and open files are discarded. See also SinkCallOptions. */
+  signal?: AbortSignal;
+}
+
+/** One failed attempt that the sink is about to retry. */
+export interface SinkRetryInfo {
+  /** 1 for the first failure of this operation. */
+  attempt: number;
+  /** Wait before the next attempt. */
+  delayMs: number;
+  error: Error;
+  /** The file system's error code (one of RETRYABLE_FS_CODES). */
+  code: string;
+  /** The temporary file the failed attempt was writing (it has been deleted, or will be once it can). */
+  file: string;
+  source: string;
+  partition: number;
+  /** Rows held in memory that the next attempt writes again. */
+  rows: number;
+}
+
+/**
+ * File-system errors that an operator, or time, can clear while the worker waits: a
+ * read-only or full disk, a quota, an I/O error, a busy or lost network file system, too
+ * many open files. Anything else (ENOTDIR, EISDIR, EINVAL, ENAMETOOLONG, EXDEV, EFBIG, a
+ * parquetjs-lite error, a bug) fails the call at once: the same rows would fail the same
+ * way, so the worker should stop and say so rather than spin. ENOENT is not retried
+ * either: the usual cause is a worker that took the partition over after a rebalance and
+ * deleted this writer's temporary file; writing it again would publish rows the new owner
+ * writes too.
+ */
+export const RETRYABLE_FS_CODES: ReadonlySet<string> = new Set([
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'EAGAIN',
+  'EBUSY',
+  'EINTR',
+  'EMFILE',
+  'ENFILE',
+  'ENOMEM',
+  'ETIMEDOUT',
+  'ESTALE',
+]);
+
+/** The code of an error worth retrying, or null. */
+export function retryableFsCode(err: unknown): string | null {
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && RETRYABLE_FS_CODES.has(code) ? code : null;
 }
 
 interface ResolvedOptions {
@@ -349,6 +609,10 @@ interface ResolvedOptions {
   includeText: boolean;
   rowGroupRows: number;
   now: () => number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  onRetry: ((info: SinkRetryInfo) => void) | null;
+  signal: AbortSignal | null;
 }
 
 /** The output columns. INT64 columns go through parseInt in parquetjs-lite: exact below 2^53. */
@@ -388,7 +652,12 @@ interface OpenFile {
   source: string;
   partition: number;
   dir: string;
-  writer: ParquetFileWriter;
+  /** null until the first row, and after a failed attempt until the next one rewrites the file. */
+  writer: ParquetFileWriter | null;
+  /** The temporary file of the current (or last failed) attempt. */
+  tempPath: string | null;
+  /** Every row of the file so far, so that a failed attempt can be redone from the start. */
+  rows: Record<string, unknown>[];
   firstOffset: bigint;
   lastOffset: bigint;
   openedAtMs: number;
@@ -403,17 +672,29 @@ const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
  * carries the first and last offset written, so re-processing the same range replaces
  * the file instead of adding a duplicate.
  *
- * Offsets must increase within a (source, partition) while a file is open. When a write
- * fails, every open file is discarded: rows not yet in a durable file must be sent again
- * (Kafka: from the committed offset), which is what `canRetry` on the error means.
- * Calls are serialized, so overlapping calls cannot interleave rows.
+ * Offsets must increase within a (source, partition) while a file is open.
+ *
+ * A file-system failure that can clear (RETRYABLE_FS_CODES: a read-only or full disk, an
+ * I/O error, …) is retried inside the call with exponential backoff, and the attempt
+ * starts the file over: its temporary file is deleted and the rows held in memory (at
+ * most `rotateRows` per open file) are written to a new one, so no row is lost or
+ * written twice and a fsync that failed is never trusted. The call returns only once the
+ * rows are written; meanwhile the caller is blocked, commits nothing, and stops pulling
+ * from its source. When a call fails for good (another error, or `signal` aborted), every
+ * open file is discarded: rows not yet in a durable file must be sent again (Kafka: from
+ * the committed offset). `canRetry` on the error says whether sending them again could
+ * succeed. Calls are serialized, so overlapping calls cannot interleave rows.
  */
 export class ParquetSink implements Sink {
   readonly #opts: ResolvedOptions;
   readonly #columns: Record<string, ParquetColumn>;
   readonly #open = new Map<string, OpenFile>();
+  /** Temporary files of failed attempts that could not be deleted yet (a read-only directory). */
+  readonly #orphans = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** What stops retries in the call under way: the sink's signal and the call's own. */
+  #signal: AbortSignal | null = null;
 
   constructor(options: ParquetSinkOptions) {
     this.#opts = resolveOptions(options);
@@ -424,8 +705,8 @@ export class ParquetSink implements Sink {
     return this.#opts.layout;
   }
 
-  write(scored: ScoredBatch): Promise<DurableFile[]> {
-    return this.#serial(async () => {
+  write(scored: ScoredBatch, options: SinkCallOptions = {}): Promise<DurableFile[]> {
+    return this.#serial(options, async () => {
       this.#assertOpen();
       const rows = extractRows(scored, this.#opts.includeText);
       this.#validate(rows);
@@ -436,12 +717,12 @@ export class ParquetSink implements Sink {
           const key = fileKey(row.source, row.partition);
           let file = this.#open.get(key);
           if (!file) {
-            file = await this.#openFile(row.source, row.partition, row.offset);
+            file = this.#newFile(row.source, row.partition, row.offset);
             this.#open.set(key, file);
           }
-          await file.writer.append(row.values);
+          await this.#append(file, row.values);
           file.lastOffset = row.offset;
-          if (file.writer.rows >= this.#opts.rotateRows) durable.push(await this.#finish(key, file));
+          if (file.rows.length >= this.#opts.rotateRows) durable.push(await this.#finish(key, file));
         }
         if (this.#opts.maxFileAgeMs !== null) {
           const now = this.#opts.now();
@@ -457,15 +738,15 @@ export class ParquetSink implements Sink {
     });
   }
 
-  flush(): Promise<DurableFile[]> {
-    return this.#serial(async () => {
+  flush(options: SinkCallOptions = {}): Promise<DurableFile[]> {
+    return this.#serial(options, async () => {
       if (this.#closed) return [];
       return this.#finishAll();
     });
   }
 
   close(): Promise<DurableFile[]> {
-    return this.#serial(async () => {
+    return this.#serial({}, async () => {
       if (this.#closed) return [];
       try {
         return await this.#finishAll();
@@ -476,14 +757,19 @@ export class ParquetSink implements Sink {
   }
 
   discard(): Promise<void> {
-    return this.#serial(() => this.#discardAll());
+    return this.#serial({}, () => this.#discardAll());
   }
 
   abort(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial({}, async () => {
       this.#closed = true;
       await this.#discardAll();
     });
+  }
+
+  /** Temporary files of failed attempts that could not be deleted yet; retried after each success. */
+  get orphanedTempFiles(): string[] {
+    return [...this.#orphans];
   }
 
   async #finishAll(): Promise<DurableFile[]> {
@@ -497,39 +783,115 @@ export class ParquetSink implements Sink {
     return durable;
   }
 
-  async #openFile(source: string, partition: number, firstOffset: bigint): Promise<OpenFile> {
+  #newFile(source: string, partition: number, firstOffset: bigint): OpenFile {
     const dir = partitionDirectory(this.#opts.layout, source, partition);
-    await makeDirectoryDurably(dir);
-    // Hidden and not ending in .parquet, so globs like **/*.parquet never pick it up.
-    const temp = path.join(dir, `.${padOffset(firstOffset)}-${randomUUID()}${TEMP_SUFFIX}`);
-    const writer = await ParquetFileWriter.open(temp, this.#columns, {
-      compression: this.#opts.compression,
-      rowGroupRows: this.#opts.rowGroupRows,
-      metadata: { 'textstream.pipeline': this.#opts.layout.pipeline },
+    return { source, partition, dir, writer: null, tempPath: null, rows: [], firstOffset, lastOffset: firstOffset, openedAtMs: this.#opts.now() };
+  }
+
+  async #append(file: OpenFile, values: Record<string, unknown>): Promise<void> {
+    file.rows.push(values);
+    // A rewrite writes every held row, this one included.
+    await this.#attempt(file, async (writer, rewritten) => {
+      if (!rewritten) await writer.append(values);
     });
-    return { source, partition, dir, writer, firstOffset, lastOffset: firstOffset, openedAtMs: this.#opts.now() };
   }
 
   async #finish(key: string, file: OpenFile): Promise<DurableFile> {
-    this.#open.delete(key);
     const finalPath = path.join(file.dir, parquetFileName(file.firstOffset, file.lastOffset));
-    const rows = file.writer.rows;
-    const { bytes } = await file.writer.finish(finalPath);
+    // If a failure comes after the rename (the directory fsync), the next attempt
+    // replaces the file with the same rows under the same name.
+    const { bytes } = await this.#attempt(file, (writer) => writer.finish(finalPath));
+    file.writer = null;
+    this.#open.delete(key);
     return {
       path: finalPath,
       source: file.source,
       partition: file.partition,
       firstOffset: file.firstOffset,
       lastOffset: file.lastOffset,
-      rows,
+      rows: file.rows.length,
       bytes,
     };
+  }
+
+  /**
+   * Runs `op` on the file's writer, first (re)writing the file from its held rows when it
+   * has none. A failure with a retryable code drops the writer (deleting its temp file),
+   * waits, and tries again from scratch; any other failure, or an abort, is thrown.
+   */
+  async #attempt<T>(file: OpenFile, op: (writer: ParquetFileWriter, rewritten: boolean) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rewritten = file.writer === null;
+        const writer = file.writer ?? (await this.#rewrite(file));
+        const result = await op(writer, rewritten);
+        if (attempt > 1) await this.#removeOrphans();
+        return result;
+      } catch (err) {
+        await this.#dropWriter(file);
+        const code = retryableFsCode(err);
+        if (code === null) throw wrap(err, `writing ${file.tempPath ?? file.dir} failed`, false);
+        const error = err as Error;
+        const signal = this.#signal;
+        if (signal?.aborted) throw abortedWhileRetrying(file, error);
+        const delayMs = Math.min(this.#opts.initialDelayMs * 2 ** (attempt - 1), this.#opts.maxDelayMs);
+        this.#opts.onRetry?.({
+          attempt,
+          delayMs,
+          error,
+          code,
+          file: file.tempPath ?? file.dir,
+          source: file.source,
+          partition: file.partition,
+          rows: file.rows.length,
+        });
+        try {
+          await sleep(delayMs, undefined, signal ? { signal } : {});
+        } catch {
+          throw abortedWhileRetrying(file, error);
+        }
+      }
+    }
+  }
+
+  /** A new temporary file holding every row of `file` so far. */
+  async #rewrite(file: OpenFile): Promise<ParquetFileWriter> {
+    // mkdir -p on every attempt: the directory may be what went missing.
+    await makeDirectoryDurably(file.dir);
+    // Hidden and not ending in .parquet, so globs like **/*.parquet never pick it up.
+    file.tempPath = path.join(file.dir, `.${padOffset(file.firstOffset)}-${randomUUID()}${TEMP_SUFFIX}`);
+    const writer = await ParquetFileWriter.open(file.tempPath, this.#columns, {
+      compression: this.#opts.compression,
+      rowGroupRows: this.#opts.rowGroupRows,
+      metadata: { 'textstream.pipeline': this.#opts.layout.pipeline },
+    });
+    file.writer = writer;
+    for (const values of file.rows) await writer.append(values);
+    return writer;
+  }
+
+  /** Drops the writer of a failed attempt; a temp file that cannot be deleted now is deleted later. */
+  async #dropWriter(file: OpenFile): Promise<void> {
+    const writer = file.writer;
+    file.writer = null;
+    if (!writer) return;
+    await writer.discard().catch(() => this.#orphans.add(writer.tempPath));
+  }
+
+  async #removeOrphans(): Promise<void> {
+    for (const orphan of [...this.#orphans]) {
+      await rm(orphan, { force: true }).then(
+        () => this.#orphans.delete(orphan),
+        () => undefined,
+      );
+    }
   }
 
   async #discardAll(): Promise<void> {
     const files = [...this.#open.values()];
     this.#open.clear();
-    await Promise.all(files.map((f) => f.writer.discard().catch(() => undefined)));
+    await Promise.all(files.map((f) => this.#dropWriter(f)));
+    await this.#removeOrphans();
   }
 
   /** Rejects a batch before any row is written, so a bad batch leaves open files intact. */
@@ -567,8 +929,17 @@ export class ParquetSink implements Sink {
     if (this.#closed) throw new SinkError('the Parquet sink is closed', { canRetry: false });
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
+  #serial<T>(options: SinkCallOptions, fn: () => Promise<T>): Promise<T> {
+    const signals = [this.#opts.signal, options.signal].filter((s): s is AbortSignal => s != null);
+    const call = async (): Promise<T> => {
+      this.#signal = signals.length > 1 ? AbortSignal.any(signals) : (signals[0] ?? null);
+      try {
+        return await fn();
+      } finally {
+        this.#signal = null;
+      }
+    };
+    const run = this.#queue.then(call, call);
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -578,9 +949,14 @@ function fileKey(source: string, partition: number): string {
   return `${partition}\u0000${source}`;
 }
 
-function wrap(err: unknown, message: string): SinkError {
+function wrap(err: unknown, message: string, canRetry = true): SinkError {
   if (err instanceof SinkError) return err;
-  return new SinkError(`${message}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new SinkError(`${message}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, canRetry });
+}
+
+function abortedWhileRetrying(file: OpenFile, error: Error): SinkError {
+  // The rows were not published, so sending them again (from the committed offset) is right.
+  return new SinkError(`stopped retrying ${file.source}/${file.partition} (aborted): ${error.message}`, { cause: error, canRetry: true });
 }
 
 function resolveOptions(o: ParquetSinkOptions): ResolvedOptions {
@@ -600,6 +976,10 @@ function resolveOptions(o: ParquetSinkOptions): ResolvedOptions {
   if (!Object.values(ParquetCompressions).includes(compression)) {
     throw new ConfigError('sink.compression', `must be one of ${Object.values(ParquetCompressions).join(', ')}`);
   }
+  const initialDelayMs = o.retry?.initialDelayMs ?? 100;
+  const maxDelayMs = o.retry?.maxDelayMs ?? 30_000;
+  if (!Number.isFinite(initialDelayMs) || initialDelayMs <= 0) throw new ConfigError('sink.retry.initialDelayMs', 'must be > 0');
+  if (!Number.isFinite(maxDelayMs) || maxDelayMs < initialDelayMs) throw new ConfigError('sink.retry.maxDelayMs', 'must be >= sink.retry.initialDelayMs');
   return {
     layout: { dir: o.dir, pipeline: o.pipeline, prefix },
     rotateRows,
@@ -608,6 +988,10 @@ function resolveOptions(o: ParquetSinkOptions): ResolvedOptions {
     includeText: o.includeText ?? false,
     rowGroupRows,
     now: o.now ?? Date.now,
+    initialDelayMs,
+    maxDelayMs,
+    onRetry: o.onRetry ?? null,
+    signal: o.signal ?? null,
   };
 }
 

@@ -24,12 +24,21 @@ export interface DurableFile {
   bytes: number;
 }
 
+/** Per call: when `signal` aborts, a call that is retrying a failing store rejects at once. */
+export interface SinkCallOptions {
+  signal?: AbortSignal;
+}
+
 /** Where scored rows go. Parquet is the default; one implementation per file. */
 export interface Sink {
-  /** Appends the rows; returns the files that became durable because of this write. */
-  write(scored: ScoredBatch): Promise<DurableFile[]>;
+  /**
+   * Appends the rows; returns the files that became durable because of this write. May
+   * take long: an implementation can retry a failing store before it returns (the caller
+   * then commits nothing and pulls nothing meanwhile, which is the backpressure wanted).
+   */
+  write(scored: ScoredBatch, options?: SinkCallOptions): Promise<DurableFile[]>;
   /** Finishes every open file; returns them. */
-  flush(): Promise<DurableFile[]>;
+  flush(options?: SinkCallOptions): Promise<DurableFile[]>;
   /** Flushes, then releases resources. Safe to call twice. */
   close(): Promise<DurableFile[]>;
   /** Discards open temporary files without publishing them; the sink stays usable. */
