@@ -14,6 +14,16 @@
 # Environment: TEXTSTREAM_KAFKA_PORT (default 9092) is the broker port; the controller
 # listens on the next port. Everything listens on 127.0.0.1 only. Progress goes to stderr;
 # `start` and `status` print only the bootstrap address on stdout, so callers can capture it.
+#
+# TEXTSTREAM_KAFKA_SASL=1 (with its own port, e.g. TEXTSTREAM_KAFKA_PORT=9096) makes a
+# broker that only accepts authenticated clients, for testing SASL and TLS settings:
+#   PORT      SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
+#   PORT + 1  the controller (PLAINTEXT, broker-internal)
+#   PORT + 2  SASL_SSL, the same mechanisms over TLS; certificate for 127.0.0.1 and
+#             localhost from a throwaway CA: <state>/tls/ca.pem (client cert optional)
+# Users (local test credentials, fixed and public; never use them anywhere else):
+#   admin / admin-secret, textstream / textstream-secret. SCRAM users are written at
+# format time, so a state directory is formatted for one mode; `reset` to switch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +40,18 @@ if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65534)); then
   exit 2
 fi
 CONTROLLER_PORT=$((PORT + 1))
+SASL="${TEXTSTREAM_KAFKA_SASL:-0}"
+if [[ "$SASL" != 0 && "$SASL" != 1 ]]; then
+  echo "kafka: TEXTSTREAM_KAFKA_SASL must be 0 or 1, got '$SASL'" >&2
+  exit 2
+fi
+TLS_PORT=$((PORT + 2))
+if ((SASL == 1 && TLS_PORT > 65535)); then
+  echo "kafka: with TEXTSTREAM_KAFKA_SASL=1 the port must leave room for its TLS listener (PORT + 2 <= 65535)" >&2
+  exit 2
+fi
+# The fixed local test users (see the header), name:password.
+SASL_USERS="admin:admin-secret textstream:textstream-secret"
 BOOTSTRAP="127.0.0.1:$PORT"
 STATE="$CACHE/broker-$PORT"
 PID_FILE="$STATE/kafka.pid"
@@ -132,6 +154,7 @@ num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
 EOF
+  if ((SASL == 1)); then write_sasl_config >>"$STATE/server.properties"; fi
   cat >"$STATE/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.RollingFileAppender
@@ -153,6 +176,61 @@ log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
 EOF
 }
 
+# TEXTSTREAM_KAFKA_SASL=1: these lines come last and replace the PLAINTEXT listeners above
+# (a later key wins in a .properties file). Brokers authenticate to each other with PLAIN.
+write_sasl_config() {
+  local plain='org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret"'
+  local user name password listener
+  for user in $SASL_USERS; do
+    IFS=: read -r name password <<<"$user"
+    plain+=" user_$name=\"$password\""
+  done
+  cat <<EOF
+
+# SASL mode (TEXTSTREAM_KAFKA_SASL=1): authenticated clients only; local test users.
+listeners=SASL_PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_SSL://127.0.0.1:$TLS_PORT
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$PORT,SASL_SSL://127.0.0.1:$TLS_PORT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=PLAIN
+ssl.keystore.type=PEM
+ssl.keystore.location=$STATE/tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$STATE/tls/ca.pem
+ssl.client.auth=requested
+EOF
+  for listener in sasl_plaintext sasl_ssl; do
+    echo "listener.name.$listener.plain.sasl.jaas.config=$plain;"
+    echo "listener.name.$listener.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    echo "listener.name.$listener.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  done
+}
+
+# A throwaway CA, the broker's certificate (127.0.0.1, localhost) and a client certificate
+# whose key is encrypted with the passphrase client-key-secret (for mutual TLS), made once
+# per state directory. Built aside and renamed, so a half-made set is never used.
+make_tls() {
+  local dir="$STATE/tls"
+  [[ -s "$dir/broker.pem" ]] && return 0
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  if ! (
+    cd "$dir.tmp"
+    openssl req -x509 -newkey rsa:2048 -noenc -days 3650 -subj /CN=textstream-local-test-ca -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -noenc -subj /CN=127.0.0.1 -keyout broker.key -out broker.csr
+    echo 'subjectAltName=IP:127.0.0.1,DNS:localhost' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -extfile broker.ext -out broker.crt
+    cat broker.key broker.crt >broker.pem # Kafka's PEM keystore: the PKCS#8 key, then the certificate
+    openssl req -newkey rsa:2048 -passout pass:client-key-secret -subj /CN=textstream -keyout client.key -out client.csr
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -out client.crt
+  ) >"$STATE/logs/tls.log" 2>&1; then
+    cat "$STATE/logs/tls.log" >&2
+    log "could not make the TLS certificates with openssl"
+    exit 1
+  fi
+  mv "$dir.tmp" "$dir"
+}
+
 java_tool() {
   java -Xmx256m -cp "$LIBS/*" -Dlog4j.configuration="file:$STATE/tools-log4j.properties" "$@"
 }
@@ -168,7 +246,7 @@ cmd_start() {
     log "broker pid $pid is alive but not answering on $BOOTSTRAP; restarting it"
     stop_locked
   fi
-  for p in "$PORT" "$CONTROLLER_PORT"; do
+  for p in "$PORT" "$CONTROLLER_PORT" $( ((SASL == 0)) || echo "$TLS_PORT"); do
     if port_open "$p"; then
       log "port $p is in use by another process (not a broker this script started);" \
         "stop it or set TEXTSTREAM_KAFKA_PORT"
@@ -179,11 +257,29 @@ cmd_start() {
   local started
   started="$(now_ms)"
   write_config
+  # SCRAM users live in the metadata log, written when the storage is formatted: a state
+  # directory formatted for one mode cannot be switched to the other in place.
+  local formatted_sasl=0
+  [[ -f "$STATE/sasl-mode" ]] && formatted_sasl=1
+  if [[ -f "$STATE/data/meta.properties" ]] && ((formatted_sasl != SASL)); then
+    log "$STATE was formatted with TEXTSTREAM_KAFKA_SASL=$formatted_sasl; run \`reset\` with the same" \
+      "TEXTSTREAM_KAFKA_PORT first (deletes its data), or use another port"
+    exit 1
+  fi
   if [[ ! -f "$STATE/data/meta.properties" ]]; then
     local cluster_id
     cluster_id="$(java_tool kafka.tools.StorageTool random-uuid)"
-    java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$STATE/server.properties" >&2
+    local scram=() user name password mechanism
+    if ((SASL == 1)); then
+      for user in $SASL_USERS; do
+        IFS=: read -r name password <<<"$user"
+        for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do scram+=(--add-scram "$mechanism=[name=$name,password=$password]"); done
+      done
+    fi
+    java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$STATE/server.properties" "${scram[@]}" >&2
+    if ((SASL == 1)); then touch "$STATE/sasl-mode"; fi
   fi
+  if ((SASL == 1)); then make_tls; fi
   # The readiness check reads the log, so the previous run's log must not be in the way.
   [[ -f "$SERVER_LOG" ]] && mv -f "$SERVER_LOG" "$SERVER_LOG.previous"
   rm -f "$PID_FILE"

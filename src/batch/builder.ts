@@ -64,6 +64,15 @@ export class BatchBuilder {
     return this.flush();
   }
 
+  /** `messages` as batches of at most `maxRows`, apart from the buffered stream (which is left as it is). */
+  batchesOf(messages: readonly TokenizedMessage[]): RecordBatch[] {
+    const batches: RecordBatch[] = [];
+    for (let start = 0; start < messages.length; start += this.#opts.maxRows) {
+      batches.push(buildRecordBatch(this.schema, this.#opts.maxLen, messages.slice(start, start + this.#opts.maxRows)));
+    }
+    return batches;
+  }
+
   /** Emits the buffered rows as one batch (null when empty) and resets. */
   flush(): RecordBatch | null {
     const rows = this.#rows;

@@ -6,8 +6,10 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import kafkajs, { type ICustomPartitioner, type Kafka, type LogEntry, type Message, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { loadPipeline } from '../config/load.js';
 import { ConfigError, SinkError, SourceError } from '../errors.js';
 import { kafkaErrorType, readTopicMaxMessageBytes } from '../sinks/dead-letter-kafka.js';
+import { explainSecurityFailure, NO_KAFKA_SECURITY, resolveKafkaSecurity, type KafkaSecurityConfig } from '../sources/kafka-security.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { makeLogger } from './logger.js';
 import { parseInteger, requireInputFile } from './options.js';
@@ -40,6 +42,12 @@ export interface ProduceOptions {
   maxInFlight: number;
   /** Per connection attempt; there are two attempts before giving up. */
   connectionTimeoutMs: number;
+  /**
+   * SASL and TLS as a pipeline's source.sasl / source.tls state them (secrets by
+   * reference, read when connecting); `origin` (the pipeline file) names them in errors.
+   * Absent: plaintext, no authentication.
+   */
+  security?: { config: KafkaSecurityConfig; origin: string };
   logger: Logger;
   signal?: AbortSignal;
   /** Called once the topic is checked: `total` is in rows (Parquet) or bytes (JSONL). */
@@ -88,6 +96,10 @@ export function registerProduceCommand(program: Command): void {
     .requiredOption('--topic <topic>', 'the topic to write to')
     .option('--partitions <n>', 'create the topic with n partitions when it does not exist (else it must exist)', parsePositive)
     .option('--brokers <host:port,...>', 'bootstrap brokers, comma-separated', DEFAULT_BROKERS)
+    .option(
+      '--pipeline <pipeline.yaml>',
+      "connect as this pipeline's Kafka source does: its source.brokers (unless --brokers is given) and its SASL and TLS settings",
+    )
     .addOption(
       new Option('--format <format>', 'Parquet: json values {"id","text","label"}, or text (the value is the raw text bytes)')
         .choices(Object.values(ProduceFormats))
@@ -117,6 +129,13 @@ Examples:
   $ textstream produce --topic mail --limit 1000 --partitions-by round-robin data/spamassassin.parquet
   $ textstream produce --topic mail-text --format text --no-label-column emails.parquet
   $ textstream produce --topic mail poison.jsonl        every line as it is, malformed JSON too
+  $ KAFKA_SASL_PASSWORD=… textstream produce --pipeline pipelines/prod.yaml --topic mail data.parquet
+
+A cluster that requires SASL (PLAIN, SCRAM-SHA-256/512) or TLS: give --pipeline the
+pipeline file your workers run, and produce connects with its source.brokers,
+source.sasl and source.tls (TEXTSTREAM_* overrides apply, as for \`run\`). The password
+comes from the variable or file the pipeline names (passwordEnv, passwordFile), never
+from the command line, where other users could read it in the process list.
 
 Parquet rows become {"id","text","label"} JSON values keyed by id (--format text: the
 value is the text's bytes). A row whose text is not valid UTF-8 cannot be JSON: it is
@@ -130,9 +149,9 @@ max.message.bytes). Delivery is acknowledged by all in-sync replicas (acks=all).
 Connecting gives up after 2 attempts of --connection-timeout each, so a wrong --brokers
 fails in seconds instead of after kafkajs' default retries.
 
-Exit codes: 0 ok; 1 broker unreachable, topic missing, a file that is not Parquet, a send
-failed, or stopped by a signal (the summary says how far it got); 2 usage error (e.g. the
-file does not exist).`,
+Exit codes: 0 ok; 1 broker unreachable, authentication failed, topic missing, a file that
+is not Parquet, a send failed, or stopped by a signal (the summary says how far it got);
+2 usage error (e.g. the file does not exist, a password variable is not set).`,
     )
     .action(async (file: string, opts: ProduceCommandOptions, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
@@ -141,11 +160,12 @@ file does not exist).`,
       const ui: { bar: cliProgress.SingleBar | null } = { bar: null };
       const startedAt = Date.now();
       try {
+        const connection = await connectionFromOptions(opts, command.getOptionValueSource('brokers') === 'cli');
         const summary = await produceFile({
           file,
           topic: opts.topic,
           createPartitions: opts.partitions ?? null,
-          brokers: parseBrokers(opts.brokers),
+          ...connection,
           format: opts.format,
           limit: opts.limit ?? null,
           partitionsBy: opts.partitionsBy,
@@ -193,6 +213,7 @@ interface ProduceCommandOptions {
   topic: string;
   partitions?: number;
   brokers: string;
+  pipeline?: string;
   format: ProduceFormat;
   limit?: number;
   partitionsBy: PartitionStrategy;
@@ -203,6 +224,22 @@ interface ProduceCommandOptions {
   maxInFlight: number;
   connectionTimeout: number;
   json: boolean;
+}
+
+/** Brokers and security from --brokers, or from --pipeline's Kafka source. */
+async function connectionFromOptions(
+  opts: ProduceCommandOptions,
+  brokersGiven: boolean,
+): Promise<Pick<ProduceOptions, 'brokers' | 'security'>> {
+  if (opts.pipeline === undefined) return { brokers: parseBrokers(opts.brokers) };
+  const config = await loadPipeline(opts.pipeline);
+  if (config.source.type !== 'kafka') {
+    throw new ConfigError(`${opts.pipeline}: source.type`, `--pipeline needs a kafka source, this pipeline has "${config.source.type}"`);
+  }
+  return {
+    brokers: brokersGiven ? parseBrokers(opts.brokers) : config.source.brokers,
+    security: { config: { sasl: config.source.sasl, tls: config.source.tls }, origin: opts.pipeline },
+  };
 }
 
 /** One message read from the input. */
@@ -247,7 +284,7 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
   const kafka = makeClient(options);
   let producer: Producer | null = null;
   try {
-    const maxMessageBytes = await checkTopic(kafka, topic, brokers, options.createPartitions ?? null, options.logger);
+    const maxMessageBytes = await checkTopic(kafka, topic, brokers, options);
     const budget = maxMessageBytes - BATCH_OVERHEAD;
     producer = kafka.producer({
       allowAutoTopicCreation: false,
@@ -255,7 +292,7 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
       retry: { retries: 5 },
     });
     await producer.connect().catch((err: unknown) => {
-      throw unreachable(err, brokers, options.connectionTimeoutMs);
+      throw unreachable(err, brokers, options.connectionTimeoutMs, options.security);
     });
     options.onStart?.({ total: options.limit === null || input.kind === 'jsonl' ? input.total : Math.min(options.limit, input.total), unit: input.kind === 'parquet' ? 'messages' : 'bytes' });
 
@@ -359,10 +396,12 @@ export function formatProduceSummary(s: ProduceSummary): string {
 }
 
 function makeClient(options: ProduceOptions): Kafka {
-  const { logger } = options;
+  const { logger, security } = options;
   return new kafkajs.Kafka({
     clientId: 'textstream-produce',
     brokers: [...options.brokers],
+    // A variable that is not set or a file that cannot be read: a ConfigError naming the field.
+    ...(security ? resolveKafkaSecurity(security.config, process.env, `${security.origin}: source`) : {}),
     connectionTimeout: options.connectionTimeoutMs,
     retry: CONNECT_RETRY,
     logLevel: kafkajs.logLevel.INFO,
@@ -379,7 +418,9 @@ function makeClient(options: ProduceOptions): Kafka {
  * Checks the broker answers and the topic exists, creating it with `createPartitions`
  * partitions if asked; returns the topic's max.message.bytes.
  */
-async function checkTopic(kafka: Kafka, topic: string, brokers: string, createPartitions: number | null, logger: Logger): Promise<number> {
+async function checkTopic(kafka: Kafka, topic: string, brokers: string, options: ProduceOptions): Promise<number> {
+  const createPartitions = options.createPartitions ?? null;
+  const { logger } = options;
   const admin = kafka.admin({ retry: CONNECT_RETRY });
   try {
     let topics: string[];
@@ -387,7 +428,7 @@ async function checkTopic(kafka: Kafka, topic: string, brokers: string, createPa
       await admin.connect();
       topics = await admin.listTopics();
     } catch (err) {
-      throw unreachable(err, brokers, null);
+      throw unreachable(err, brokers, null, options.security);
     }
     if (!topics.includes(topic) && createPartitions !== null) {
       // false: someone else created it in the meantime, which is just as good.
@@ -545,7 +586,12 @@ const roundRobin: ICustomPartitioner = () => {
   };
 };
 
-function unreachable(err: unknown, brokers: string, connectionTimeoutMs: number | null): SinkError {
+function unreachable(err: unknown, brokers: string, connectionTimeoutMs: number | null, security: ProduceOptions['security']): SinkError {
+  const settings = security
+    ? { sasl: `source.sasl in ${security.origin}`, tls: `source.tls in ${security.origin}` }
+    : { sasl: 'source.sasl of a --pipeline', tls: 'source.tls of a --pipeline' };
+  const failure = explainSecurityFailure(err, brokers, security?.config ?? NO_KAFKA_SECURITY, settings);
+  if (failure) return new SinkError(failure.message, { cause: err, canRetry: failure.canRetry });
   const timeout = connectionTimeoutMs === null ? '' : `; gave up after 2 attempts of ${connectionTimeoutMs} ms`;
   return new SinkError(`cannot reach Kafka at ${brokers} (${describe(err)}); is a broker listening there? (--brokers)${timeout}`, {
     cause: err,

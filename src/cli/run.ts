@@ -1,6 +1,8 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { Logger } from 'pino';
 import { loadPipeline } from '../config/load.js';
 import { runWorker } from '../runtime/worker.js';
+import type { DurableFile } from '../sinks/sink.js';
 import { makeLogger } from './logger.js';
 import { makeProgressView, type ProgressView } from './progress.js';
 import { onShutdownSignal } from './signals.js';
@@ -13,10 +15,18 @@ export function registerRunCommand(program: Command): void {
     .argument('<pipeline.yaml>', 'a pipeline definition with source.type: kafka')
     .option(
       '--exit-when-idle <seconds>',
-      'drain and exit 0 once no message has arrived for this long (counted from start): process what the topic holds, then stop',
+      'drain and exit 0 once the worker has caught up with its partitions and nothing has arrived for this long: process what the topic holds, then stop',
       parsePositiveNumber,
     )
     .option('--json', 'no progress display; print the summary as one JSON object when the worker stops', false)
+    .addOption(
+      new Option(
+        '--inject-fault <fault>',
+        'testing only (npm run chaos): kill-after-publish:N SIGKILLs this worker right after it publishes its N-th file, before the offsets are committed',
+      )
+        .argParser(parseFault)
+        .hideHelp(),
+    )
     .addHelpText(
       'after',
       `
@@ -34,7 +44,7 @@ drain the worker (stop fetching, finish files, commit, checkpoint) within
 source.shutdownTimeoutMs, print the summary and exit 0; past the deadline it exits 1.
 A progress bar shows on a terminal; otherwise the logs and /metrics tell the progress.`,
     )
-    .action(async (file: string, opts: { exitWhenIdle?: number; json: boolean }, command: Command) => {
+    .action(async (file: string, opts: { exitWhenIdle?: number; json: boolean; injectFault?: InjectedFault }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
       const config = await loadPipeline(file);
       const controller = new AbortController();
@@ -59,12 +69,16 @@ A progress bar shows on a terminal; otherwise the logs and /metrics tell the pro
           logger,
           signal: controller.signal,
           exitWhenIdleMs: opts.exitWhenIdle === undefined ? null : opts.exitWhenIdle * 1000,
+          ...(opts.injectFault ? { afterPublish: killAfterPublishing(opts.injectFault.afterFiles, logger) } : {}),
           onProgress: (progress, evaluation) => view?.update(progress, evaluation.accuracy),
         });
         view?.stop();
         view = null;
         logger.info({ rowsIn: summary.rowsIn, rowsWritten: summary.rowsWritten, deadLetters: summary.deadLetters }, 'worker stopped');
-        process.stdout.write(opts.json ? workerSummaryJSON(summary) : formatWorkerSummary(summary));
+        // Drained: files published, offsets committed, checkpoint written. In a chaos run a
+        // worker that had drained after a broker restart still lingered until its shutdown
+        // deadline (exit 1): something of kafkajs' stayed alive. A finished worker exits.
+        process.stdout.write(opts.json ? workerSummaryJSON(summary) : formatWorkerSummary(summary), () => process.exit(0));
       } finally {
         view?.stop();
         removeSignals();
@@ -76,4 +90,26 @@ function parsePositiveNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${value}"`);
   return n;
+}
+
+interface InjectedFault {
+  afterFiles: number;
+}
+
+function parseFault(value: string): InjectedFault {
+  const match = /^kill-after-publish(?::(\d+))?$/.exec(value);
+  const afterFiles = Number(match?.[1] ?? 1);
+  if (!match || afterFiles < 1) throw new InvalidArgumentError(`expected kill-after-publish or kill-after-publish:N (N ≥ 1), got "${value}"`);
+  return { afterFiles };
+}
+
+/** The crash the exactly-once design must survive: files renamed into place, offsets not yet committed. */
+function killAfterPublishing(afterFiles: number, logger: Logger): (files: readonly DurableFile[]) => void {
+  let published = 0;
+  return (files) => {
+    published += files.length;
+    if (published < afterFiles) return;
+    logger.warn({ published, files: files.map((f) => f.path) }, 'injected fault: SIGKILL after publishing, before committing');
+    process.kill(process.pid, 'SIGKILL');
+  };
 }

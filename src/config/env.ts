@@ -21,6 +21,7 @@ export const NON_CONFIG_ENV_VARIABLES: ReadonlySet<string> = new Set([
   'TEXTSTREAM_FUSED_LSTM_ADDON', // src/model/fused-lstm.ts: path of the native addon
   'TEXTSTREAM_NATIVE_MARCH', // scripts/build-native.sh: -march of the addon build
   'TEXTSTREAM_KAFKA_PORT', // scripts/kafka.sh: port of the local broker
+  'TEXTSTREAM_KAFKA_SASL', // scripts/kafka.sh: 1 makes the local broker require SASL (and add a TLS listener)
   'TEXTSTREAM_REPORT_SCREENSHOT', // test/report: keep the report test's screenshot
 ]);
 

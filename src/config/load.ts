@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { applyEnvOverrides } from './env.js';
@@ -24,19 +24,50 @@ export async function loadPipeline(file: string, options: LoadPipelineOptions = 
   } catch (cause) {
     throw new ConfigError(file, `cannot read pipeline file (${(cause as Error).message})`, { cause });
   }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (cause) {
-    const at = cause instanceof YAMLParseError ? cause.linePos?.[0] : undefined;
-    // The parser's first line ends with its own " at line L, column C:" (a code frame follows).
-    const reason = (cause as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new ConfigError(file, `not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${reason}`, { cause });
-  }
+  const raw = parseSafeYaml(text, file);
   const { raw: overridden, applied } = applyEnvOverrides(raw, options.env ?? process.env);
   // (Empty with TEXTSTREAM_ overrides is fine: the environment may hold the whole definition.)
   if (overridden === null || overridden === undefined) throw new ConfigError(file, 'the file is empty; a pipeline needs at least name and source');
   return parsePipeline(overridden, file, applied);
+}
+
+/**
+ * YAML as plain data: mappings, lists, strings, numbers, booleans and null. Tags that would
+ * make other values (`!!js/function`, `!!binary`, `!!set`, an application's `!foo`) are
+ * refused instead of being read as strings with a warning, which is what the yaml
+ * package does by default; the core schema's own tags (`!!str`, `!!int`, …) still work.
+ * Aliases are limited by the parser (maxAliasCount 100), so a "billion laughs" file fails.
+ */
+function parseSafeYaml(text: string, file: string): unknown {
+  // resolveKnownTags false: YAML 1.1 tags such as !!binary and !!timestamp are not resolved either.
+  const doc = parseDocument(text, { schema: 'core', resolveKnownTags: false, uniqueKeys: true });
+  const [error] = doc.errors;
+  if (error) throw new ConfigError(file, `not valid YAML${yamlPosition(error)}: ${yamlReason(error)}`, { cause: error });
+  const tag = doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
+  if (tag) {
+    const written = text.slice(tag.pos[0], tag.pos[1]).trim() || yamlReason(tag);
+    throw new ConfigError(
+      file,
+      `YAML tag ${written}${yamlPosition(tag)} is not accepted: pipeline files hold plain values (mappings, lists, strings, numbers, booleans, null)`,
+      { cause: tag },
+    );
+  }
+  try {
+    return doc.toJS();
+  } catch (cause) {
+    // toJS throws for too many aliases (an exponential "billion laughs" document).
+    throw new ConfigError(file, `not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+}
+
+function yamlPosition(error: YAMLError): string {
+  const at = error.linePos?.[0];
+  return at ? ` at line ${at.line}, column ${at.col}` : '';
+}
+
+/** The parser's first line ends with its own " at line L, column C:" (a code frame follows). */
+function yamlReason(error: YAMLError): string {
+  return error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
 }
 
 /**
@@ -64,8 +95,22 @@ function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
 }
 
+/**
+ * Secrets are read by reference only (see KafkaSaslSchema): a literal one in the file is
+ * refused with the way to give it instead of a bare "unknown field".
+ */
+const LITERAL_SECRETS: ReadonlyMap<string, string> = new Map([
+  ['source.sasl.password', 'name the environment variable that holds it (passwordEnv) or the file (passwordFile)'],
+  ['source.tls.keyPassword', 'name the environment variable that holds it (keyPasswordEnv) or the file (keyPasswordFile)'],
+  ['source.tls.passphrase', 'name the environment variable that holds it (keyPasswordEnv) or the file (keyPasswordFile)'],
+]);
+
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
-  if (issue.code === 'unrecognized_keys') return 'unknown field (check its spelling and nesting)';
+  if (issue.code === 'unrecognized_keys') {
+    const secret = LITERAL_SECRETS.get(formatPath([...issue.path, issue.keys[0]!]));
+    if (secret) return `a password is not accepted in the pipeline; ${secret}, so files, \`config show\` and logs never hold it`;
+    return 'unknown field (check its spelling and nesting)';
+  }
   // zod says "expected object, received undefined" for a field that is simply not there.
   if (issue.code === 'invalid_type' && issue.path.length > 0 && !isPresent(raw, issue.path)) return `required field is missing (expected ${issue.expected})`;
   return issue.message;

@@ -31,6 +31,99 @@ export const ParquetSourceSchema = z
   })
   .strict();
 
+/** SASL mechanisms, spelt as kafkajs and the README spell them. */
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
+
+const optionalPath = (description: string) => z.string().min(1).nullable().default(null).describe(description);
+
+/**
+ * Where a secret comes from: the name of an environment variable. TEXTSTREAM_ names are
+ * pipeline overrides (./env.ts would reject the variable as an unknown setting), so a
+ * secret must live under another name.
+ */
+const optionalEnvName = (description: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits, _), not the secret itself')
+    .refine((name) => !name.startsWith('TEXTSTREAM_'), 'TEXTSTREAM_ variables are pipeline overrides; keep the secret in a variable named otherwise, e.g. KAFKA_SASL_PASSWORD')
+    .nullable()
+    .default(null)
+    .describe(description);
+
+/**
+ * SASL authentication. The password is given only by reference (an environment variable
+ * or a file, read when the worker starts), so a pipeline file, `config show` and the logs
+ * never hold it; a literal `password:` is rejected by load.ts with that advice.
+ */
+export const KafkaSaslSchema = z
+  .object({
+    mechanism: z
+      .enum(SASL_MECHANISMS)
+      .nullable()
+      .default(null)
+      .describe("SASL mechanism: 'plain', 'scram-sha-256' or 'scram-sha-512'; null: no SASL. PLAIN sends the password as it is: use it with tls.enabled."),
+    username: z.string().min(1).nullable().default(null).describe('SASL user name (required with a mechanism).'),
+    passwordEnv: optionalEnvName(
+      'Name of the environment variable that holds the SASL password, read at startup and never logged. With a mechanism, give this or passwordFile (a literal password is not accepted).',
+    ),
+    passwordFile: optionalPath('File that holds the SASL password (e.g. a mounted secret), read at startup; a trailing newline is ignored.'),
+  })
+  .strict()
+  .superRefine((sasl, ctx) => {
+    if (sasl.mechanism === null) {
+      for (const key of ['username', 'passwordEnv', 'passwordFile'] as const) {
+        if (sasl[key] !== null) ctx.addIssue({ code: 'custom', path: [key], message: 'has no effect without sasl.mechanism; set the mechanism too' });
+      }
+      return;
+    }
+    if (sasl.username === null) ctx.addIssue({ code: 'custom', path: ['username'], message: `required with sasl.mechanism ${sasl.mechanism}` });
+    if (sasl.passwordEnv === null && sasl.passwordFile === null) {
+      ctx.addIssue({ code: 'custom', path: ['passwordEnv'], message: `required with sasl.mechanism ${sasl.mechanism}: name the environment variable (passwordEnv) or the file (passwordFile) that holds the password` });
+    } else if (sasl.passwordEnv !== null && sasl.passwordFile !== null) {
+      ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'give passwordEnv or passwordFile, not both' });
+    }
+  });
+
+/** TLS to the brokers (SSL / SASL_SSL listeners); files are PEM, read at startup. */
+export const KafkaTlsSchema = z
+  .object({
+    enabled: z.boolean().default(false).describe('Connect to the brokers with TLS (SSL or SASL_SSL listeners).'),
+    caFile: optionalPath("PEM file of the CA certificate(s) the brokers' certificates are checked against; null: Node's bundled CAs."),
+    certFile: optionalPath('PEM client certificate, for brokers that require mutual TLS (with keyFile).'),
+    keyFile: optionalPath("PEM private key of certFile."),
+    keyPasswordEnv: optionalEnvName('Name of the environment variable that holds the passphrase of an encrypted keyFile.'),
+    keyPasswordFile: optionalPath('File that holds the passphrase of an encrypted keyFile; a trailing newline is ignored.'),
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe("Verify the brokers' certificates and host names; false accepts any certificate (a throwaway test cluster only: it allows man-in-the-middle attacks)."),
+    servername: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe("Host name sent as SNI and checked against every broker's certificate; null: the host of each broker's address."),
+  })
+  .strict()
+  .superRefine((tls, ctx) => {
+    if (!tls.enabled) {
+      for (const key of ['caFile', 'certFile', 'keyFile', 'keyPasswordEnv', 'keyPasswordFile', 'servername'] as const) {
+        if (tls[key] !== null) ctx.addIssue({ code: 'custom', path: [key], message: 'has no effect unless tls.enabled is true' });
+      }
+      if (!tls.rejectUnauthorized) ctx.addIssue({ code: 'custom', path: ['rejectUnauthorized'], message: 'has no effect unless tls.enabled is true' });
+      return;
+    }
+    if ((tls.certFile === null) !== (tls.keyFile === null)) {
+      ctx.addIssue({ code: 'custom', path: [tls.certFile === null ? 'certFile' : 'keyFile'], message: 'mutual TLS needs both certFile and keyFile' });
+    }
+    if (tls.keyPasswordEnv !== null && tls.keyPasswordFile !== null) {
+      ctx.addIssue({ code: 'custom', path: ['keyPasswordFile'], message: 'give keyPasswordEnv or keyPasswordFile, not both' });
+    } else if ((tls.keyPasswordEnv !== null || tls.keyPasswordFile !== null) && tls.keyFile === null) {
+      ctx.addIssue({ code: 'custom', path: [tls.keyPasswordEnv !== null ? 'keyPasswordEnv' : 'keyPasswordFile'], message: 'a key passphrase needs tls.keyFile' });
+    }
+  });
+
 export const KafkaSourceSchema = z
   .object({
     type: z.literal('kafka').describe('Consume a Kafka topic as a consumer-group worker (`textstream run`).'),
@@ -58,6 +151,8 @@ export const KafkaSourceSchema = z
     sessionTimeoutMs: positiveInt
       .default(30_000)
       .describe('How long (ms) the group waits for a silent (crashed) worker before moving its partitions.'),
+    sasl: KafkaSaslSchema.prefault({}),
+    tls: KafkaTlsSchema.prefault({}),
   })
   .strict();
 
@@ -135,6 +230,11 @@ export const PipelineSchema = z
             'tfjs layers-format model.json (from `textstream model export` or `scripts/keras_interop.py from-keras`) whose weights, matched by order and shape, initialise the network instead of random weights; a checkpoint, when present, wins. null: random init.',
           ),
         checkpointEveryRows: nonNegativeInt.default(0).describe('Checkpoint after this many trained rows; 0: only at the end of the run.'),
+        retrainLimitRows: nonNegativeInt
+          .default(100_000)
+          .describe(
+            'Kafka: a worker restarted from a checkpoint trains again, without writing them again, on the messages of each partition between its checkpoint and where it resumes, up to this many; 0: never.',
+          ),
       })
       .strict()
       .prefault({}),
@@ -168,7 +268,11 @@ export const PipelineSchema = z
     metrics: z
       .object({
         enabled: z.boolean().default(true).describe('Serve Prometheus metrics on /metrics.'),
-        host: z.string().min(1).default('127.0.0.1').describe('Address the metrics server listens on.'),
+        host: z
+          .string()
+          .min(1)
+          .default('127.0.0.1')
+          .describe('Address the metrics server listens on: 127.0.0.1 (the default) serves this host only; 0.0.0.0 every interface (e.g. a container scraped from outside).'),
         port: z.number().int().min(0).max(65_535).default(9464).describe('TCP port of the metrics server; 0: any free port.'),
       })
       .strict()
@@ -179,3 +283,5 @@ export const PipelineSchema = z
 export type PipelineConfig = z.infer<typeof PipelineSchema>;
 export type ParquetSourceConfig = z.infer<typeof ParquetSourceSchema>;
 export type KafkaSourceConfig = z.infer<typeof KafkaSourceSchema>;
+export type KafkaSaslConfig = z.infer<typeof KafkaSaslSchema>;
+export type KafkaTlsConfig = z.infer<typeof KafkaTlsSchema>;

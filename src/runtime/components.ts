@@ -14,7 +14,7 @@ import { applyInitialWeights, loadInitialWeights } from '../model/initial-model.
 import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
-import { PrequentialLearner } from '../model/learner.js';
+import { PrequentialLearner, type RejectedUpdate } from '../model/learner.js';
 import { cleanEmail, cleanText } from '../text/clean.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
@@ -55,9 +55,14 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
   const backend = await selectBackend(config.model.backend);
   logger.info({ backend: backend.name, reason: backend.reason }, `model backend: ${backend.name}`);
 
-  const checkpoint = await loadCheckpointFor(config, resume);
+  const checkpoint = await loadCheckpointFor(config, resume, logger);
   const tokenizer = checkpoint ? Tokenizer.fromJSON(checkpoint.tokenizer as TokenizerJSON) : await makeTokenizer(config);
-  const learnerOptions = { network: pipelineNetwork(config), trainBatchSize: config.model.trainBatchSize };
+  const learnerOptions = {
+    network: pipelineNetwork(config),
+    trainBatchSize: config.model.trainBatchSize,
+    // A NaN or infinite step is not applied; the model keeps its last good weights.
+    onRejectedUpdate: (event: RejectedUpdate) => logger.warn(event, event.message),
+  };
   // Read (and validated against the network) before the learner exists, so a bad file leaks no model.
   const initial =
     checkpoint === null && config.model.initialModel !== null
@@ -151,6 +156,7 @@ function modelState(model: ModelParts): ModelState {
     meanScore: e.recentMeanScore,
     positiveRate: e.recentPositiveRate,
     checkpointAgeSeconds: savedAt === null ? null : Math.max(0, (Date.now() - savedAt) / 1000),
+    updatesRejected: learner.rejectedUpdates,
   };
 }
 
@@ -183,13 +189,17 @@ async function makeTokenizer(config: Readonly<PipelineConfig>): Promise<Tokenize
   return tokenizer;
 }
 
-async function loadCheckpointFor(config: Readonly<PipelineConfig>, resume: ResumeMode) {
+async function loadCheckpointFor(config: Readonly<PipelineConfig>, resume: ResumeMode, logger: Logger) {
   if (resume === 'never') return null;
   if (config.model.checkpointDir === null) {
     if (resume === 'required') throw new ConfigError('model.checkpointDir', 'must be set to resume from a checkpoint');
     return null;
   }
-  const checkpoint = await loadLatestCheckpoint(config.model.checkpointDir);
+  // A checkpoint damaged on disk is moved aside (never read as valid), and the one before it is used.
+  const checkpoint = await loadLatestCheckpoint(config.model.checkpointDir, {
+    onDamaged: 'quarantine',
+    onQuarantine: (event) => logger.warn(event, event.message),
+  });
   if (!checkpoint && resume === 'required') {
     throw new ConfigError('model.checkpointDir', `no checkpoint in ${config.model.checkpointDir} to resume from`);
   }

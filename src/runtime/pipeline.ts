@@ -1,6 +1,7 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { Int8, Int32, Int64, RecordBatch, TimestampMillisecond, Utf8, Vector } from 'apache-arrow';
 import type { BatchBuilder } from '../batch/builder.js';
+import { sourceRanges, type SourceRange } from '../batch/positions.js';
 import { Columns } from '../batch/schema.js';
 import type { DeadLetterReason, DeadLetter, Message, RawRecord, TokenizedMessage } from '../message.js';
 import { DeadLetterReasons } from '../message.js';
@@ -25,6 +26,8 @@ export interface Vocabulary {
 /** The model as the pipeline sees it: score a batch, then train on its labelled rows. */
 export interface BatchModel {
   process(batch: RecordBatch): Promise<{ scores: Float32Array; modelVersion: number; trainedRows: number }>;
+  /** Trains on the labelled rows without scoring them: records handed over again only to be relearnt. */
+  retrain?(batch: RecordBatch): Promise<{ trainedRows: number }>;
 }
 
 export interface PipelineParts {
@@ -58,10 +61,15 @@ export interface PipelineParts {
   drift?: Adwin;
   onDrift?: (event: DriftEvent) => void;
   /**
-   * End the run as at the end of the input once no record has arrived for this long
-   * (counted from the start): a worker that drains a topic and exits. null: never.
+   * End the run as at the end of the input once the source has been caught up, with no
+   * record arriving, for this long: a worker that drains a topic and exits. null: never.
    */
   idleExitMs?: number | null;
+  /**
+   * Called when files are published, before their offsets are committed: the moment a
+   * crash tests exactly-once output hardest (fault injection; see `textstream run --inject-fault`).
+   */
+  afterPublish?: (files: readonly DurableFile[]) => void;
   /** Called with the number of rows trained so far after each model batch. */
   afterBatch?: (progress: PipelineProgress) => Promise<void> | void;
   signal: AbortSignal;
@@ -78,6 +86,8 @@ export interface PipelineProgress {
   modelVersion: number;
   /** Records dropped unpublished because the source took them back (a rebalance); delivered again. */
   rowsReplayed: number;
+  /** Records read again only to re-train a model restored from an older checkpoint (never written again). */
+  rowsRetrained: number;
 }
 
 /** Where a drift was detected: the row that tipped it, and the batch's source ranges. */
@@ -87,7 +97,7 @@ export interface DriftEvent {
   /** Rows left in the detector's window. */
   window: number;
   at: { source: string; partition: number; offset: string };
-  batch: { source: string; partition: number; firstOffset: string; lastOffset: string }[];
+  batch: SourceRange[];
 }
 
 export interface RunSummary extends PipelineProgress {
@@ -118,6 +128,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     deadLetters: 0,
     modelVersion: 0,
     rowsReplayed: 0,
+    rowsRetrained: 0,
   };
   const tracker = new CommitTracker();
   let stateEpoch = parts.source.epoch ?? 0;
@@ -152,6 +163,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
       parts.metrics.outputRows.inc(file.rows);
       parts.metrics.outputBytes.inc(file.bytes);
     }
+    if (durable.length > 0) parts.afterPublish?.(durable);
   };
 
   const runModel = async (batch: RecordBatch | null): Promise<void> => {
@@ -235,6 +247,28 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   const bootstrapWaitedTooLong = (): boolean =>
     parts.bootstrapMaxWaitMs != null && bootstrapStartedAt !== null && Date.now() - bootstrapStartedAt >= parts.bootstrapMaxWaitMs;
 
+  /**
+   * Records whose output is durable already, read again because the model restored from
+   * its checkpoint had not learnt them yet: trained on, nothing else. Those that failed
+   * decoding or cleaning were dead-lettered the first time.
+   */
+  const retrain = async (records: RawRecord[]): Promise<void> => {
+    const model = parts.model;
+    if (!model.retrain || !parts.vocabulary.frozen) return;
+    const messages = records.flatMap((r) => {
+      const d = decodeRecord(r, decodeOptions);
+      return d.ok ? [d.message] : [];
+    });
+    const cleaned = await cleanAll(messages, parts.clean, []);
+    const tokenized = cleaned.map((m): TokenizedMessage => ({ ...m, tokens: parts.vocabulary.encode(m.text) }));
+    for (const batch of parts.builder.batchesOf(tokenized)) {
+      const result = await model.retrain(batch);
+      progress.rowsRetrained += batch.numRows;
+      parts.metrics.samplesTrained.inc(result.trainedRows);
+      await nextMacrotask();
+    }
+  };
+
   const finishBootstrap = async (): Promise<void> => {
     if (parts.vocabulary.frozen) return;
     // Exactly the first `bootstrapRows` messages, however the source happened to batch them.
@@ -253,8 +287,10 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
       const readStart = process.hrtime.bigint();
       const next = await iterator.next();
       if (next.done) break;
-      const records = takeWithinLimit(next.value, parts.limit, progress.rowsIn);
-      if (records.length > 0) lastRecordAt = Date.now();
+      const taken = takeWithinLimit(next.value, parts.limit, progress.rowsIn);
+      const { relearn, records } = splitRetrainOnly(taken, parts.source);
+      if (relearn.length > 0) await retrain(relearn);
+      if (taken.length > 0 || parts.source.caughtUp?.() === false) lastRecordAt = Date.now();
       else if (parts.idleExitMs != null && Date.now() - lastRecordAt >= parts.idleExitMs) {
         await iterator.return?.();
         break;
@@ -360,30 +396,13 @@ function detectDrift(
   }
 }
 
-/** Per (source, partition): the first and last offset of the batch's rows. */
-function sourceRanges(batch: RecordBatch): DriftEvent['batch'] {
-  const sources = column<Utf8>(batch, Columns.SOURCE);
-  const partitions = column<Int32>(batch, Columns.PARTITION);
-  const offsets = column<Int64>(batch, Columns.OFFSET);
-  const ranges = new Map<string, { source: string; partition: number; first: bigint; last: bigint }>();
-  for (let i = 0; i < batch.numRows; i++) {
-    const source = sources.get(i)!;
-    const partition = partitions.get(i)!;
-    const offset = offsets.get(i)!;
-    const key = `${source}\u0000${partition}`;
-    const range = ranges.get(key);
-    if (!range) ranges.set(key, { source, partition, first: offset, last: offset });
-    else {
-      if (offset < range.first) range.first = offset;
-      if (offset > range.last) range.last = offset;
-    }
-  }
-  return [...ranges.values()].map((r) => ({
-    source: r.source,
-    partition: r.partition,
-    firstOffset: String(r.first),
-    lastOffset: String(r.last),
-  }));
+/** Separates records handed over again only to re-train the model from new ones. */
+function splitRetrainOnly(taken: RawRecord[], source: Source): { relearn: RawRecord[]; records: RawRecord[] } {
+  if (!source.isRetrainOnly) return { relearn: [], records: taken };
+  const relearn: RawRecord[] = [];
+  const records: RawRecord[] = [];
+  for (const record of taken) (source.isRetrainOnly(record.position) ? relearn : records).push(record);
+  return { relearn, records };
 }
 
 function takeWithinLimit(batch: RawRecord[], limit: number | null, taken: number): RawRecord[] {

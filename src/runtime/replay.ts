@@ -68,7 +68,8 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   await rm(path.dirname(partitionDirectory(layout, source.name, 0)), { recursive: true, force: true });
   const deadLetterPath = config.deadLetter.path ?? path.join(config.sink.dir, config.name, DEAD_LETTER_FILE);
   await rm(deadLetterPath, { force: true });
-  const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText });
+  // A failing disk is retried (see ParquetSink) until the run is interrupted.
+  const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText, signal: opts.signal });
   const deadLetters = new DeadLetterFileSink({ path: deadLetterPath });
 
   try {

@@ -5,7 +5,8 @@ import type { MetricsServer } from '../metrics/server.js';
 import type { BackendInfo } from '../model/backend.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
 import { KafkaDeadLetterSink } from '../sinks/dead-letter-kafka.js';
-import { findLastOffsetOnDisk, ParquetSink, removeStaleTempFiles } from '../sinks/parquet.js';
+import { ParquetSink, recoverPartitionOutput } from '../sinks/parquet.js';
+import type { DurableFile } from '../sinks/sink.js';
 import { listTopicsOnFirstContact, makeKafkaClient } from '../sources/kafka-client.js';
 import { kafkaMessageToRecord } from '../sources/kafka-message.js';
 import { KafkaSource } from '../sources/kafka.js';
@@ -16,6 +17,8 @@ export interface WorkerOptions {
   logger: Logger;
   /** Aborting it drains the worker: stop fetching, flush, finish files, commit, checkpoint. */
   signal: AbortSignal;
+  /** See PipelineParts.afterPublish: fault injection between publishing files and committing. */
+  afterPublish?: (files: readonly DurableFile[]) => void;
   /** Drain and return once no message has arrived for this long (ms); null: run until `signal`. */
   exitWhenIdleMs?: number | null;
   onStart?: (info: { backend: BackendInfo; metricsUrl: string | null }) => void;
@@ -49,7 +52,14 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   }
   // Before anything is built or created on the cluster: a wrong address or topic name
   // fails in seconds, naming it.
-  const topics = await listTopicsOnFirstContact({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, logger, setting: 'source.brokers' });
+  const topics = await listTopicsOnFirstContact({
+    brokers: sourceConfig.brokers,
+    clientId: sourceConfig.clientId,
+    sasl: sourceConfig.sasl,
+    tls: sourceConfig.tls,
+    logger,
+    setting: 'source.brokers',
+  });
   if (!topics.includes(sourceConfig.topic)) {
     throw new SourceError(`topic "${sourceConfig.topic}" does not exist on ${sourceConfig.brokers.join(',')} (source.topic); create it first`);
   }
@@ -58,9 +68,21 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   const metricsParts = await makeMetricsParts(config, model, logger);
   const { metrics, server: metricsServer } = metricsParts;
   const server: MetricsServer | null = metricsServer;
-  const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, logger });
+  const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, sasl: sourceConfig.sasl, tls: sourceConfig.tls, logger });
   const layout = { dir: config.sink.dir, pipeline: config.name, prefix: KAFKA_PATH_PREFIX };
-  const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText });
+  const sink = new ParquetSink({
+    ...layout,
+    rotateRows: config.sink.rotateRows,
+    compression: config.sink.compression,
+    includeText: config.sink.includeText,
+    // A failing disk is retried with backoff (nothing is committed meanwhile) until the
+    // shutdown signal; then the drain stops waiting for it: the uncommitted rows are read again.
+    signal: opts.signal,
+    onRetry: ({ attempt, delayMs, error, code, file, partition, rows }) => {
+      metrics.sinkWriteFailures.labels(code).inc();
+      logger.warn({ code, err: error.message, file, partition, rows, attempt, delayMs }, 'writing Parquet failed; retrying, nothing is committed meanwhile');
+    },
+  });
   const deadLetterTopic = config.deadLetter.topic ?? `${sourceConfig.topic}.dlq`;
   const deadLetters = new KafkaDeadLetterSink({
     kafka,
@@ -82,12 +104,25 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       sessionTimeoutMs: sourceConfig.sessionTimeoutMs,
       maxBufferedMessages: sourceConfig.maxBufferedMessages,
       toRecord: (message, partition) => kafkaMessageToRecord(message, sourceConfig.topic, partition, messageOptions),
-      lastOffsetOnDisk: async (partition) => {
-        // This worker owns the partition now: temp files there are leftovers of a crash.
-        const removed = await removeStaleTempFiles(layout, sourceConfig.topic, partition);
-        if (removed > 0) logger.warn({ partition, removed }, 'removed unfinished temporary files left by an earlier worker');
-        return findLastOffsetOnDisk(layout, sourceConfig.topic, partition);
+      outputOnDisk: async (partition) => {
+        // This worker owns the partition now: temp files there are leftovers of a crash, and
+        // a final file that is not a whole Parquet file must not mark where the output ends.
+        const recovery = await recoverPartitionOutput(layout, sourceConfig.topic, partition);
+        if (recovery.removedTempFiles.length > 0) {
+          logger.warn({ partition, removed: recovery.removedTempFiles.length, files: recovery.removedTempFiles }, 'removed unfinished temporary files left by an earlier worker');
+        }
+        for (const q of recovery.quarantined) {
+          const offsets = String(q.lastOffset - q.firstOffset + 1n);
+          logger.warn(
+            { partition, file: q.path, movedTo: q.movedTo, reason: q.reason, firstOffset: String(q.firstOffset), lastOffset: String(q.lastOffset), offsets, bytes: q.bytes },
+            `quarantined an invalid Parquet file; its ${offsets} offsets are read again from the topic`,
+          );
+        }
+        return { lastOffset: recovery.lastOffset, lostAfterLast: recovery.quarantined.length > 0 };
       },
+      // What the checkpoint's model had not learnt yet when the worker stopped is learnt again.
+      modelTrainedThrough: (partition) => model.learner.trainedThrough(sourceConfig.topic, partition),
+      maxRetrainMessages: config.model.retrainLimitRows,
       logger,
       onBackpressure: () => metrics.backpressurePauses.inc(),
       onRebalance: () => metrics.rebalances.inc(),
@@ -106,6 +141,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       limit: null,
       bootstrapMaxWaitMs: config.tokenizer.bootstrapMaxWaitMs,
       idleExitMs: opts.exitWhenIdleMs ?? null,
+      ...(opts.afterPublish ? { afterPublish: opts.afterPublish } : {}),
       flushIntervalMs: sourceConfig.commitIntervalMs,
       signal: opts.signal,
     });

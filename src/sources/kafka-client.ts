@@ -1,15 +1,36 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
+import type { KafkaSaslConfig, KafkaTlsConfig } from '../config/schema.js';
 import { SourceError } from '../errors.js';
+import { describeKafkaSecurity, explainSecurityFailure, resolveKafkaSecurity } from './kafka-security.js';
+
+/** Where a client connects and how it authenticates (`source.sasl`, `source.tls`). */
+export interface KafkaConnectionOptions {
+  brokers: readonly string[];
+  clientId: string;
+  logger: Logger;
+  /** Secrets are referenced, not held: they are read from the environment or files here. */
+  sasl: KafkaSaslConfig;
+  tls: KafkaTlsConfig;
+}
+
+/** The pipeline settings errors name. */
+const SECURITY_SETTINGS = { sasl: 'source.sasl', tls: 'source.tls' };
 
 /**
  * One kafkajs client per worker, shared by the consumer, the admin and the dead-letter
- * producer. kafkajs' own logs go to our structured logger at warn and above.
+ * producer. kafkajs' own logs go to our structured logger at warn and above. Throws a
+ * ConfigError when a referenced secret or file cannot be read.
  */
-export function makeKafkaClient(opts: { brokers: readonly string[]; clientId: string; logger: Logger }): Kafka {
+export function makeKafkaClient(opts: KafkaConnectionOptions): Kafka {
+  const security = resolveKafkaSecurity(opts);
+  if (opts.sasl.mechanism === 'plain' && !opts.tls.enabled) {
+    opts.logger.warn({ setting: 'source.sasl.mechanism' }, 'SASL PLAIN without TLS sends the password unencrypted; set source.tls.enabled on a network you do not trust');
+  }
   return new Kafka({
     clientId: opts.clientId,
     brokers: [...opts.brokers],
+    ...security,
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...fields } = entry.log;
@@ -26,10 +47,7 @@ export function makeKafkaClient(opts: { brokers: readonly string[]; clientId: st
 /** Two attempts with a short backoff: a wrong address should fail in seconds. */
 const FIRST_CONTACT_RETRY = { retries: 1, initialRetryTime: 250, maxRetryTime: 1000 };
 
-export interface FirstContactOptions {
-  brokers: readonly string[];
-  clientId: string;
-  logger: Logger;
+export interface FirstContactOptions extends KafkaConnectionOptions {
   /** Where the addresses came from, for the error: `source.brokers`, `--brokers`. */
   setting: string;
   /** Per connection attempt. */
@@ -47,9 +65,13 @@ export interface FirstContactOptions {
  */
 export async function listTopicsOnFirstContact(opts: FirstContactOptions): Promise<string[]> {
   const brokers = opts.brokers.join(',');
+  // A missing secret is a configuration error, found before any network wait.
+  const security = resolveKafkaSecurity(opts);
+  opts.logger.debug({ brokers, security: describeKafkaSecurity(opts) }, 'first contact with Kafka');
   const admin = new Kafka({
     clientId: opts.clientId,
     brokers: [...opts.brokers],
+    ...security,
     connectionTimeout: opts.connectionTimeoutMs ?? 3000,
     retry: FIRST_CONTACT_RETRY,
     logLevel: logLevel.INFO,
@@ -64,6 +86,8 @@ export async function listTopicsOnFirstContact(opts: FirstContactOptions): Promi
     await admin.connect();
     return await admin.listTopics();
   } catch (err) {
+    const securityFailure = explainSecurityFailure(err, brokers, opts, SECURITY_SETTINGS);
+    if (securityFailure) throw new SourceError(securityFailure.message, { cause: err, canRetry: securityFailure.canRetry });
     const reason = err instanceof Error ? err.message : String(err);
     throw new SourceError(`cannot reach Kafka at ${brokers} (${opts.setting}): ${reason}; is a broker listening there?`, {
       cause: err,

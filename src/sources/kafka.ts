@@ -29,6 +29,27 @@ interface PartitionProgress {
   firstFetchedTimestampMs: number | null;
 }
 
+export interface OutputOnDisk {
+  /** The last offset in a durable output file, or null. */
+  lastOffset: bigint | null;
+  /**
+   * Output after `lastOffset` was found damaged and moved aside: read again from just
+   * after `lastOffset`, even where the group has committed past it.
+   */
+  lostAfterLast: boolean;
+}
+
+/** Longest wait for an offset commit or a disconnect; past it the files on disk still mark progress. */
+const COMMIT_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** While fetching is paused for backpressure no fetch reports the high watermark; ask this often. */
 const WATERMARK_REFRESH_MS = 5000;
 
@@ -46,11 +67,20 @@ export interface KafkaSourceOptions {
   /** Turns one message into a record (decoding rules live in kafka-message.ts). */
   toRecord: (message: KafkaMessage, partition: number) => RawRecord;
   /**
-   * The last offset already in a durable output file for a partition, or null. On
-   * assignment a worker resumes after the later of this and the committed offset, so a
-   * crash between publishing a file and committing its offsets writes nothing twice.
+   * What a partition's output on disk says (see `OutputOnDisk`). On assignment a worker
+   * resumes after the later of its last offset and the committed offset, so a crash
+   * between publishing a file and committing its offsets writes nothing twice.
    */
-  lastOffsetOnDisk: (partition: number) => Promise<bigint | null>;
+  outputOnDisk: (partition: number) => Promise<OutputOnDisk>;
+  /**
+   * The last offset of a partition the model (restored from a checkpoint) has trained on,
+   * or null. When it is before the resume point, the partition is read from just after it,
+   * and the records up to the resume point come back as retrain-only (`isRetrainOnly`), so
+   * training lost in a crash is redone, up to `maxRetrainMessages` per partition.
+   */
+  modelTrainedThrough?: (partition: number) => bigint | null;
+  /** The largest gap that is re-trained; a longer one (e.g. another worker's progress) is skipped. */
+  maxRetrainMessages?: number;
   logger: Logger;
   /** How long `batches()` waits for data before yielding an empty batch. */
   idleTickMs?: number;
@@ -87,12 +117,16 @@ export class KafkaSource implements Source {
   /** Paused for good: draining for shutdown. */
   #stopped = false;
   #assigned: number[] = [];
+  /** Whether the group has assigned this worker its partitions (possibly none) at least once. */
+  #joined = false;
   /**
    * The next offset the pipeline expects per partition, set once the partition's resume
    * point is sought. Batches for a partition without one, or below it (fetched before a
    * seek), are dropped: they will be fetched again from the right place.
    */
   #expected = new Map<number, bigint>();
+  /** Per partition: the resume point, when records before it are read again to re-train. */
+  #retrainUntil = new Map<number, bigint>();
   /** Lag state of the partitions this worker owns (others are dropped on rebalance). */
   #progress = new Map<number, PartitionProgress>();
   #watermarksRefreshedAt = 0;
@@ -197,13 +231,29 @@ export class KafkaSource implements Source {
     return out;
   }
 
+  /** Joined, every assigned partition's resume point known, and nothing left below its high watermark. */
+  caughtUp(): boolean {
+    if (!this.#joined) return false;
+    return this.#assigned.every((partition) => {
+      const p = this.#progress.get(partition);
+      return p !== undefined && this.#expected.has(partition) && p.next >= p.highWatermark && this.#queued === 0;
+    });
+  }
+
+  isRetrainOnly(position: SourcePosition): boolean {
+    const until = this.#retrainUntil.get(position.partition);
+    return until !== undefined && position.source === this.#opts.topic && position.offset < until;
+  }
+
   async commit(positions: readonly SourcePosition[]): Promise<void> {
     const offsets = positions
       .filter((p) => p.source === this.#opts.topic && this.#assigned.includes(p.partition))
       .map((p) => ({ topic: this.#opts.topic, partition: p.partition, offset: (p.offset + 1n).toString() }));
     if (offsets.length === 0) return;
     try {
-      await this.#consumer.commitOffsets(offsets);
+      // kafkajs retries a commit for minutes while the group is unsettled (a broker restart);
+      // the pipeline, and a shutdown drain, must not wait that long for it.
+      await withTimeout(this.#consumer.commitOffsets(offsets), COMMIT_TIMEOUT_MS, 'offset commit');
     } catch (err) {
       // After a rebalance the new owner resumes from the files on disk, so a lost commit
       // costs a little re-reading, never a duplicate row.
@@ -221,8 +271,8 @@ export class KafkaSource implements Source {
     if (this.#closed) return;
     this.#closed = true;
     this.#wake?.();
-    await this.#consumer.disconnect().catch(() => undefined);
-    await this.#admin.disconnect().catch(() => undefined);
+    await withTimeout(this.#consumer.disconnect(), COMMIT_TIMEOUT_MS, 'consumer disconnect').catch(() => undefined);
+    await withTimeout(this.#admin.disconnect(), COMMIT_TIMEOUT_MS, 'admin disconnect').catch(() => undefined);
   }
 
   #listen(): void {
@@ -235,6 +285,7 @@ export class KafkaSource implements Source {
       this.#newEpoch();
       const partitions = event.payload.memberAssignment[this.#opts.topic] ?? [];
       this.#assigned = [...partitions].sort((a, b) => a - b);
+      this.#joined = true;
       for (const partition of [...this.#progress.keys()]) if (!partitions.includes(partition)) this.#progress.delete(partition);
       if (partitions.length === 0) return;
       // Synchronously, before kafkajs fetches from the committed offsets. (Pause and resume
@@ -267,25 +318,60 @@ export class KafkaSource implements Source {
     const bounds = new Map(
       (await this.#admin.fetchTopicOffsets(this.#opts.topic)).map((p) => [p.partition, { low: BigInt(p.low), high: BigInt(p.high) }]),
     );
+    // Offsets already durable on disk but never committed (a crash, or a broker outage,
+    // between publishing and committing). Nothing new may arrive on these partitions to
+    // carry the commit forward, so commit them now: lag and the group's position agree.
+    const durable: { topic: string; partition: number; offset: string }[] = [];
     for (const partition of partitions) {
-      const onDisk = await this.#opts.lastOffsetOnDisk(partition);
+      const onDisk = await this.#opts.outputOnDisk(partition);
       if (epoch !== this.#epoch) return;
       const fromCommit = committedBy.get(partition) ?? -1n;
-      const fromDisk = onDisk === null ? -1n : onDisk + 1n;
+      const fromDisk = onDisk.lastOffset === null ? -1n : onDisk.lastOffset + 1n;
       const { low, high } = bounds.get(partition) ?? { low: 0n, high: 0n };
       // Negative means "none"; then the group's starting point applies. Every partition
       // is sought explicitly, also when resuming at the committed offset: after a rejoin
       // kafkajs may hold a fetch position past records this worker dropped unpublished.
       let resumeAt = fromDisk > fromCommit ? fromDisk : fromCommit;
+      if (onDisk.lostAfterLast && fromCommit > fromDisk) {
+        // Committed, but their file was damaged: the records are read again while the topic keeps them.
+        resumeAt = fromDisk < 0n ? low : fromDisk;
+        this.#opts.logger.warn({ partition, committed: String(fromCommit), resumeAt: String(resumeAt) }, 'reading again the offsets of a damaged output file');
+      }
       if (resumeAt < 0n) resumeAt = this.#opts.fromBeginning ? low : high;
       if (resumeAt < low) resumeAt = low; // the records before it are gone (retention)
       if (fromDisk > fromCommit) {
         this.#opts.logger.info({ partition, committed: String(fromCommit), resumeAt: String(resumeAt) }, 'resuming after the last offset on disk');
+        durable.push({ topic: this.#opts.topic, partition, offset: fromDisk.toString() });
       }
-      this.#consumer.seek({ topic: this.#opts.topic, partition, offset: resumeAt.toString() });
-      this.#expected.set(partition, resumeAt);
+      const readFrom = this.#retrainFrom(partition, resumeAt, low);
+      this.#consumer.seek({ topic: this.#opts.topic, partition, offset: readFrom.toString() });
+      this.#expected.set(partition, readFrom);
       this.#progress.set(partition, { highWatermark: high, next: resumeAt, newestTimestampMs: null, firstFetchedTimestampMs: null });
     }
+    if (durable.length === 0 || epoch !== this.#epoch) return;
+    try {
+      await this.#consumer.commitOffsets(durable);
+    } catch (err) {
+      this.#opts.logger.warn({ err: String(err), offsets: durable }, 'committing the offsets already on disk failed; the files still mark progress');
+    }
+  }
+
+  /** Where to read a partition from: the resume point, or earlier to re-train (see `modelTrainedThrough`). */
+  #retrainFrom(partition: number, resumeAt: bigint, low: bigint): bigint {
+    this.#retrainUntil.delete(partition);
+    const trained = this.#opts.modelTrainedThrough?.(partition) ?? null;
+    if (trained === null || trained + 1n >= resumeAt || this.#opts.maxRetrainMessages === 0) return resumeAt;
+    const from = trained + 1n < low ? low : trained + 1n;
+    const gap = resumeAt - from;
+    const limit = BigInt(this.#opts.maxRetrainMessages ?? Number.MAX_SAFE_INTEGER);
+    const fields = { partition, trainedThrough: String(trained), resumeAt: String(resumeAt), messages: Number(gap) };
+    if (gap > limit) {
+      this.#opts.logger.warn({ ...fields, limit: Number(limit) }, 'not re-training the model on the messages since its checkpoint: more than the limit');
+      return resumeAt;
+    }
+    this.#opts.logger.info(fields, 're-training the model on the messages between its checkpoint and the resume point (not written again)');
+    this.#retrainUntil.set(partition, resumeAt);
+    return from;
   }
 
   #newEpoch(): void {
@@ -328,7 +414,8 @@ export class KafkaSource implements Source {
     if (!last) return;
     const progress = this.#progress.get(last.position.partition);
     if (!progress) return;
-    progress.next = last.position.offset + 1n;
+    // Records read again to re-train lie before the resume point: lag does not grow back.
+    if (last.position.offset + 1n > progress.next) progress.next = last.position.offset + 1n;
     if (last.position.timestampMs !== null) progress.newestTimestampMs = last.position.timestampMs;
   }
 

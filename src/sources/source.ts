@@ -21,6 +21,17 @@ export interface Source {
    * can go quiet yields empty batches now and then, so that time-based flushes still run.
    */
   batches(signal: AbortSignal): AsyncIterable<RawRecord[]>;
+  /**
+   * True for a record handed over again only so that a model restored from an older
+   * checkpoint relearns it: its output is durable already, so it is trained on, never
+   * written, dead-lettered or committed again. Absent: every record is new.
+   */
+  isRetrainOnly?(position: SourcePosition): boolean;
+  /**
+   * False while the source is known to have more to deliver, or cannot tell yet (a Kafka
+   * consumer still joining its group). Absent: the source never says.
+   */
+  caughtUp?(): boolean;
   /** Acknowledge that every record up to and including these positions is durable. */
   commit(positions: readonly SourcePosition[]): Promise<void>;
   /** Safe to call twice. */

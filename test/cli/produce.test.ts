@@ -197,3 +197,30 @@ test('should explain itself in --help and reject bad usage with exit 2', async (
   assert.equal(csv.code, 2);
   assert.match(csv.stderr, /expected a \.parquet, \.jsonl or \.ndjson file/);
 });
+
+test('should take brokers, SASL and TLS from --pipeline, exiting 2 naming the field when its password variable is unset', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'rows.parquet');
+  await writeParquet(file);
+  const pipeline = path.join(dir, 'k.yaml');
+  await writeFile(
+    pipeline,
+    'name: k\nsource:\n  type: kafka\n  brokers: [127.0.0.1:1]\n  topic: t\n  groupId: g\n  sasl: {mechanism: scram-sha-512, username: u, passwordEnv: PRODUCE_TEST_PASSWORD}\n',
+  );
+  const unset = await run(['produce', '--pipeline', pipeline, '--topic', 't', file], dir);
+  assert.equal(unset.code, 2, unset.stderr);
+  assert.match(unset.stderr, /^textstream: .*k\.yaml: source\.sasl\.passwordEnv: the environment variable PRODUCE_TEST_PASSWORD is not set/m);
+  // With the password set it connects to the pipeline's brokers (nothing listens there).
+  const set = await run(['produce', '--pipeline', pipeline, '--topic', 't', '--connection-timeout', '500', file], dir, { PRODUCE_TEST_PASSWORD: 'pw-not-printed' });
+  assert.equal(set.code, 1);
+  assert.match(set.stderr, /cannot reach Kafka at 127\.0\.0\.1:1 /);
+  assert.ok(!set.stderr.includes('pw-not-printed') && !set.stdout.includes('pw-not-printed'));
+  const parquetPipeline = path.join(dir, 'p.yaml');
+  await writeFile(parquetPipeline, 'name: p\nsource: {type: parquet, path: in.parquet}\n');
+  const wrongType = await run(['produce', '--pipeline', parquetPipeline, '--topic', 't', file], dir);
+  assert.equal(wrongType.code, 2);
+  assert.match(wrongType.stderr, /p\.yaml: source\.type: --pipeline needs a kafka source, this pipeline has "parquet"/);
+  const help = await run(['produce', '--help'], dir);
+  assert.match(help.stdout, /--pipeline <pipeline\.yaml>/);
+  assert.match(help.stdout, /source\.sasl and\s+source\.tls/);
+});

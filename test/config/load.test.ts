@@ -78,3 +78,38 @@ test('should name the file, the field and the expected type for a wrong type in 
     return true;
   });
 });
+
+test('should refuse YAML tags that build other values than plain data, naming the tag and its line', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-config-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'p.yaml');
+  const cases: Array<[string, string]> = [
+    ['name: !!js/function "function () { return 1 }"', '!!js/function'],
+    ['name: !foo p', '!foo'],
+    ['name: !!binary cA==', '!!binary'],
+    ['name: !!set {p: null}', '!!set'],
+  ];
+  for (const [line, tag] of cases) {
+    await writeFile(file, `${line}\nsource: {type: parquet, path: in.parquet}\n`);
+    await assert.rejects(loadPipeline(file, { env: {} }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.message, `${file}: YAML tag ${tag} at line 1, column 7 is not accepted: pipeline files hold plain values (mappings, lists, strings, numbers, booleans, null)`);
+      return true;
+    });
+  }
+  // The core schema's own tags only say which plain type a value is.
+  await writeFile(file, 'name: !!str p\nsource: {type: parquet, path: in.parquet, batchRows: !!int "8"}\n');
+  const config = await loadPipeline(file, { env: {} });
+  assert.equal(config.name, 'p');
+  assert.equal(config.source.type === 'parquet' && config.source.batchRows, 8);
+});
+
+test('should refuse an exponential alias bomb instead of expanding it', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-config-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'p.yaml');
+  const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 6; i++) levels.push(`${'abcdef'[i]}: &${'abcdef'[i]} [${Array(9).fill(`*${'abcdef'[i - 1]}`).join(', ')}]`);
+  await writeFile(file, `${levels.join('\n')}\n`);
+  await assert.rejects(loadPipeline(file, { env: {} }), /p\.yaml: not valid YAML: Excessive alias count/);
+});

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -190,6 +190,57 @@ test('should score a topic shorter than the bootstrap window, then exit on --exi
   for (let p = 0; p < PARTITIONS; p++) {
     assert.equal(committed.get(p), String(expected.filter((s) => s.startsWith(`${p}/`)).length), `partition ${p} committed`);
   }
+});
+
+test('should stay exactly once when a worker dies between publishing files and committing their offsets', async (t) => {
+  const h = await setUp(t, 'kill-after-publish');
+  const expected = await produce(h.brokers, h.topic, goodMessages(0, 200));
+  const file = await h.pipelineFile('a');
+  const crashed = await runCli(['run', file, '--inject-fault', 'kill-after-publish:2'], h.dir, {}, { timeoutMs: 120_000 });
+  assert.equal(crashed.code, null, `killed by SIGKILL, not an exit:\n${crashed.stderr}`);
+  assert.match(crashed.stderr, /injected fault: SIGKILL after publishing, before committing/);
+  assert.ok((await outputPositions(h.dir)).length > 0, 'files were published before the crash');
+
+  const restarted = await runCli(['run', file, '--exit-when-idle', '8'], h.dir, {}, { timeoutMs: 120_000 });
+  assert.equal(restarted.code, 0, restarted.stderr);
+  // The files published but not committed tell the restarted worker where to resume.
+  assert.match(restarted.stderr, /resuming after the last offset on disk/);
+  assertExactlyOnce(await outputPositions(h.dir), expected);
+  // What is on disk is committed too, also where nothing new arrived after the restart.
+  const committed = await committedOffsets(h.brokers, h.groupId, h.topic);
+  for (let p = 0; p < PARTITIONS; p++) {
+    assert.equal(committed.get(p), String(expected.filter((s) => s.startsWith(`${p}/`)).length), `partition ${p} committed through its end`);
+  }
+});
+
+test('should relearn, without writing them again, the messages a crash took from the model since its checkpoint', async (t) => {
+  const h = await setUp(t, 'retrain');
+  // Checkpoints only when a worker stops: the crash below loses everything learnt after the first run.
+  const file = path.join(h.dir, 'retrain.yaml');
+  await writeFile(file, workerPipelineYaml({ name: 'w', brokers: h.brokers, topic: h.topic, groupId: h.groupId, dir: h.dir, worker: 'r', checkpointEveryRows: 0, metricsPort: 0 }));
+  const run = (...args: string[]) => runCli(['run', file, ...args], h.dir, {}, { timeoutMs: 120_000 });
+
+  const first = await produce(h.brokers, h.topic, goodMessages(0, 200));
+  assert.equal((await run('--exit-when-idle', '6')).code, 0);
+  const second = await produce(h.brokers, h.topic, goodMessages(200, 200));
+  const crashed = await run('--inject-fault', 'kill-after-publish:3');
+  assert.equal(crashed.code, null, crashed.stderr);
+  const writtenBeforeCrash = (await outputPositions(h.dir)).length - first.length;
+  assert.ok(writtenBeforeCrash > 0 && writtenBeforeCrash < 200, `${writtenBeforeCrash} rows of the second batch written before the crash`);
+
+  const restarted = await run('--exit-when-idle', '6', '--json');
+  assert.equal(restarted.code, 0, restarted.stderr);
+  const summary = JSON.parse(restarted.stdout) as { rowsIn: number; rowsRetrained: number };
+  assert.match(restarted.stderr, /re-training the model on the messages between its checkpoint and the resume point/);
+  assert.deepEqual({ retrained: summary.rowsRetrained, new: summary.rowsIn }, { retrained: writtenBeforeCrash, new: 200 - writtenBeforeCrash });
+  assertExactlyOnce(await outputPositions(h.dir), [...first, ...second]);
+  // The model has seen every message exactly once across the three runs.
+  const checkpoints = path.join(h.dir, 'r-checkpoint');
+  const latest = (await readFile(path.join(checkpoints, 'LATEST'), 'utf8')).trim();
+  const manifest = JSON.parse(await readFile(path.join(checkpoints, latest, 'manifest.json'), 'utf8')) as { rowsSeen: number; trainedThrough: Record<string, Record<string, string>> };
+  assert.equal(manifest.rowsSeen, 400);
+  const ends = Object.fromEntries(Array.from({ length: PARTITIONS }, (_, p) => [String(p), String(100 - 1)]));
+  assert.deepEqual(manifest.trainedThrough, { [h.topic]: ends });
 });
 
 test('should stay exactly once when a worker is SIGKILLed mid-stream and restarted', async (t) => {
