@@ -213,6 +213,12 @@ const cases: ErrorCase[] = [
     code: 2,
     stderr: /^error: option '--exit-when-idle <seconds>' argument '0' is invalid\./m,
   },
+  {
+    what: 'run with an unknown --inject-fault',
+    args: () => ['run', 'p.yaml', '--inject-fault', 'kill-now'],
+    code: 2,
+    stderr: /^error: option '--inject-fault <fault>' argument 'kill-now' is invalid\. expected kill-after-publish or kill-after-publish:N/m,
+  },
   { what: 'produce without --topic', args: () => ['produce', 'x.parquet'], code: 2, stderr: /^error: required option '--topic <topic>' not specified$/m },
   {
     what: 'produce with an unknown --format',
