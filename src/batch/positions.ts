@@ -16,20 +16,26 @@ export function sourceRanges(batch: RecordBatch, rows?: ArrayLike<number>): Sour
   const partitions = batch.getChild(Columns.PARTITION) as Vector<Int32> | null;
   const offsets = batch.getChild(Columns.OFFSET) as Vector<Int64> | null;
   if (sources === null || partitions === null || offsets === null) return [];
-  const ranges = new Map<string, { source: string; partition: number; first: bigint; last: bigint }>();
+  type Range = { source: string; partition: number; first: bigint; last: bigint };
+  const ranges = new Map<string, Range>();
+  // Rows come in runs of one partition: look the range up only when the run changes.
+  let range: Range | undefined;
   const count = rows?.length ?? batch.numRows;
   for (let i = 0; i < count; i++) {
     const row = rows === undefined ? i : rows[i]!;
     const source = sources.get(row) ?? '';
     const partition = partitions.get(row) ?? -1;
     const offset = BigInt(offsets.get(row) ?? -1);
-    const key = `${source}\u0000${partition}`;
-    const range = ranges.get(key);
-    if (range === undefined) ranges.set(key, { source, partition, first: offset, last: offset });
-    else {
-      if (offset < range.first) range.first = offset;
-      if (offset > range.last) range.last = offset;
+    if (range === undefined || range.source !== source || range.partition !== partition) {
+      const key = `${source}\u0000${partition}`;
+      range = ranges.get(key);
+      if (range === undefined) {
+        range = { source, partition, first: offset, last: offset };
+        ranges.set(key, range);
+      }
     }
+    if (offset < range.first) range.first = offset;
+    if (offset > range.last) range.last = offset;
   }
   return [...ranges.values()].map((r) => ({ source: r.source, partition: r.partition, firstOffset: String(r.first), lastOffset: String(r.last) }));
 }

@@ -9,6 +9,13 @@ export function parseInteger(value: string): number {
   return n;
 }
 
+/** Commander argument parser for a positive number of seconds (fractions allowed). */
+export function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${value}"`);
+  return n;
+}
+
 /**
  * An input file named on the command line (or in the pipeline) must exist and be a file:
  * anything else is the user pointing at the wrong place, a usage error (exit 2) naming

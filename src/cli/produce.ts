@@ -4,12 +4,13 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import kafkajs, { type ICustomPartitioner, type Kafka, type LogEntry, type Message, type Producer } from 'kafkajs';
+import kafkajs, { type ICustomPartitioner, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { loadPipeline } from '../config/load.js';
 import { ConfigError, SinkError, SourceError } from '../errors.js';
 import { kafkaErrorType, readTopicMaxMessageBytes } from '../sinks/dead-letter-kafka.js';
 import { explainSecurityFailure, NO_KAFKA_SECURITY, resolveKafkaSecurity, type KafkaSecurityConfig } from '../sources/kafka-security.js';
+import { makeFastFailKafkaClient } from '../sources/kafka-client.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { makeLogger } from './logger.js';
 import { parseInteger, requireInputFile } from './options.js';
@@ -84,8 +85,6 @@ const BATCH_OVERHEAD = 512;
 /** Per record: lengths, attributes, varint deltas — generously. */
 const RECORD_OVERHEAD = 64;
 /** Two attempts with short backoff: a wrong --brokers should fail in seconds. */
-const CONNECT_RETRY = { retries: 1, initialRetryTime: 250, maxRetryTime: 1000 };
-
 export function registerProduceCommand(program: Command): void {
   program
     .command('produce')
@@ -396,21 +395,14 @@ export function formatProduceSummary(s: ProduceSummary): string {
 }
 
 function makeClient(options: ProduceOptions): Kafka {
-  const { logger, security } = options;
-  return new kafkajs.Kafka({
+  const { security } = options;
+  return makeFastFailKafkaClient({
     clientId: 'textstream-produce',
-    brokers: [...options.brokers],
+    brokers: options.brokers,
     // A variable that is not set or a file that cannot be read: a ConfigError naming the field.
-    ...(security ? resolveKafkaSecurity(security.config, process.env, `${security.origin}: source`) : {}),
-    connectionTimeout: options.connectionTimeoutMs,
-    retry: CONNECT_RETRY,
-    logLevel: kafkajs.logLevel.INFO,
-    // kafkajs logs every retried hiccup as an error; what survives its retries is
-    // reported by this command in one sentence, so its own logs are for --log-level debug.
-    logCreator: () => (entry: LogEntry) => {
-      const { message, ...fields } = entry.log;
-      logger.debug({ kafkajs: entry.namespace, level: kafkajs.logLevel[entry.level], ...fields }, message);
-    },
+    security: security ? resolveKafkaSecurity(security.config, process.env, `${security.origin}: source`) : {},
+    connectionTimeoutMs: options.connectionTimeoutMs,
+    logger: options.logger,
   });
 }
 
@@ -421,7 +413,7 @@ function makeClient(options: ProduceOptions): Kafka {
 async function checkTopic(kafka: Kafka, topic: string, brokers: string, options: ProduceOptions): Promise<number> {
   const createPartitions = options.createPartitions ?? null;
   const { logger } = options;
-  const admin = kafka.admin({ retry: CONNECT_RETRY });
+  const admin = kafka.admin();
   try {
     let topics: string[];
     try {

@@ -4,6 +4,7 @@ import { loadPipeline } from '../config/load.js';
 import { runWorker } from '../runtime/worker.js';
 import type { DurableFile } from '../sinks/sink.js';
 import { makeLogger } from './logger.js';
+import { parseSeconds } from './options.js';
 import { makeProgressView, type ProgressView } from './progress.js';
 import { onShutdownSignal } from './signals.js';
 import { formatWorkerSummary, workerSummaryJSON } from './summary.js';
@@ -16,7 +17,7 @@ export function registerRunCommand(program: Command): void {
     .option(
       '--exit-when-idle <seconds>',
       'drain and exit 0 once the worker has caught up with its partitions and nothing has arrived for this long: process what the topic holds, then stop',
-      parsePositiveNumber,
+      parseSeconds,
     )
     .option('--json', 'no progress display; print the summary as one JSON object when the worker stops', false)
     .addOption(
@@ -84,12 +85,6 @@ A progress bar shows on a terminal; otherwise the logs and /metrics tell the pro
         removeSignals();
       }
     });
-}
-
-function parsePositiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${value}"`);
-  return n;
 }
 
 interface InjectedFault {

@@ -271,6 +271,14 @@ export function registerProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
 }
 
+/** A metric's scrape with `value` as its one sample, or none while there is no finite value. */
+function readAtScrape(
+  base: MetricObjectWithValues<MetricValue<string>>,
+  value: number | null,
+): MetricObjectWithValues<MetricValue<string>> {
+  return { ...base, values: value === null || !Number.isFinite(value) ? [] : [{ value, labels: {} }] };
+}
+
 /**
  * A label-less gauge read at scrape time that exports no sample while it has no value
  * (prom-client's Gauge would export 0, which a dashboard cannot tell from a real 0).
@@ -284,9 +292,7 @@ class StateGauge extends Gauge {
   }
 
   override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
-    const base = await super.get();
-    const value = this.#read();
-    return { ...base, values: value === null || !Number.isFinite(value) ? [] : [{ value, labels: {} }] };
+    return readAtScrape(await super.get(), this.#read());
   }
 }
 
@@ -304,8 +310,6 @@ class StateCounter extends Counter {
   }
 
   override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
-    const base = await super.get();
-    const value = this.#read();
-    return { ...base, values: value === null || !Number.isFinite(value) ? [] : [{ value, labels: {} }] };
+    return readAtScrape(await super.get(), this.#read());
   }
 }

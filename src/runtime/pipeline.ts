@@ -398,10 +398,12 @@ function detectDrift(
 
 /** Separates records handed over again only to re-train the model from new ones. */
 function splitRetrainOnly(taken: RawRecord[], source: Source): { relearn: RawRecord[]; records: RawRecord[] } {
-  if (!source.isRetrainOnly) return { relearn: [], records: taken };
+  const isRetrainOnly = source.isRetrainOnly?.bind(source);
+  // The usual case, nothing to relearn, allocates nothing.
+  if (!isRetrainOnly || !taken.some((record) => isRetrainOnly(record.position))) return { relearn: [], records: taken };
   const relearn: RawRecord[] = [];
   const records: RawRecord[] = [];
-  for (const record of taken) (source.isRetrainOnly(record.position) ? relearn : records).push(record);
+  for (const record of taken) (isRetrainOnly(record.position) ? relearn : records).push(record);
   return { relearn, records };
 }
 

@@ -2,7 +2,7 @@ import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaSaslConfig, KafkaTlsConfig } from '../config/schema.js';
 import { SourceError } from '../errors.js';
-import { describeKafkaSecurity, explainSecurityFailure, resolveKafkaSecurity } from './kafka-security.js';
+import { describeKafkaSecurity, explainSecurityFailure, resolveKafkaSecurity, type KafkaSecurityOptions } from './kafka-security.js';
 
 /** Where a client connects and how it authenticates (`source.sasl`, `source.tls`). */
 export interface KafkaConnectionOptions {
@@ -45,7 +45,34 @@ export function makeKafkaClient(opts: KafkaConnectionOptions): Kafka {
 }
 
 /** Two attempts with a short backoff: a wrong address should fail in seconds. */
-const FIRST_CONTACT_RETRY = { retries: 1, initialRetryTime: 250, maxRetryTime: 1000 };
+const FAST_FAIL_RETRY = { retries: 1, initialRetryTime: 250, maxRetryTime: 1000 };
+
+/**
+ * A client that gives up after two attempts of `connectionTimeoutMs` (for the first contact
+ * and for `textstream produce`). kafkajs logs every retried hiccup as an error; what
+ * survives the attempts is reported by the caller in one sentence, so kafkajs' own account
+ * goes to --log-level debug.
+ */
+export function makeFastFailKafkaClient(opts: {
+  clientId: string;
+  brokers: readonly string[];
+  security: KafkaSecurityOptions;
+  connectionTimeoutMs: number;
+  logger: Logger;
+}): Kafka {
+  return new Kafka({
+    clientId: opts.clientId,
+    brokers: [...opts.brokers],
+    ...opts.security,
+    connectionTimeout: opts.connectionTimeoutMs,
+    retry: FAST_FAIL_RETRY,
+    logLevel: logLevel.INFO,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...fields } = entry.log;
+      opts.logger.debug({ kafkajs: entry.namespace, level: logLevel[entry.level], ...fields }, message);
+    },
+  });
+}
 
 export interface FirstContactOptions extends KafkaConnectionOptions {
   /** Where the addresses came from, for the error: `source.brokers`, `--brokers`. */
@@ -68,20 +95,7 @@ export async function listTopicsOnFirstContact(opts: FirstContactOptions): Promi
   // A missing secret is a configuration error, found before any network wait.
   const security = resolveKafkaSecurity(opts);
   opts.logger.debug({ brokers, security: describeKafkaSecurity(opts) }, 'first contact with Kafka');
-  const admin = new Kafka({
-    clientId: opts.clientId,
-    brokers: [...opts.brokers],
-    ...security,
-    connectionTimeout: opts.connectionTimeoutMs ?? 3000,
-    retry: FIRST_CONTACT_RETRY,
-    logLevel: logLevel.INFO,
-    // Every failed attempt would be logged as an error; what survives them is the one
-    // sentence thrown below, so kafkajs' own account is for --log-level debug.
-    logCreator: () => (entry: LogEntry) => {
-      const { message, ...fields } = entry.log;
-      opts.logger.debug({ kafkajs: entry.namespace, level: logLevel[entry.level], ...fields }, message);
-    },
-  }).admin();
+  const admin = makeFastFailKafkaClient({ ...opts, security, connectionTimeoutMs: opts.connectionTimeoutMs ?? 3000 }).admin();
   try {
     await admin.connect();
     return await admin.listTopics();

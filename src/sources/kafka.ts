@@ -233,10 +233,10 @@ export class KafkaSource implements Source {
 
   /** Joined, every assigned partition's resume point known, and nothing left below its high watermark. */
   caughtUp(): boolean {
-    if (!this.#joined) return false;
+    if (!this.#joined || this.#queued > 0) return false;
     return this.#assigned.every((partition) => {
       const p = this.#progress.get(partition);
-      return p !== undefined && this.#expected.has(partition) && p.next >= p.highWatermark && this.#queued === 0;
+      return p !== undefined && this.#expected.has(partition) && p.next >= p.highWatermark;
     });
   }
 
