@@ -11,6 +11,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
+import { userEnvironment } from './helpers/cli.js';
 import { ensureBroker } from './helpers/kafka.js';
 import { repoRoot } from './helpers/paths.js';
 
@@ -74,10 +75,9 @@ async function resetWalkthroughState(brokers: string): Promise<void> {
 }
 
 function runBash(script: string): Promise<{ code: number | null; output: string }> {
-  // The user's shell has no TEXTSTREAM_ overrides of ours: the README sets what it needs.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEXTSTREAM_')));
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The README sets the TEXTSTREAM_ variables it needs.
+    const child = spawn('bash', ['-c', script], { cwd: repoRoot, env: userEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));

@@ -66,7 +66,8 @@ export async function verifyRun(opts: { brokers: string[]; topic: string; deadLe
   };
 }
 
-async function readOutputPositions(outDir: string): Promise<{ positions: string[]; rows: number; modelVersions: number }> {
+/** Every "partition/offset" in the Parquet files under `outDir`, the row count and the distinct model versions. */
+export async function readOutputPositions(outDir: string): Promise<{ positions: string[]; rows: number; modelVersions: number }> {
   const db = await (await DuckDBInstance.create(':memory:')).connect();
   try {
     const glob = path.join(outDir, '**', '*.parquet');

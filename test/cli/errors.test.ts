@@ -22,13 +22,10 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { saveCheckpoint } from '../../src/model/checkpoint.js';
-import { PrequentialLearner } from '../../src/model/learner.js';
 import { ParquetFileWriter } from '../../src/sinks/parquet.js';
-import { Tokenizer } from '../../src/text/tokenizer.js';
 import { runCli, tempDir, type CliRun } from '../helpers/cli.js';
 import { deleteTopic, ensureBroker, uniqueName } from '../helpers/kafka.js';
-import { SMALL_NETWORK, SyntheticStream, useWasm } from '../model/helpers.js';
+import { saveSmallCheckpoint } from '../model/helpers.js';
 
 /** Longer than any case should take: a CLI that has not answered by then is a failure. */
 const CASE_TIMEOUT_MS = 15_000;
@@ -115,16 +112,7 @@ before(async () => {
   await mkdir(partition, { recursive: true });
   await writeFile(path.join(partition, '00000000000000000000-00000000000000000003.parquet'), 'not Parquet at all, just text\n');
 
-  await useWasm();
-  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
-  try {
-    const { maxLen, vocabSize } = SMALL_NETWORK as { maxLen: number; vocabSize: number };
-    await learner.process(new SyntheticStream(1, { maxLen, vocabSize, rows: 16 }).batch());
-    const tokenizer = new Tokenizer({ numWords: vocabSize, maxLen }).fitOnTexts(['a b c', 'b c d']).freeze();
-    await saveCheckpoint(fx.checkpoint, await learner.checkpointState(tokenizer.toJSON()));
-  } finally {
-    learner.dispose();
-  }
+  await saveSmallCheckpoint(fx.checkpoint);
   await cp(fx.checkpoint, fx.damagedCheckpoint, { recursive: true });
   const latest = (await readFile(path.join(fx.damagedCheckpoint, 'LATEST'), 'utf8')).trim();
   const weights = path.join(fx.damagedCheckpoint, latest, 'weights.bin');

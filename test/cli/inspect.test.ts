@@ -2,18 +2,15 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { pino } from 'pino';
-import { parsePipeline } from '../../src/config/load.js';
 import type { InspectReport } from '../../src/inspect/inspect.js';
-import { replay, type ReplaySummary } from '../../src/runtime/replay.js';
+import type { ReplaySummary } from '../../src/runtime/replay.js';
 import { ParquetFileWriter, parquetFileName, type ParquetColumn } from '../../src/sinks/parquet.js';
-import { corpusMessages } from '../helpers/corpus.js';
 import { CLI, runCli as run } from '../helpers/cli.js';
+import { replayMail } from '../helpers/mail-replay.js';
 
 
 async function inspectJson(dir: string, ...extra: string[]): Promise<{ code: number | null; report: InspectReport; stderr: string }> {
@@ -21,48 +18,20 @@ async function inspectJson(dir: string, ...extra: string[]): Promise<{ code: num
   return { code: result.code, report: JSON.parse(result.stdout) as InspectReport, stderr: result.stderr };
 }
 
-/**
- * Real emails, spam and ham interleaved (some ham unlabelled), with bad rows in the
- * middle (so the output has offsets that only a dead letter accounts for) and at the end.
- */
-async function writeInput(file: string): Promise<void> {
-  const spam = await corpusMessages('spam-2', 40);
-  const ham = await corpusMessages('easy-ham-1', 40);
-  const writer = await ParquetFileWriter.open(
-    `${file}.tmp`,
-    { id: { type: 'UTF8' }, text: { type: 'BYTE_ARRAY', optional: true }, label: { type: 'UTF8', optional: true } },
-    { compression: 'SNAPPY', rowGroupRows: 64 },
-  );
-  for (let i = 0; i < 40; i++) {
-    if (i === 15) await writer.append({ id: 'bad/empty', text: Buffer.from(''), label: '0' });
-    if (i === 27) await writer.append({ id: 'bad/label', text: Buffer.from('free money now'), label: 'spam' });
-    await writer.append({ id: spam[i]!.id, text: Buffer.from(spam[i]!.text), label: '1' });
-    await writer.append({ id: ham[i]!.id, text: Buffer.from(ham[i]!.text), label: i % 10 === 0 ? null : '0' });
-  }
-  await writer.append({ id: 'bad/no-text', label: '1' });
-  await writer.finish(file);
-}
-
 let root = '';
 let outDir = '';
 let summary: ReplaySummary;
 
+// Bad rows in the middle, so the output has offsets that only a dead letter accounts for.
 before(async () => {
-  root = await mkdtemp(path.join(os.tmpdir(), 'textstream-inspect-'));
-  const input = path.join(root, 'mail.parquet');
-  await writeInput(input);
-  outDir = path.join(root, 'out');
-  const config = parsePipeline({
+  ({ root, outDir, summary } = await replayMail({
+    prefix: 'textstream-inspect-',
     name: 'insp',
-    source: { type: 'parquet', path: input, batchRows: 20 },
-    clean: { email: true },
-    tokenizer: { bootstrapRows: 30 },
-    batch: { maxRows: 16 },
-    model: { backend: 'wasm', seed: 7 },
-    sink: { dir: outDir, rotateRows: 15 },
-    metrics: { enabled: false },
-  });
-  summary = await replay(config, { logger: pino({ level: 'silent' }), signal: new AbortController().signal });
+    pairs: 40,
+    badRowsBefore: { emptyText: 15, badLabel: 27 },
+    bootstrapRows: 30,
+    rotateRows: 15,
+  }));
 });
 
 test.after(() => rm(root, { recursive: true, force: true }));

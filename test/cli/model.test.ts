@@ -2,11 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { saveCheckpoint } from '../../src/model/checkpoint.js';
-import { PrequentialLearner } from '../../src/model/learner.js';
-import { Tokenizer } from '../../src/text/tokenizer.js';
 import { runCli as run, tempDir } from '../helpers/cli.js';
-import { SMALL_NETWORK, SyntheticStream, useWasm } from '../model/helpers.js';
+import { saveSmallCheckpoint } from '../model/helpers.js';
 
 
 test('should show examples in the help of the model command group and of model export', async (t) => {
@@ -45,16 +42,7 @@ test('should exit 2 naming the option and the value for an unknown --format', as
 
 test('should export a checkpoint root through the CLI', async (t) => {
   const dir = await tempDir(t);
-  await useWasm();
-  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
-  try {
-    const { maxLen, vocabSize } = SMALL_NETWORK as { maxLen: number; vocabSize: number };
-    await learner.process(new SyntheticStream(1, { maxLen, vocabSize, rows: 16 }).batch());
-    const tokenizer = new Tokenizer({ numWords: vocabSize, maxLen }).fitOnTexts(['a b c', 'b c d']).freeze();
-    await saveCheckpoint(path.join(dir, 'checkpoints'), await learner.checkpointState(tokenizer.toJSON()));
-  } finally {
-    learner.dispose();
-  }
+  await saveSmallCheckpoint(path.join(dir, 'checkpoints'));
   const result = await run(['model', 'export', 'checkpoints', '--format', 'keras', '--out', 'keras-model'], dir);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /model version 2/);

@@ -16,6 +16,15 @@ export interface CliRun {
 }
 
 /**
+ * This process's environment as a user's shell would have it: without our TEXTSTREAM_
+ * variables (they would override the pipeline under test) and without FORCE_COLOR/NO_COLOR
+ * (output as on a plain pipe).
+ */
+export function userEnvironment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEXTSTREAM_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR'));
+}
+
+/**
  * Runs `textstream <args>` in `cwd` (default: the repository) with `env` on top of this
  * process's environment minus its TEXTSTREAM_ variables, which would otherwise override
  * the pipeline under test, and minus FORCE_COLOR/NO_COLOR, so output is as on a plain
@@ -27,9 +36,7 @@ export function runCli(
   env: Record<string, string> = {},
   options: { timeoutMs?: number } = {},
 ): Promise<CliRun> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('TEXTSTREAM_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR'),
-  );
+  const base = userEnvironment();
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

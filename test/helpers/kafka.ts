@@ -211,6 +211,18 @@ export async function produceEach(brokers: string, topic: string, messages: read
 }
 
 /** Messages ever written to a topic: the sum of its partitions' high watermarks. */
+/** The group's committed offset per partition of a topic (decimal strings; "-1": none). */
+export async function committedOffsets(brokers: string, groupId: string, topic: string): Promise<Map<number, string>> {
+  const admin = client(brokers).admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map(offsets!.partitions.map((p) => [p.partition, p.offset]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function topicMessageCount(brokers: string, topic: string): Promise<number> {
   const admin = client(brokers).admin();
   await admin.connect();

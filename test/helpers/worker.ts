@@ -2,9 +2,11 @@
  * The Kafka-worker test harness shared by the integration and dashboard tests: a worker
  * pipeline definition, synthetic labelled messages, starting `textstream run`, polling.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readOutputPositions } from '../../bench/chaos/verify.js';
 import { CLI } from './cli.js';
 import type { TestMessage } from './kafka.js';
 
@@ -88,4 +90,18 @@ export async function waitFor(what: string, condition: () => Promise<boolean> | 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** Every "partition/offset" in the Parquet output of pipeline `name` under `<dir>/out`, read back by DuckDB. */
+export async function outputPositions(dir: string, name = 'w'): Promise<string[]> {
+  return (await readOutputPositions(path.join(dir, 'out', name))).positions;
+}
+
+/** Each expected "partition/offset" is in the output once, and nothing else is. */
+export function assertExactlyOnce(written: string[], expected: string[]): void {
+  const unique = new Set(written);
+  assert.equal(written.length, unique.size, `${written.length - unique.size} duplicate rows`);
+  const missing = expected.filter((p) => !unique.has(p));
+  assert.deepEqual(missing, [], `${missing.length} produced messages missing from the output`);
+  assert.equal(unique.size, expected.length, 'no row that was not produced');
 }

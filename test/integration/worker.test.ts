@@ -8,11 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { Kafka, logLevel } from 'kafkajs';
 import { runCli } from '../helpers/cli.js';
-import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type TestMessage } from '../helpers/kafka.js';
-import { labelledMessage, startWorker, waitFor, workerPipelineYaml } from '../helpers/worker.js';
+import { committedOffsets, createTopic, deleteTopic, ensureBroker, produceEach, readTopic, topicMessageCount, uniqueName, type TestMessage } from '../helpers/kafka.js';
+import { assertExactlyOnce, labelledMessage, outputPositions, startWorker, waitFor, workerPipelineYaml } from '../helpers/worker.js';
 
 const PARTITIONS = 4;
 
@@ -53,69 +51,9 @@ function goodMessages(from: number, count: number): TestMessage[] {
   return Array.from({ length: count }, (_, k) => labelledMessage(from + k, PARTITIONS));
 }
 
-/** Every (partition, offset) in the output files, read back by DuckDB. */
-async function outputPositions(dir: string): Promise<string[]> {
-  const db = await (await DuckDBInstance.create(':memory:')).connect();
-  try {
-    const glob = path.join(dir, 'out', 'w', '**', '*.parquet');
-    const reader = await db.runAndReadAll(
-      `SELECT partition::INTEGER AS p, "offset"::VARCHAR AS o FROM read_parquet('${glob}', hive_partitioning = false)`,
-    );
-    return (reader.getRowObjectsJS() as Array<{ p: number; o: string }>).map((r) => `${r.p}/${r.o}`);
-  } catch (err) {
-    if (/No files found/.test(String(err))) return [];
-    throw err;
-  } finally {
-    db.closeSync();
-  }
-}
-
-/** Produces messages and returns their "partition/offset" positions, in send order. */
+/** Produces messages one by one and returns their "partition/offset" positions, in send order. */
 async function produce(brokers: string, topic: string, messages: TestMessage[]): Promise<string[]> {
-  const kafka = new Kafka({ clientId: 'test-producer', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  const positions: string[] = [];
-  try {
-    // One message per request, so each returned base offset is that message's offset.
-    for (const message of messages) {
-      const [meta] = await producer.send({ topic, acks: -1, messages: [{ ...message }] });
-      positions.push(`${meta!.partition}/${meta!.baseOffset}`);
-    }
-  } finally {
-    await producer.disconnect();
-  }
-  return positions;
-}
-
-async function committedOffsets(brokers: string, groupId: string, topic: string): Promise<Map<number, string>> {
-  const admin = new Kafka({ clientId: 'test-admin', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return new Map(offsets!.partitions.map((p) => [p.partition, p.offset]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Messages ever written to a topic (the sum of its partitions' high watermarks). */
-async function topicEnd(brokers: string, topic: string): Promise<number> {
-  const admin = new Kafka({ clientId: 'test-admin', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-function assertExactlyOnce(written: string[], expected: string[]): void {
-  const unique = new Set(written);
-  assert.equal(written.length, unique.size, `${written.length - unique.size} duplicate rows`);
-  const missing = expected.filter((p) => !unique.has(p));
-  assert.deepEqual(missing, [], `${missing.length} produced messages missing from the output`);
-  assert.equal(unique.size, expected.length, 'no row that was not produced');
+  return (await produceEach(brokers, topic, messages)).map((p) => `${p.partition}/${p.offset}`);
 }
 
 test('should write every message exactly once with two workers, dead-letter poison messages, and drain on SIGTERM', async (t) => {
@@ -157,7 +95,7 @@ test('should write every message exactly once with two workers, dead-letter pois
   assert.equal(await b.exited, 0, b.stderr());
   assertExactlyOnce(await outputPositions(h.dir), expected);
   // readTopic stops at the count it waits for: the topic's end proves no letter came twice.
-  const dlqEnd = await topicEnd(h.brokers, `${h.topic}.dlq`);
+  const dlqEnd = await topicMessageCount(h.brokers, `${h.topic}.dlq`);
   assert.equal(expected.length + poison.length, (await outputPositions(h.dir)).length + dlqEnd, 'produced = written + dead letters');
 
   // Everything consumed was committed: each partition's committed offset is its end.

@@ -5,8 +5,11 @@ import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder } from '../../src/batch/builder.js';
 import type { Label, TokenizedMessage } from '../../src/message.js';
 import { selectBackend, type BackendInfo } from '../../src/model/backend.js';
+import { saveCheckpoint } from '../../src/model/checkpoint.js';
+import { PrequentialLearner } from '../../src/model/learner.js';
 import type { NetworkConfig } from '../../src/model/network.js';
 import { mulberry32 } from '../../src/random.js';
+import { Tokenizer } from '../../src/text/tokenizer.js';
 
 export function useWasm(): Promise<BackendInfo> {
   return selectBackend('wasm');
@@ -103,4 +106,18 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
   return max;
+}
+
+/** A checkpoint of the small network after one 16-row synthetic batch (model version 2), with a tiny tokenizer. */
+export async function saveSmallCheckpoint(root: string): Promise<void> {
+  await useWasm();
+  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
+  try {
+    const { maxLen, vocabSize } = SMALL_NETWORK as { maxLen: number; vocabSize: number };
+    await learner.process(new SyntheticStream(1, { maxLen, vocabSize, rows: 16 }).batch());
+    const tokenizer = new Tokenizer({ numWords: vocabSize, maxLen }).fitOnTexts(['a b c', 'b c d']).freeze();
+    await saveCheckpoint(root, await learner.checkpointState(tokenizer.toJSON()));
+  } finally {
+    learner.dispose();
+  }
 }

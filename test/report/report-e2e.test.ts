@@ -8,37 +8,15 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { chromium } from 'playwright-core';
-import { pino } from 'pino';
-import { parsePipeline } from '../../src/config/load.js';
 import { formatCount } from '../../src/report/html.js';
 import type { ReportSummary } from '../../src/report/summary.js';
-import { replay, type ReplaySummary } from '../../src/runtime/replay.js';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import type { ReplaySummary } from '../../src/runtime/replay.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
-import { corpusMessages } from '../helpers/corpus.js';
+import { replayMail } from '../helpers/mail-replay.js';
 
 const run = promisify(execFile);
 const CHARTS = ['throughput', 'quality', 'scores', 'dead-letters'];
-
-/** Real emails, spam and ham interleaved (some ham unlabelled), then three bad rows. */
-async function writeInput(file: string): Promise<void> {
-  const spam = await corpusMessages('spam-2', 50);
-  const ham = await corpusMessages('easy-ham-1', 50);
-  const writer = await ParquetFileWriter.open(
-    `${file}.tmp`,
-    { id: { type: 'UTF8' }, text: { type: 'BYTE_ARRAY', optional: true }, label: { type: 'UTF8', optional: true } },
-    { compression: 'SNAPPY', rowGroupRows: 64 },
-  );
-  for (let i = 0; i < 50; i++) {
-    await writer.append({ id: spam[i]!.id, text: Buffer.from(spam[i]!.text), label: '1' });
-    await writer.append({ id: ham[i]!.id, text: Buffer.from(ham[i]!.text), label: i % 10 === 0 ? null : '0' });
-  }
-  await writer.append({ id: 'bad/empty', text: Buffer.from(''), label: '0' });
-  await writer.append({ id: 'bad/label', text: Buffer.from('free money now'), label: 'spam' });
-  await writer.append({ id: 'bad/no-text', label: '1' });
-  await writer.finish(file);
-}
 
 let root = '';
 let outDir = '';
@@ -46,21 +24,7 @@ let summary: ReplaySummary;
 
 /** One small replay whose outputs every test here reports on; none of them changes it. */
 before(async () => {
-  root = await mkdtemp(path.join(os.tmpdir(), 'textstream-report-e2e-'));
-  const input = path.join(root, 'mail.parquet');
-  await writeInput(input);
-  outDir = path.join(root, 'out');
-  const config = parsePipeline({
-    name: 'e2e',
-    source: { type: 'parquet', path: input, batchRows: 20 },
-    clean: { email: true },
-    tokenizer: { bootstrapRows: 40 },
-    batch: { maxRows: 16 },
-    model: { backend: 'wasm', seed: 7 },
-    sink: { dir: outDir, rotateRows: 30 },
-    metrics: { enabled: false },
-  });
-  summary = await replay(config, { logger: pino({ level: 'silent' }), signal: new AbortController().signal });
+  ({ root, outDir, summary } = await replayMail({ prefix: 'textstream-report-e2e-', name: 'e2e', pairs: 50, bootstrapRows: 40, rotateRows: 30 }));
 });
 
 test.after(() => rm(root, { recursive: true, force: true }));

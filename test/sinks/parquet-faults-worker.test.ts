@@ -8,11 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { Kafka, logLevel } from 'kafkajs';
 import { runCli } from '../helpers/cli.js';
-import { createTopic, deleteTopic, ensureBroker, produceEach, uniqueName } from '../helpers/kafka.js';
-import { labelledMessage, startWorker, waitFor, workerPipelineYaml } from '../helpers/worker.js';
+import { committedOffsets, createTopic, deleteTopic, ensureBroker, produceEach, uniqueName } from '../helpers/kafka.js';
+import { assertExactlyOnce, labelledMessage, outputPositions, startWorker, waitFor, workerPipelineYaml } from '../helpers/worker.js';
 import { faultDir, makeReadOnly, readOnlyCode, type Undo } from './fs-faults.js';
 
 const PARTITIONS = 2;
@@ -55,39 +53,9 @@ async function setUp(t: { after: (fn: () => Promise<void>) => void }, name: stri
   };
 }
 
-/** Every "partition/offset" in the published files, read back by DuckDB. */
-async function outputPositions(dir: string): Promise<string[]> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const db = await instance.connect();
-  try {
-    const glob = path.join(dir, 'out', PIPELINE, '**', '*.parquet');
-    const reader = await db.runAndReadAll(`SELECT partition::INTEGER AS p, "offset"::VARCHAR AS o FROM read_parquet('${glob}', hive_partitioning = false)`);
-    return (reader.getRowObjectsJS() as Array<{ p: number; o: string }>).map((r) => `${r.p}/${r.o}`);
-  } catch (err) {
-    if (/No files found/.test(String(err))) return [];
-    throw err;
-  } finally {
-    db.closeSync();
-    instance.closeSync();
-  }
-}
-
+/** Offsets the group has committed, summed over the partitions. */
 async function committed(brokers: string, groupId: string, topic: string): Promise<number> {
-  const admin = new Kafka({ clientId: 'test-admin', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return offsets!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-function assertExactlyOnce(written: string[], expected: string[]): void {
-  const unique = new Set(written);
-  assert.equal(written.length, unique.size, `${written.length - unique.size} duplicate rows`);
-  assert.deepEqual(expected.filter((p) => !unique.has(p)), [], 'produced messages missing from the output');
-  assert.equal(unique.size, expected.length, 'no row that was not produced');
+  return [...(await committedOffsets(brokers, groupId, topic)).values()].reduce((n, offset) => n + Math.max(0, Number(offset)), 0);
 }
 
 const logLines = (stderr: string): Array<Record<string, unknown>> =>
