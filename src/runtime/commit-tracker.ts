@@ -75,10 +75,13 @@ export class CommitTracker {
     return out;
   }
 
-  /** Records taken but not done yet, over all partitions. */
-  get pendingCount(): number {
+  /**
+   * Records taken and neither written nor dead-lettered yet, over all partitions. A dead
+   * letter delivered behind rows of an open file is done, though it cannot be committed yet.
+   */
+  get inFlightCount(): number {
     let n = 0;
-    for (const state of this.#partitions.values()) n += state.pending.length - state.head;
+    for (const state of this.#partitions.values()) n += state.pending.length - state.head - state.doneEarly.size;
     return n;
   }
 

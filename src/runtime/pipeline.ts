@@ -8,7 +8,7 @@ import { DeadLetterReasons } from '../message.js';
 import type { PipelineMetrics } from '../metrics/definitions.js';
 import type { Adwin } from '../model/drift.js';
 import { predictedLabel } from '../model/evaluation.js';
-import type { DeadLetterSink, DurableFile, Sink } from '../sinks/sink.js';
+import type { DeadLetterSink, DurableFile, Sink, SinkCallOptions } from '../sinks/sink.js';
 import { decodeRecord } from '../sources/decode.js';
 import type { Source } from '../sources/source.js';
 import { CommitTracker } from './commit-tracker.js';
@@ -179,7 +179,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     if (stale()) return;
     if (parts.drift) detectDrift(batch, result.scores, parts.drift, parts.metrics, parts.onDrift);
     const scored = { batch, scores: result.scores, modelVersion: result.modelVersion, processedAtMs: Date.now() };
-    const durable = await clock.time('sink', batch.numRows, () => parts.sink.write(scored), () => batch.numRows);
+    const durable = await clock.time('sink', batch.numRows, () => forThisEpoch((options) => parts.sink.write(scored, options)), () => batch.numRows);
     published(durable);
     await commitDone();
     await parts.afterBatch?.(progress);
@@ -198,9 +198,28 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
 
   const stale = (): boolean => (parts.source.epoch ?? 0) !== stateEpoch;
 
-  /** Drops everything in flight, unpublished; the source delivers it again. */
+  /**
+   * A sink call for records of the current epoch. A rebalance stops it retrying a failing
+   * disk (the sink discards its open files): those records are delivered again, perhaps to
+   * another worker, so nothing of them is published here.
+   */
+  const forThisEpoch = async (call: (options: SinkCallOptions) => Promise<DurableFile[]>): Promise<DurableFile[]> => {
+    const signal = parts.source.epochSignal;
+    try {
+      return await call(signal ? { signal } : {});
+    } catch (err) {
+      if (stale()) return [];
+      throw err;
+    }
+  };
+
+  /**
+   * Drops everything in flight, unpublished; the source delivers it again. A dead letter
+   * already delivered but not committed comes again too, and leaves again (the dead-letter
+   * topic is at-least-once): it stays counted, in rows in and in dead letters, each time.
+   */
   const resetForNewEpoch = async (): Promise<void> => {
-    const dropped = tracker.pendingCount;
+    const dropped = tracker.inFlightCount;
     parts.builder.flush();
     bootstrap = [];
     bootstrapStartedAt = null;
@@ -216,7 +235,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     lastFlushAt = Date.now();
     await runModel(parts.builder.flush());
     if (stale()) return;
-    published(await clock.time('sink', 0, () => parts.sink.flush(), () => 0));
+    published(await clock.time('sink', 0, () => forThisEpoch((options) => parts.sink.flush(options)), () => 0));
     await commitDone();
   };
 
@@ -331,11 +350,11 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     // End of input (or shutdown): drain in data-flow order so nothing buffered is lost.
     await finishBootstrap();
     await runModel(parts.builder.flush());
-    if (stale()) await resetForNewEpoch();
-    else {
-      published(await parts.sink.flush());
+    if (!stale()) {
+      published(await forThisEpoch((options) => parts.sink.flush(options)));
       await commitDone();
     }
+    if (stale()) await resetForNewEpoch();
   } catch (err) {
     await parts.sink.abort();
     throw err;

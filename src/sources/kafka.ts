@@ -107,6 +107,7 @@ export class KafkaSource implements Source {
   readonly name: string;
   readonly size = null;
   #epoch = 0;
+  #epochController = new AbortController();
   readonly #opts: KafkaSourceOptions;
   readonly #consumer: Consumer;
   readonly #admin: Admin;
@@ -150,6 +151,10 @@ export class KafkaSource implements Source {
 
   get epoch(): number {
     return this.#epoch;
+  }
+
+  get epochSignal(): AbortSignal {
+    return this.#epochController.signal;
   }
 
   /** Connects, joins the group and starts fetching. */
@@ -376,6 +381,8 @@ export class KafkaSource implements Source {
 
   #newEpoch(): void {
     this.#epoch++;
+    this.#epochController.abort(new Error('the consumer group was rebalanced'));
+    this.#epochController = new AbortController();
     this.#queue = [];
     this.#queued = 0;
     this.#expected.clear();

@@ -17,6 +17,12 @@ export interface Source {
    */
   readonly epoch?: number;
   /**
+   * Aborts when the current epoch ends. A sink retrying a failing write for records of
+   * that epoch then gives up instead of publishing them late, maybe beside the rows of
+   * the worker that owns their partition now.
+   */
+  readonly epochSignal?: AbortSignal;
+  /**
    * Yields record batches until the source is exhausted or `signal` aborts. A source that
    * can go quiet yields empty batches now and then, so that time-based flushes still run.
    */
