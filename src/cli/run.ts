@@ -23,7 +23,7 @@ export function registerRunCommand(program: Command): void {
     .addOption(
       new Option(
         '--inject-fault <fault>',
-        'testing only (npm run chaos): kill-after-publish:N SIGKILLs this worker right after it publishes its N-th file, before the offsets are committed',
+        'testing only (npm run chaos): kill-after-publish:N SIGKILLs this worker right after it publishes its N-th file, before the offsets are committed; nan-loss:N makes its N-th training step compute a NaN loss',
       )
         .argParser(parseFault)
         .hideHelp(),
@@ -70,7 +70,8 @@ A progress bar shows on a terminal; otherwise the logs and /metrics tell the pro
           logger,
           signal: controller.signal,
           exitWhenIdleMs: opts.exitWhenIdle === undefined ? null : opts.exitWhenIdle * 1000,
-          ...(opts.injectFault ? { afterPublish: killAfterPublishing(opts.injectFault.afterFiles, logger) } : {}),
+          ...(opts.injectFault?.kind === 'kill-after-publish' ? { afterPublish: killAfterPublishing(opts.injectFault.n, logger) } : {}),
+          ...(opts.injectFault?.kind === 'nan-loss' ? { nanLossAtStep: opts.injectFault.n } : {}),
           onProgress: (progress, evaluation) => view?.update(progress, evaluation.accuracy),
         });
         view?.stop();
@@ -87,15 +88,17 @@ A progress bar shows on a terminal; otherwise the logs and /metrics tell the pro
     });
 }
 
+/** kill-after-publish: the N-th published file; nan-loss: the N-th training step. */
 interface InjectedFault {
-  afterFiles: number;
+  kind: 'kill-after-publish' | 'nan-loss';
+  n: number;
 }
 
 function parseFault(value: string): InjectedFault {
-  const match = /^kill-after-publish(?::(\d+))?$/.exec(value);
-  const afterFiles = Number(match?.[1] ?? 1);
-  if (!match || afterFiles < 1) throw new InvalidArgumentError(`expected kill-after-publish or kill-after-publish:N (N ≥ 1), got "${value}"`);
-  return { afterFiles };
+  const match = /^(kill-after-publish|nan-loss)(?::(\d+))?$/.exec(value);
+  const n = Number(match?.[2] ?? 1);
+  if (!match || n < 1) throw new InvalidArgumentError(`expected kill-after-publish[:N] or nan-loss[:N] (N ≥ 1), got "${value}"`);
+  return { kind: match[1] as InjectedFault['kind'], n };
 }
 
 /** The crash the exactly-once design must survive: files renamed into place, offsets not yet committed. */

@@ -39,6 +39,12 @@ export interface LearnerOptions {
   evaluation?: EvaluatorOptions;
   /** Told about every rejected training step (log it at warn); see RejectedUpdate. */
   onRejectedUpdate?: (event: RejectedUpdate) => void;
+  /**
+   * Fault injection only (`textstream run --inject-fault nan-loss:N`, npm run chaos): the
+   * N-th training step of this learner computes a NaN loss, so a live worker goes through
+   * the guard's real path. Never set otherwise.
+   */
+  nanLossAtStep?: number | null;
 }
 
 /** A training step that was not applied because its loss or a gradient was not finite. */
@@ -103,6 +109,8 @@ export class PrequentialLearner {
   #version: number;
   #rowsSeen: number;
   #rejectedUpdates = 0;
+  readonly #nanLossAtStep: number | null;
+  #stepsAttempted = 0;
   /** Per `source\u0000partition`: the last offset learnt from (see CheckpointState.trainedThrough). */
   readonly #trainedThrough: Map<string, bigint>;
   #queue: Promise<unknown> = Promise.resolve();
@@ -123,6 +131,7 @@ export class PrequentialLearner {
     this.scoreBatchSize = options.scoreBatchSize ?? DEFAULT_SCORE_BATCH;
     this.#evaluator = evaluator;
     this.#onRejectedUpdate = options.onRejectedUpdate;
+    this.#nanLossAtStep = options.nanLossAtStep ?? null;
     this.#version = version;
     this.#rowsSeen = rowsSeen;
     this.#trainedThrough = trainedThrough;
@@ -421,10 +430,12 @@ export class PrequentialLearner {
     const x = tf.tensor2d(tokens, [n, this.network.maxLen], 'int32');
     const y = tf.tensor2d(labels, [n, 1], 'float32');
     let computed: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
+    const poisoned = ++this.#stepsAttempted === this.#nanLossAtStep;
     try {
       computed = optimizer.computeGradients(() => {
         const out = model.call(x, { training: true });
-        return tf.mean<tf.Scalar>(networkLoss(y, Array.isArray(out) ? out[0]! : out));
+        const loss = tf.mean<tf.Scalar>(networkLoss(y, Array.isArray(out) ? out[0]! : out));
+        return poisoned ? tf.mul<tf.Scalar>(loss, Number.NaN) : loss;
       }, variables);
       const { value, grads } = computed;
       const ordered = variables.map((v) => ({ name: v.name, tensor: grads[v.name]! }));

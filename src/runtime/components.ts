@@ -14,7 +14,7 @@ import { applyInitialWeights, loadInitialWeights } from '../model/initial-model.
 import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
-import { PrequentialLearner, type RejectedUpdate } from '../model/learner.js';
+import { PrequentialLearner, type LearnerOptions, type RejectedUpdate } from '../model/learner.js';
 import { cleanEmail, cleanText } from '../text/clean.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
@@ -51,7 +51,12 @@ export function pipelineNetwork(config: Readonly<PipelineConfig>): Partial<Netwo
   };
 }
 
-export async function makeModelParts(config: Readonly<PipelineConfig>, logger: Logger, resume: ResumeMode): Promise<ModelParts> {
+export async function makeModelParts(
+  config: Readonly<PipelineConfig>,
+  logger: Logger,
+  resume: ResumeMode,
+  faults: Pick<LearnerOptions, 'nanLossAtStep'> = {},
+): Promise<ModelParts> {
   const backend = await selectBackend(config.model.backend);
   logger.info({ backend: backend.name, reason: backend.reason }, `model backend: ${backend.name}`);
 
@@ -62,6 +67,7 @@ export async function makeModelParts(config: Readonly<PipelineConfig>, logger: L
     trainBatchSize: config.model.trainBatchSize,
     // A NaN or infinite step is not applied; the model keeps its last good weights.
     onRejectedUpdate: (event: RejectedUpdate) => logger.warn(event, event.message),
+    ...faults,
   };
   // Read (and validated against the network) before the learner exists, so a bad file leaks no model.
   const initial =

@@ -19,6 +19,8 @@ export interface WorkerOptions {
   signal: AbortSignal;
   /** See PipelineParts.afterPublish: fault injection between publishing files and committing. */
   afterPublish?: (files: readonly DurableFile[]) => void;
+  /** See LearnerOptions.nanLossAtStep: fault injection of one NaN training step. */
+  nanLossAtStep?: number | null;
   /** Drain and return once no message has arrived for this long (ms); null: run until `signal`. */
   exitWhenIdleMs?: number | null;
   onStart?: (info: { backend: BackendInfo; metricsUrl: string | null }) => void;
@@ -64,7 +66,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     throw new SourceError(`topic "${sourceConfig.topic}" does not exist on ${sourceConfig.brokers.join(',')} (source.topic); create it first`);
   }
   await ensureSinkDir(config.sink.dir);
-  const model = await makeModelParts(config, logger, 'if-present');
+  const model = await makeModelParts(config, logger, 'if-present', { nanLossAtStep: opts.nanLossAtStep ?? null });
   const metricsParts = await makeMetricsParts(config, model, logger);
   const { metrics, server: metricsServer } = metricsParts;
   const server: MetricsServer | null = metricsServer;

@@ -205,7 +205,7 @@ const cases: ErrorCase[] = [
     what: 'run with an unknown --inject-fault',
     args: () => ['run', 'p.yaml', '--inject-fault', 'kill-now'],
     code: 2,
-    stderr: /^error: option '--inject-fault <fault>' argument 'kill-now' is invalid\. expected kill-after-publish or kill-after-publish:N/m,
+    stderr: /^error: option '--inject-fault <fault>' argument 'kill-now' is invalid\. expected kill-after-publish\[:N\] or nan-loss\[:N\]/m,
   },
   { what: 'produce without --topic', args: () => ['produce', 'x.parquet'], code: 2, stderr: /^error: required option '--topic <topic>' not specified$/m },
   {

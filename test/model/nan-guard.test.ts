@@ -169,6 +169,33 @@ test('should reject a step with infinite gradients', async (t) => {
   assert.deepEqual(await trainingState(subject), before);
 });
 
+test('should reject the step the nan-loss fault injection poisons (textstream run --inject-fault nan-loss:N)', async (t) => {
+  const events: RejectedUpdate[] = [];
+  const make = (nanLossAtStep: number | null) =>
+    PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: STEP, nanLossAtStep, onRejectedUpdate: (e) => events.push(e) });
+  const subject = make(3);
+  const reference = make(null);
+  t.after(() => {
+    subject.dispose();
+    reference.dispose();
+  });
+  // Step 1 (it also creates Adam's state), then steps 2 to 4: the 3rd is poisoned.
+  const warmUp = batchWith(cleanStream(21), STEP, []).batch;
+  await subject.process(warmUp);
+  await reference.process(warmUp);
+  const batch = batchWith(cleanStream(20), 3 * STEP, []).batch;
+  const result = await expectNoLeakedTensors(() => subject.process(batch));
+  assert.equal(result.trainSteps, 2);
+  assert.equal(result.rejectedSteps, 1);
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.reason, 'loss');
+  assert.ok(Number.isNaN(events[0]!.loss));
+  // The reference trains on the same rows without the poisoned step's: then both are bit-identical.
+  await reference.process(batch.slice(0, STEP));
+  await reference.process(batch.slice(2 * STEP));
+  assert.deepEqual((await trainingState(subject)).weights, (await trainingState(reference)).weights);
+});
+
 test('should count rejected steps in textstream_model_updates_rejected_total', async (t) => {
   const { subject } = await twins(t);
   const registry = new Registry();
