@@ -306,6 +306,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
       const readStart = process.hrtime.bigint();
       const next = await iterator.next();
       if (next.done) break;
+      const takenIn = parts.source.epoch ?? 0;
       const taken = takeWithinLimit(next.value, parts.limit, progress.rowsIn);
       const { relearn, records } = splitRetrainOnly(taken, parts.source);
       if (relearn.length > 0) await retrain(relearn);
@@ -316,6 +317,13 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
       }
       clock.record('source', records.length, records.length, Number(process.hrtime.bigint() - readStart) / 1e9);
       if (stale()) await resetForNewEpoch();
+      // Taken before a rebalance that came since (relearning can take seconds): these
+      // records belong to the old epoch, maybe to another worker now. Processing them in
+      // the new one would publish them beside that worker's rows. They come again.
+      if ((parts.source.epoch ?? 0) !== takenIn) {
+        progress.rowsReplayed += records.length;
+        continue;
+      }
       progress.rowsIn += records.length;
       tracker.track(records.map((r) => r.position));
 
