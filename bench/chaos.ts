@@ -129,6 +129,7 @@ function formatChaosResult(r: ChaosResult, options: { workers: number; partition
     `| duplicate dead letters (at-least-once topic) | ${n(v.duplicateDeadLetters)} |`,
     `| model checkpoints restored at start | ${n(r.checkpointsRestored)} |`,
     `| damaged checkpoints quarantined | ${n(r.checkpointsQuarantined)} |`,
+    `| training steps rejected (NaN loss) | ${n(r.updatesRejected)} |`,
     `| starts that removed temporary files | ${n(r.tempFilesRemoved)} |`,
     `| worker exits nobody asked for | ${n(r.unexpectedExits)} |`,
     `| final SIGTERM exit codes | ${r.finalExitCodes.join(', ')} |`,

@@ -11,7 +11,15 @@ import { promisify } from 'node:util';
 import { readOnlyCode, setReadOnly } from './read-only.js';
 import type { WorkerPool } from './workers.js';
 
-export const FaultKinds = ['kill', 'kill-after-publish', 'broker-restart', 'sink-write-failure', 'truncated-temp-file', 'corrupt-checkpoint'] as const;
+export const FaultKinds = [
+  'kill',
+  'kill-after-publish',
+  'broker-restart',
+  'sink-write-failure',
+  'truncated-temp-file',
+  'corrupt-checkpoint',
+  'nan-loss',
+] as const;
 export type FaultKind = (typeof FaultKinds)[number];
 
 export interface FaultContext {
@@ -39,6 +47,8 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<s
       return leaveTruncatedTempFile(ctx);
     case 'corrupt-checkpoint':
       return corruptCheckpoint(ctx);
+    case 'nan-loss':
+      return armNanLoss(ctx);
   }
 }
 
@@ -62,6 +72,24 @@ async function armKillAfterPublish(ctx: FaultContext): Promise<string> {
   // One fault at a time: wait for it to fire (the pool restarts the worker unarmed).
   const fired = await Promise.race([ctx.pool.exited(worker).then(() => true), sleep(60_000).then(() => false)]);
   return `worker ${worker} restarted to SIGKILL itself after publishing ${files} file(s), before committing${fired ? '' : ' (it had not fired after 60 s)'}`;
+}
+
+/**
+ * Stops a worker cleanly and starts it again so that one of its first training steps
+ * computes a NaN loss: the guard must reject that step, and the worker carry on.
+ */
+async function armNanLoss(ctx: FaultContext): Promise<string> {
+  const worker = pickRunning(ctx);
+  const step = 1 + Math.floor(ctx.random() * 5);
+  const rejections = async (): Promise<number> => ((await ctx.pool.logs())[worker]!.match(/"msg":"training step rejected/g) ?? []).length;
+  const before = await rejections();
+  await ctx.pool.kill(worker, 'SIGTERM');
+  ctx.pool.start(worker, ['--inject-fault', `nan-loss:${step}`]);
+  // One fault at a time: wait until the worker has rejected the step.
+  const deadline = Date.now() + 60_000;
+  while ((await rejections()) === before && Date.now() < deadline) await sleep(500);
+  const fired = Date.now() < deadline;
+  return `worker ${worker} restarted to compute a NaN loss at its training step ${step}${fired ? '; rejected' : ' (not rejected after 60 s)'}`;
 }
 
 async function restartBroker(ctx: FaultContext): Promise<string> {

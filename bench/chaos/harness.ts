@@ -4,16 +4,14 @@
  * then every output checked (see verify.ts). Used by `npm run chaos` and, small, by the
  * test suite.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { stringify as toYaml } from 'yaml';
 import { mulberry32, shuffle } from '../../src/random.js';
+import { committedCount, deleteTopics, produce, withDedicatedBroker } from './broker.js';
 import { injectFault, type FaultKind } from './faults.js';
-import { chaosMessages } from './messages.js';
 import { verifyRun, type Verification } from './verify.js';
 import { WorkerPool } from './workers.js';
 
@@ -51,31 +49,20 @@ export interface ChaosResult {
   checkpointsRestored: number;
   /** Damaged checkpoints moved aside at start. */
   checkpointsQuarantined: number;
+  /** Training steps a worker rejected for a NaN or infinite loss or gradient (the nan-loss fault). */
+  updatesRejected: number;
   /** Worker starts that removed unfinished temporary files. */
   tempFilesRemoved: number;
   /** Worker exits nobody asked for (restarted by the harness). */
   unexpectedExits: number;
   /** Exit codes of the final SIGTERM (0: a clean drain). */
-  finalExitCodes: (number | null)[];
+  finalExitCodes: (number | string)[];
   seconds: number;
 }
 
-const run = promisify(execFile);
-
 export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
-  const broker = { cwd: opts.repo, env: { ...process.env, TEXTSTREAM_KAFKA_PORT: String(opts.kafkaPort) }, timeout: 180_000 };
-  // A broker this run starts, it stops; one already running is left as found.
-  const wasRunning = await run('bash', ['scripts/kafka.sh', 'status'], broker).then(
-    () => true,
-    () => false,
-  );
-  const { stdout } = await run('bash', ['scripts/kafka.sh', 'start'], broker);
-  try {
-    return await runOnBroker(opts, [stdout.trim().split('\n').at(-1)!], started);
-  } finally {
-    if (!wasRunning) await run('bash', ['scripts/kafka.sh', 'stop'], broker).catch(() => undefined);
-  }
+  return withDedicatedBroker(opts.repo, opts.kafkaPort, (brokers) => runOnBroker(opts, brokers, started));
 }
 
 async function runOnBroker(opts: ChaosOptions, brokers: string[], started: number): Promise<ChaosResult> {
@@ -94,7 +81,7 @@ async function runOnBroker(opts: ChaosOptions, brokers: string[], started: numbe
       injected['kill-after-publish'] = (injected['kill-after-publish'] ?? 0) + 1;
       opts.log(`worker ${worker} killed itself between publishing and committing, as armed`);
     });
-    let finalExitCodes: (number | null)[] = [];
+    let finalExitCodes: (number | string)[] = [];
     try {
       await injectAsProgressAllows(opts, pool, admin, { topic, groupId, injected });
       await producing;
@@ -112,6 +99,7 @@ async function runOnBroker(opts: ChaosOptions, brokers: string[], started: numbe
       injected,
       checkpointsRestored: count(logs, /"msg":"resumed from checkpoint"/g),
       checkpointsQuarantined: count(logs, /"msg":"[^"]*; moved it to [^"]*checkpoint[^"]*quarantine/g),
+      updatesRejected: count(logs, /"msg":"training step rejected/g),
       tempFilesRemoved: count(logs, /"msg":"removed unfinished temporary files/g),
       unexpectedExits: pool.unexpectedExits,
       finalExitCodes,
@@ -168,15 +156,6 @@ async function injectAsProgressAllows(opts: ChaosOptions, pool: WorkerPool, admi
   }
 }
 
-async function committedCount(admin: Admin, groupId: string, topic: string): Promise<number> {
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return (offsets?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-  } catch {
-    return 0; // the broker is restarting
-  }
-}
-
 const checkpointDir = (dir: string, worker: number): string => path.join(dir, `worker-${worker}-checkpoint`);
 
 async function startWorkers(
@@ -226,46 +205,6 @@ async function startWorkers(
   });
   for (let worker = 0; worker < opts.workers; worker++) pool.start(worker);
   return pool;
-}
-
-/**
- * Produces the stream while the workers run, at `ratePerSecond` (the live traffic the
- * faults meet), one request per tenth of a second. A request that fails (the broker is
- * restarting) is sent again; the idempotent producer keeps that from adding messages.
- */
-async function produce(kafka: Kafka, topic: string, opts: ChaosOptions): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  try {
-    const perTick = Math.max(1, Math.round(opts.ratePerSecond / 10));
-    const messages = chaosMessages(opts.messages, opts.seed, opts.poisonEvery);
-    for (;;) {
-      const batch: { key: string; value: string }[] = [];
-      while (batch.length < perTick) {
-        const next = messages.next();
-        if (next.done) break;
-        batch.push(next.value);
-      }
-      if (batch.length === 0) return;
-      const tick = sleep(100);
-      for (;;) {
-        try {
-          await producer.send({ topic, acks: -1, messages: batch });
-          break;
-        } catch (err) {
-          opts.log(`producing failed (${err instanceof Error ? err.message : String(err)}); sending again in 1 s`);
-          await sleep(1000);
-        }
-      }
-      await tick;
-    }
-  } finally {
-    await producer.disconnect();
-  }
-}
-
-async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
-  await admin.deleteTopics({ topics, timeout: 10_000 }).catch(() => undefined);
 }
 
 function count(text: string, pattern: RegExp): number {

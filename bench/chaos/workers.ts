@@ -17,7 +17,15 @@ interface Slot {
   expectingExit: boolean;
   /** Started with an injected kill; its SIGKILL is the fault, not a crash. */
   armed: boolean;
+  startedAt: number;
 }
+
+/**
+ * A worker installs its SIGTERM handler once its modules are loaded (about a second);
+ * before that a SIGTERM kills it the default way, with nothing to drain. The final stop
+ * measures drains, so it gives a worker just restarted this long first.
+ */
+const START_UP_MS = 5_000;
 
 export interface WorkerPoolOptions {
   cli: string;
@@ -40,7 +48,7 @@ export class WorkerPool {
 
   constructor(opts: WorkerPoolOptions) {
     this.#opts = opts;
-    this.#slots = opts.pipelines.map(() => ({ child: null, exited: Promise.resolve(), expectingExit: false, armed: false }));
+    this.#slots = opts.pipelines.map(() => ({ child: null, exited: Promise.resolve(), expectingExit: false, armed: false, startedAt: 0 }));
   }
 
   get size(): number {
@@ -63,6 +71,7 @@ export class WorkerPool {
     slot.child = child;
     slot.expectingExit = false;
     slot.armed = options.armed ?? false;
+    slot.startedAt = Date.now();
     slot.exited = new Promise((resolve) => {
       child.once('close', (code, signal) => {
         slot.child = null;
@@ -101,19 +110,21 @@ export class WorkerPool {
     this.start(worker, extraArgs, options);
   }
 
-  /** SIGTERM to every worker (they drain and exit 0); returns their exit codes. */
-  async stopAll(): Promise<(number | null)[]> {
+  /** SIGTERM to every worker (they drain and exit 0); returns their exit codes, or the signal that ended one. */
+  async stopAll(): Promise<(number | string)[]> {
     this.#stopping = true;
     const codes = await Promise.all(
       this.#slots.map(
-        (slot) =>
-          new Promise<number | null>((resolve) => {
+        async (slot) => {
+          await sleep(Math.max(0, slot.startedAt + START_UP_MS - Date.now()));
+          return new Promise<number | string>((resolve) => {
             const child = slot.child;
             if (!child) return resolve(0);
             slot.expectingExit = true;
-            child.once('close', (code) => resolve(code));
+            child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
             child.kill('SIGTERM');
-          }),
+          });
+        },
       ),
     );
     return codes;
