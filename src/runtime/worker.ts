@@ -113,6 +113,9 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
         if (recovery.removedTempFiles.length > 0) {
           logger.warn({ partition, removed: recovery.removedTempFiles.length, files: recovery.removedTempFiles }, 'removed unfinished temporary files left by an earlier worker');
         }
+        if (recovery.tempFilesLeft.length > 0) {
+          logger.warn({ partition, files: recovery.tempFilesLeft }, 'could not remove unfinished temporary files (never read as output; the next start tries again)');
+        }
         for (const q of recovery.quarantined) {
           const offsets = String(q.lastOffset - q.firstOffset + 1n);
           logger.warn(

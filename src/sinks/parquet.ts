@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -381,6 +381,12 @@ export interface PartitionRecovery {
   /** Temporary files of a crashed writer, deleted. */
   removedTempFiles: string[];
   /**
+   * Temporary files that could not be deleted (a read-only or failing disk), with the
+   * error code. Harmless where they are: a temporary name is never read as output, and
+   * the next start tries again.
+   */
+  tempFilesLeft: { path: string; code: string }[];
+  /**
    * Invalid final files above the last valid one, highest first. Their offsets are not
    * in the output any more: resuming after `lastOffset` writes them again, but only if
    * the consumer is not already past them (see the worker's recovery).
@@ -459,20 +465,34 @@ export async function findLastOffsetOnDisk(
  * another live writer's temp file looks the same.
  */
 export async function removeStaleTempFiles(layout: ParquetLayout, source: string, partition: number): Promise<number> {
-  return (await removeTempFiles(partitionDirectory(layout, source, partition))).length;
+  return (await removeTempFiles(partitionDirectory(layout, source, partition))).removed.length;
 }
 
-async function removeTempFiles(dir: string): Promise<string[]> {
+async function removeTempFiles(dir: string): Promise<{ removed: string[]; left: { path: string; code: string }[] }> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { removed: [], left: [] };
     throw new SinkError(`cannot list ${dir}`, { cause: err });
   }
   const stale = names.filter((n) => n.startsWith('.') && n.endsWith(TEMP_SUFFIX)).map((n) => path.join(dir, n));
-  await Promise.all(stale.map((f) => rm(f, { force: true })));
-  return stale;
+  const removed: string[] = [];
+  const left: { path: string; code: string }[] = [];
+  // unlink, not rm: rm answers EPERM on a read-only folder by treating the file as a
+  // folder, and fails with a misleading ENOTDIR.
+  await Promise.all(
+    stale.map((file) =>
+      unlink(file).then(
+        () => removed.push(file),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') removed.push(file);
+          else left.push({ path: file, code: err.code ?? 'unknown' });
+        },
+      ),
+    ),
+  );
+  return { removed, left };
 }
 
 const QUARANTINE_DIR = 'quarantine';
@@ -497,7 +517,7 @@ export async function recoverPartitionOutput(
   now: () => number = Date.now,
 ): Promise<PartitionRecovery> {
   const dir = partitionDirectory(layout, source, partition);
-  const removedTempFiles = await removeTempFiles(dir);
+  const temp = await removeTempFiles(dir);
   const quarantined: QuarantinedFile[] = [];
   const last = await findLastValidFile(dir, async (file, reason) => {
     const from = path.join(dir, file.name);
@@ -515,7 +535,7 @@ export async function recoverPartitionOutput(
       throw new SinkError(`cannot quarantine ${from} (${reason}) to ${movedTo}`, { cause: err });
     }
   });
-  return { lastOffset: last === null ? null : last.lastOffset, removedTempFiles, quarantined };
+  return { lastOffset: last === null ? null : last.lastOffset, removedTempFiles: temp.removed, tempFilesLeft: temp.left, quarantined };
 }
 
 // ---------------------------------------------------------------------------------------

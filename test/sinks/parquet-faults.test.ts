@@ -223,6 +223,25 @@ void test('should stop retrying a call whose own signal aborts (a rebalance) and
   assert.deepEqual(await offsetsOnDisk(dir), range(0, 9));
 });
 
+void test('should leave a crash’s temporary file it cannot delete (read-only folder), and remove it at the next start', async (t) => {
+  const { dir, undo } = await tempDir(t);
+  const layout = { dir, pipeline: 'spam', prefix: 'file' };
+  const partitionDir = partitionDirectory(layout, SOURCE, 0);
+  await mkdir(partitionDir, { recursive: true });
+  const temp = path.join(partitionDir, '.00000000000000000004-crashed.parquet.inprogress');
+  await writeFile(temp, 'half a file');
+  const readOnly = makeReadOnly([partitionDir], undo);
+  if (typeof readOnly === 'string') return t.skip(readOnly);
+
+  const blocked = await recoverPartitionOutput(layout, SOURCE, 0);
+  assert.deepEqual(blocked.tempFilesLeft, [{ path: temp, code: readOnlyCode() }]);
+  assert.deepEqual(blocked.removedTempFiles, []);
+  readOnly.restore();
+  const later = await recoverPartitionOutput(layout, SOURCE, 0);
+  assert.deepEqual(later.removedTempFiles, [temp]);
+  assert.deepEqual(await names(partitionDir), []);
+});
+
 void test('should not write a file again when its temporary file was deleted by a new owner of the partition', async (t) => {
   const { dir } = await tempDir(t);
   const retries: SinkRetryInfo[] = [];
@@ -278,7 +297,7 @@ void test('should delete a truncated temporary file left by a crash, and never c
   assert.equal(await findLastOffsetOnDisk(layout, SOURCE, 0), 11n);
 
   const recovery = await recoverPartitionOutput(layout, SOURCE, 0);
-  assert.deepEqual(recovery, { lastOffset: 11n, removedTempFiles: [temp], quarantined: [] });
+  assert.deepEqual(recovery, { lastOffset: 11n, removedTempFiles: [temp], tempFilesLeft: [], quarantined: [] });
   assert.deepEqual(await names(partitionDir), [parquetFileName(0n, 3n), parquetFileName(4n, 7n), parquetFileName(8n, 11n)]);
 });
 
@@ -317,7 +336,7 @@ void test('should quarantine truncated final files and resume after the last val
   await sink.close();
   assert.deepEqual(await offsetsOnDisk(dir), range(0, 11));
   assert.equal(await findLastOffsetOnDisk(layout, SOURCE, 0), 11n);
-  assert.deepEqual(await recoverPartitionOutput(layout, SOURCE, 0), { lastOffset: 11n, removedTempFiles: [], quarantined: [] });
+  assert.deepEqual(await recoverPartitionOutput(layout, SOURCE, 0), { lastOffset: 11n, removedTempFiles: [], tempFilesLeft: [], quarantined: [] });
 });
 
 void test('should tell a complete Parquet file from a truncated or foreign one by its first and last bytes', async (t) => {
