@@ -8,9 +8,9 @@ import kafkajs, { type ICustomPartitioner, type Kafka, type Message, type Produc
 import type { Logger } from 'pino';
 import { loadPipeline } from '../config/load.js';
 import { ConfigError, SinkError, SourceError } from '../errors.js';
-import { kafkaErrorType, readTopicMaxMessageBytes } from '../sinks/dead-letter-kafka.js';
+import { readTopicMaxMessageBytes } from '../sinks/dead-letter-kafka.js';
 import { explainSecurityFailure, NO_KAFKA_SECURITY, resolveKafkaSecurity, type KafkaSecurityConfig } from '../sources/kafka-security.js';
-import { makeFastFailKafkaClient } from '../sources/kafka-client.js';
+import { kafkaErrorType, makeFastFailKafkaClient } from '../sources/kafka-client.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { makeLogger } from './logger.js';
 import { parseInteger, requireInputFile } from './options.js';

@@ -1,6 +1,7 @@
 import kafkajs, { type Admin, type IHeaders, type Kafka, type Message, type Producer, type RetryOptions } from 'kafkajs';
 import { SinkError } from '../errors.js';
 import type { DeadLetter } from '../message.js';
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, kafkaErrorType } from '../sources/kafka-client.js';
 import type { DeadLetterSink } from './sink.js';
 
 /** Header names of a dead-letter record; values are UTF-8 strings. */
@@ -39,8 +40,6 @@ export interface KafkaDeadLetterSinkOptions {
   retry?: RetryOptions;
 }
 
-/** Kafka's default `max.message.bytes`. */
-export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** Record-batch header (61 bytes) plus room, so a full request stays under the limit. */
 const BATCH_OVERHEAD = 512;
 /** Per record: length, attributes, varint deltas, header counts — generously. */
@@ -268,16 +267,6 @@ export async function readTopicMaxMessageBytes(admin: Admin, topic: string): Pro
     // Reading configs may be denied (ACLs); the broker still enforces the real limit.
     return KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
   }
-}
-
-/** The kafkajs protocol error type (e.g. MESSAGE_TOO_LARGE) anywhere in the cause chain, or null. */
-export function kafkaErrorType(err: unknown): string | null {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
-  }
-  return null;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
