@@ -292,6 +292,44 @@ export class PrequentialLearner {
     });
   }
 
+  /**
+   * Replaces every model weight (keyed by the names a checkpoint's model group uses, e.g.
+   * 'lstm/kernel') and nothing else: Adam's moments, step count and powers, the model
+   * version, rows seen, trainedThrough and the evaluation stay exactly as they are. For
+   * federated averaging (averaging.ts' applyAverage). Waits for a batch in progress like
+   * every other call, so it never lands between two steps of one batch. Every name and
+   * shape is checked before anything is written: a mismatch is a CheckpointError that
+   * names the weight, and changes nothing. The values are copied.
+   */
+  setModelWeights(weights: ReadonlyMap<string, { readonly shape: readonly number[]; readonly values: Float32Array }>): Promise<void> {
+    return this.#serial(() => {
+      const variables = this.#model.weights;
+      const known = new Set(variables.map((v) => v.originalName));
+      for (const name of weights.keys()) {
+        if (!known.has(name)) throw new CheckpointError(`weight ${name} is not a weight of this model (it has ${[...known].join(', ')})`);
+      }
+      const writes = variables.map((variable) => {
+        const name = variable.originalName;
+        const w = weights.get(name);
+        if (w === undefined) throw new CheckpointError(`weight ${name} is missing`);
+        if (variable.dtype !== 'float32') throw new CheckpointError(`weight ${name} is ${variable.dtype}; only float32 weights can be set`);
+        const size = variable.shape.reduce<number>((n, d) => n * (d ?? 0), 1);
+        if (w.shape.length !== variable.shape.length || w.shape.some((d, i) => d !== variable.shape[i]) || w.values.length !== size) {
+          throw new CheckpointError(
+            `weight ${name} has shape [${w.shape.join(', ')}] and ${w.values.length} values; the model's is [${variable.shape.join(', ')}] (${size} values)`,
+          );
+        }
+        return { variable, values: w.values };
+      });
+      // A copy: on the cpu backend a tensor keeps the very array it was made from, and the
+      // variable takes over the tensor's data, so it would alias the caller's array.
+      tf.tidy(() => {
+        for (const { variable, values } of writes) variable.write(tf.tensor(values.slice(), variable.shape as number[], 'float32'));
+      });
+      return Promise.resolve();
+    });
+  }
+
   /** Frees the model's tensors (weights and optimiser state). Safe to call twice. */
   dispose(): void {
     if (this.#disposed) return;

@@ -1,0 +1,246 @@
+/**
+ * Federated averaging (FedAvg: McMahan et al. 2017, "Communication-Efficient Learning of
+ * Deep Networks from Decentralized Data") of model weights, for several trainers learning
+ * data-parallel on different partitions and meeting on the snapshot topic: each trainer
+ * publishes its snapshot, takes the others', and replaces its model weights with
+ *
+ *   w = Σ_k (n_k / n) · w_k,   n = Σ_k n_k,
+ *
+ * n_k being the rows trainer k trained on since the last average.
+ *
+ * Only the model's weights are averaged, never the optimiser's state. Adam's moments and
+ * step count describe one trainer's own gradient history: an average of them is no one's
+ * history, and a step count averaged across trainers means nothing. So each trainer keeps
+ * its own, and `applyAverage` leaves them untouched (see PrequentialLearner.setModelWeights).
+ *
+ * Telling the two apart in a checkpoint (checkpoint.ts) or snapshot (snapshot-codec.ts):
+ * both keep tfjs' ModelArtifacts as `LayersModel.save(…, { includeOptimizer: true })` made
+ * them. tfjs encodes the model's weights first, with no `group` in their weight specs
+ * ('embedding/embeddings', 'lstm/kernel', 'lstm/recurrent_kernel', 'lstm/bias',
+ * 'dense/kernel', 'dense/bias'), then appends `optimizer.getWeights()` with
+ * `group: 'optimizer'` (Adam: 'iter', then '<variable>/m' and '<variable>/v' per weight).
+ * A spec whose group is 'optimizer' is optimiser state, every other spec is a model weight:
+ * the rule the learner's restore uses too.
+ *
+ * Trainers must start from the same initial weights (the same `network.seed`, or the first
+ * trainer's snapshot): FedAvg assumes it, and the average of two independently initialised
+ * LSTMs is no useful model (their hidden units need not correspond).
+ */
+import type { io } from '@tensorflow/tfjs';
+import { CheckpointError, ErrorCodes, TextstreamError } from '../errors.js';
+import type { CheckpointState } from './checkpoint.js';
+import { PrequentialLearner } from './learner.js';
+
+/** One weight's values. */
+export interface WeightValues {
+  /** The tfjs shape, e.g. [vocabSize, embeddingDim] for 'embedding/embeddings'. */
+  readonly shape: readonly number[];
+  /** Only float32 weights are averaged (every weight of our network is). */
+  readonly dtype: 'float32';
+  /** Row-major, as tfjs stores them; length = product of `shape`. */
+  readonly values: Float32Array;
+}
+
+/** A model's weights by tfjs weight name ('lstm/kernel', …), in model order. */
+export type ModelWeights = ReadonlyMap<string, WeightValues>;
+
+export interface AverageInput {
+  weights: ModelWeights;
+  /**
+   * How much this input counts: the rows its trainer trained on since the last average
+   * (not since it started: rows trained before the last average are already in every
+   * input). The caller keeps that count, e.g. as the difference of the snapshot's
+   * `metrics.trainedRows` (labelled rows in applied steps, checkpointed with the
+   * evaluation) since the last average, or the sum of `ProcessResult.trainedRows`. Any
+   * finite number ≥ 0 (see federatedAverage for what integer counts guarantee).
+   */
+  rows: number;
+}
+
+/**
+ * The FedAvg mean of the inputs' weights, weighted by `rows`; new arrays, in the first
+ * input's order.
+ *
+ * Every input must hold the same weight names with the same shapes and dtype float32: a
+ * CheckpointError names the first weight (in the first input's order) that differs, and
+ * the input. `rows` must be finite and ≥ 0 (a TextstreamError INPUT_INVALID otherwise).
+ *
+ * When every `rows` is 0 (no trainer trained since the last average, e.g. a quiet
+ * stream), the result is the plain mean. Throwing would make each caller special-case an
+ * idle round, and the plain mean does the right thing there: the inputs are then
+ * normally all the last average, and the mean of equal inputs is that input exactly.
+ *
+ * Each element is summed in float64 (Σ n_k·w_k, then one division by n) and rounded to
+ * float32 once, so the result is the weighted mean to float32 precision (float64's
+ * rounding is 2^29 times finer). With integer rows below 2^29 each product n_k·w_k is
+ * exact, so equal inputs give themselves back bit for bit, whatever their rows; an
+ * input with all the weight (rows 1 : 0, or a single input) is returned as it is.
+ * Inputs with 0 rows take no part in the sum (their shapes are still checked). A
+ * result that is not finite (an input holding NaN or ±Infinity) is a CheckpointError
+ * naming the weight and the input: it would spread to every trainer.
+ */
+export function federatedAverage(inputs: readonly AverageInput[]): Map<string, WeightValues> {
+  const first = inputs[0];
+  if (first === undefined) throw new TextstreamError(ErrorCodes.INPUT_INVALID, 'federatedAverage needs at least one input');
+  inputs.forEach((input, k) => {
+    if (!Number.isFinite(input.rows) || input.rows < 0) {
+      throw new TextstreamError(ErrorCodes.INPUT_INVALID, `inputs[${k}].rows must be a finite number ≥ 0, got ${String(input.rows)}`);
+    }
+  });
+  for (const [name, w] of first.weights) checkWeight(w, name, 0);
+  for (let k = 1; k < inputs.length; k++) checkSameWeights(first.weights, inputs[k]!.weights, k);
+
+  const total = inputs.reduce((sum, input) => sum + input.rows, 0);
+  // All zero: every input counts once (the plain mean; see above).
+  const counts = inputs.map((input) => (total > 0 ? input.rows : 1));
+  const contributing = inputs.map((_, k) => k).filter((k) => counts[k]! > 0);
+  const denominator = total > 0 ? total : inputs.length;
+
+  const averaged = new Map<string, WeightValues>();
+  for (const [name, w] of first.weights) {
+    const n = w.values.length;
+    let values: Float32Array;
+    if (contributing.length === 1) {
+      values = inputs[contributing[0]!]!.weights.get(name)!.values.slice();
+    } else {
+      const sum = new Float64Array(n);
+      for (const k of contributing) {
+        const c = counts[k]!;
+        const v = inputs[k]!.weights.get(name)!.values;
+        for (let i = 0; i < n; i++) sum[i]! += c * v[i]!;
+      }
+      values = new Float32Array(n);
+      for (let i = 0; i < n; i++) values[i] = sum[i]! / denominator;
+    }
+    if (!allFinite(values)) {
+      const bad = contributing.find((k) => !allFinite(inputs[k]!.weights.get(name)!.values));
+      throw new CheckpointError(
+        bad !== undefined
+          ? `weight ${name} of inputs[${bad}] holds NaN or ±Infinity; the average would spread it to every trainer`
+          : `the average of weight ${name} is not finite`,
+      );
+    }
+    averaged.set(name, { shape: [...w.shape], dtype: 'float32', values });
+  }
+  return averaged;
+}
+
+/**
+ * The model weights (not the optimiser's: see the file comment) of a checkpoint or
+ * snapshot, decoded from its artifacts without tfjs, or of a live learner. Copies, in
+ * model order, named as in the checkpoint's weight specs.
+ *
+ * A learner is read synchronously, between two of its training steps (a step never
+ * yields), so the weights are those after a whole number of steps; to pair them with
+ * counters, read them when no batch is in progress.
+ */
+export function modelWeightsOf(source: CheckpointState | PrequentialLearner): Map<string, WeightValues> {
+  return source instanceof PrequentialLearner ? learnerWeights(source) : checkpointWeights(source);
+}
+
+/**
+ * Sets the learner's model weights to `averaged` (from federatedAverage): its optimiser
+ * state (Adam's moments, step count and powers), model version, rows seen, offsets trained
+ * through and evaluation stay as they are. Waits for a batch in progress. A weight that is
+ * missing, extra, of another shape than the learner's, or not finite is a CheckpointError
+ * naming it, and changes nothing.
+ */
+export async function applyAverage(learner: PrequentialLearner, averaged: ModelWeights): Promise<void> {
+  for (const [name, w] of averaged) {
+    checkWeight(w, name, null);
+    // setModelWeights would take them: only training steps go through the learner's NaN guard.
+    if (!allFinite(w.values)) throw new CheckpointError(`weight ${name} holds NaN or ±Infinity`);
+  }
+  await learner.setModelWeights(averaged);
+}
+
+function learnerWeights(learner: PrequentialLearner): Map<string, WeightValues> {
+  const weights = new Map<string, WeightValues>();
+  for (const variable of learner.model.weights) {
+    const name = variable.originalName;
+    if (variable.dtype !== 'float32') throw new CheckpointError(`weight ${name} is ${variable.dtype}; only float32 weights are averaged`);
+    // read() is the variable's own tensor (nothing to dispose); dataSync may return the
+    // backend's own array (cpu), hence the copy.
+    const values = Float32Array.from(variable.read().dataSync() as Float32Array);
+    weights.set(name, { shape: variable.shape.map((d) => d ?? 0), dtype: 'float32', values });
+  }
+  return weights;
+}
+
+const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+function checkpointWeights(state: CheckpointState): Map<string, WeightValues> {
+  const { weightData, weightSpecs } = state.artifacts;
+  if (weightData === undefined || weightSpecs === undefined) throw new CheckpointError('checkpoint artifacts have no weights');
+  const data = joinWeightData(weightData);
+  const weights = new Map<string, WeightValues>();
+  let offset = 0;
+  for (const spec of weightSpecs) {
+    const per = BYTES_PER_DTYPE[spec.dtype];
+    if (per === undefined || spec.quantization !== undefined || !Array.isArray(spec.shape)) {
+      throw new CheckpointError(`checkpoint has an unsupported weight spec for ${spec.name}`);
+    }
+    const size = spec.shape.reduce((n, d) => n * d, 1);
+    const end = offset + size * per;
+    if (end > data.byteLength) {
+      throw new CheckpointError(`checkpoint weight specs describe more than the ${data.byteLength} bytes of weight data (at ${spec.name})`);
+    }
+    if (spec.group !== 'optimizer') {
+      if (spec.dtype !== 'float32') throw new CheckpointError(`weight ${spec.name} is ${spec.dtype}; only float32 weights are averaged`);
+      if (weights.has(spec.name)) throw new CheckpointError(`checkpoint holds weight ${spec.name} twice`);
+      // A slice: its own aligned buffer, whatever came before it.
+      weights.set(spec.name, { shape: [...spec.shape], dtype: 'float32', values: new Float32Array(data.slice(offset, end)) });
+    }
+    offset = end;
+  }
+  if (offset !== data.byteLength) {
+    throw new CheckpointError(`checkpoint weight specs describe ${offset} bytes but the weight data has ${data.byteLength}`);
+  }
+  return weights;
+}
+
+function joinWeightData(data: io.WeightData): ArrayBuffer {
+  if (!Array.isArray(data)) return data;
+  const out = new Uint8Array(data.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of data) {
+    out.set(new Uint8Array(b), at);
+    at += b.byteLength;
+  }
+  return out.buffer;
+}
+
+/** `where`: the input's index in error messages, or null for a lone weight map. */
+function checkWeight(w: WeightValues, name: string, where: number | null): void {
+  const of = where === null ? '' : ` in inputs[${where}]`;
+  // dtype is typed 'float32', but weights may come from anywhere (JSON, a hand-built map).
+  if ((w.dtype as string) !== 'float32' || !(w.values instanceof Float32Array)) {
+    throw new CheckpointError(`weight ${name}${of} is ${String(w.dtype)}; only float32 weights are averaged`);
+  }
+  if (!w.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new CheckpointError(`weight ${name}${of} has an invalid shape [${w.shape.join(', ')}]`);
+  }
+  const size = w.shape.reduce((n, d) => n * d, 1);
+  if (w.values.length !== size) {
+    throw new CheckpointError(`weight ${name}${of} has ${w.values.length} values; its shape [${w.shape.join(', ')}] holds ${size}`);
+  }
+}
+
+function checkSameWeights(reference: ModelWeights, other: ModelWeights, k: number): void {
+  for (const [name, w] of reference) {
+    const o = other.get(name);
+    if (o === undefined) throw new CheckpointError(`weight ${name} is in inputs[0] but not in inputs[${k}]`);
+    checkWeight(o, name, k);
+    if (o.shape.length !== w.shape.length || o.shape.some((d, i) => d !== w.shape[i])) {
+      throw new CheckpointError(`weight ${name} has shape [${w.shape.join(', ')}] in inputs[0] but [${o.shape.join(', ')}] in inputs[${k}]`);
+    }
+  }
+  for (const name of other.keys()) {
+    if (!reference.has(name)) throw new CheckpointError(`weight ${name} is in inputs[${k}] but not in inputs[0]`);
+  }
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
+  return true;
+}
