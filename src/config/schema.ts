@@ -238,6 +238,27 @@ export const PipelineSchema = z
       })
       .strict()
       .prefault({}),
+    snapshots: z
+      .object({
+        topic: z
+          .string()
+          .min(1)
+          .nullable()
+          .default(null)
+          .describe(
+            'Kafka: compacted topic the worker publishes model snapshots to (weights, optimizer state, vocabulary, version, rows, offsets learnt, metrics), created when missing; null: none.',
+          ),
+        everyRows: positiveInt.default(5000).describe('Publish a snapshot after this many more trained rows.'),
+        everySeconds: positiveInt.default(60).describe('…or after this long, when anything was trained since the last one.'),
+        producerId: z
+          .string()
+          .min(1)
+          .nullable()
+          .default(null)
+          .describe("This worker's name on the snapshot topic, kept across restarts (the topic keeps the latest snapshot per name); null: <name>@<host name>."),
+      })
+      .strict()
+      .prefault({}),
     sink: z
       .object({
         type: z.literal('parquet').default('parquet').describe('Output format (Parquet only).'),

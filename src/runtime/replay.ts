@@ -50,6 +50,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   if (sourceConfig.type !== 'parquet') {
     throw new ConfigError('source.type', `replay reads a parquet source, this pipeline has "${sourceConfig.type}" (use \`textstream run\`)`);
   }
+  if (config.snapshots.topic !== null) logger.warn({ topic: config.snapshots.topic }, 'snapshots.topic is for Kafka workers (textstream run); replay publishes no snapshots');
   const input = opts.input ?? sourceConfig.path;
   await ensureInput(sourceConfig, input, opts.input != null, logger);
 

@@ -11,6 +11,7 @@ import { listTopicsOnFirstContact, makeKafkaClient } from '../sources/kafka-clie
 import { kafkaMessageToRecord } from '../sources/kafka-message.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
+import { SnapshotPublisher } from './snapshot-publisher.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
 
 export interface WorkerOptions {
@@ -95,9 +96,11 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     },
   });
   let source: KafkaSource | null = null;
+  let snapshots: SnapshotPublisher | null = null;
   const messageOptions = { format: sourceConfig.format, fields: sourceConfig.fields, maxMessageBytes: config.decode.maxMessageBytes };
   try {
     await deadLetters.connect();
+    snapshots = await SnapshotPublisher.start(kafka, config, model, logger);
     source = await KafkaSource.start({
       kafka,
       topic: sourceConfig.topic,
@@ -138,8 +141,18 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     opts.onStart?.({ backend: model.backend, metricsUrl: server?.url ?? null });
     logger.info({ topic: sourceConfig.topic, groupId: sourceConfig.groupId, deadLetterTopic }, 'worker started');
 
+    const stages = makeStageParts(config, model, metricsParts, opts.onProgress);
+    const publisher = snapshots;
     const summary = await runPipeline({
-      ...makeStageParts(config, model, metricsParts, opts.onProgress),
+      ...stages,
+      ...(publisher
+        ? {
+            afterBatch: async (progress: PipelineProgress) => {
+              await stages.afterBatch?.(progress);
+              await publisher.maybePublish();
+            },
+          }
+        : {}),
       source,
       sink,
       deadLetters,
@@ -151,6 +164,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       signal: opts.signal,
     });
     await model.checkpoint();
+    await snapshots?.publishIfNew();
     return {
       ...summary,
       modelVersion: model.learner.modelVersion,
@@ -165,6 +179,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   } finally {
     // Reverse data-flow order; each close is safe after a failure.
     await source?.close();
+    await snapshots?.close();
     await deadLetters.close();
     await sink.close();
     await server?.close();
