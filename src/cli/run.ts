@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Logger } from 'pino';
 import { loadPipeline } from '../config/load.js';
-import { runWorker } from '../runtime/worker.js';
+import { runWorker, WorkerRoles, type WorkerRole } from '../runtime/worker.js';
 import type { DurableFile } from '../sinks/sink.js';
 import { makeLogger } from './logger.js';
 import { parseSeconds } from './options.js';
@@ -18,6 +18,14 @@ export function registerRunCommand(program: Command): void {
       '--exit-when-idle <seconds>',
       'drain and exit 0 once the worker has caught up with its partitions and nothing has arrived for this long: process what the topic holds, then stop',
       parseSeconds,
+    )
+    .addOption(
+      new Option(
+        '--role <role>',
+        'all: score, write and train; train: only train on the topic (group <source.groupId>-trainers) and publish model snapshots; score: only score and write, with the latest snapshot (both need snapshots.topic)',
+      )
+        .choices(WorkerRoles)
+        .default('all'),
     )
     .option('--json', 'no progress display; print the summary as one JSON object when the worker stops', false)
     .addOption(
@@ -36,6 +44,8 @@ Examples:
   $ textstream produce --topic emails data/spamassassin.parquet   # feed it
   $ TEXTSTREAM_SOURCE_BROKERS=127.0.0.1:9092 textstream run pipelines/kafka-spamassassin.yaml
   $ textstream run pipelines/kafka-spamassassin.yaml --exit-when-idle 20 --json | jq .rowsWritten
+  $ TEXTSTREAM_SNAPSHOTS_TOPIC=emails.model textstream run pipelines/kafka-spamassassin.yaml --role train
+  $ TEXTSTREAM_SNAPSHOTS_TOPIC=emails.model textstream run pipelines/kafka-spamassassin.yaml --role score
 
 Start several workers with the same source.groupId to share the topic's partitions.
 Output: <sink.dir>/<name>/topic=<topic>/partition=<p>/<firstOffset>-<lastOffset>.parquet.
@@ -45,7 +55,7 @@ drain the worker (stop fetching, finish files, commit, checkpoint) within
 source.shutdownTimeoutMs, print the summary and exit 0; past the deadline it exits 1.
 A progress bar shows on a terminal; otherwise the logs and /metrics tell the progress.`,
     )
-    .action(async (file: string, opts: { exitWhenIdle?: number; json: boolean; injectFault?: InjectedFault }, command: Command) => {
+    .action(async (file: string, opts: { exitWhenIdle?: number; json: boolean; role: WorkerRole; injectFault?: InjectedFault }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
       const config = await loadPipeline(file);
       const controller = new AbortController();
@@ -68,6 +78,7 @@ A progress bar shows on a terminal; otherwise the logs and /metrics tell the pro
       try {
         const summary = await runWorker(config, {
           logger,
+          role: opts.role,
           signal: controller.signal,
           exitWhenIdleMs: opts.exitWhenIdle === undefined ? null : opts.exitWhenIdle * 1000,
           ...(opts.injectFault?.kind === 'kill-after-publish' ? { afterPublish: killAfterPublishing(opts.injectFault.n, logger) } : {}),

@@ -17,15 +17,20 @@ const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toF
 const num = (x: number): string => x.toLocaleString('en-US');
 
 export function formatReplaySummary(s: ReplaySummary): string {
-  return formatRunSummary(s, `textstream replay of ${s.input}`, s.deadLetterPath);
+  return formatRunSummary(s, `textstream replay of ${s.input}`, s.deadLetterPath, true);
 }
 
+const RoleNames = { all: 'worker', train: 'trainer', score: 'scorer' } as const;
+
 export function formatWorkerSummary(s: WorkerSummary): string {
-  return formatRunSummary(s, `textstream worker on topic ${s.topic} (group ${s.groupId})`, `topic ${s.deadLetterTopic}`);
+  const heading = `textstream ${RoleNames[s.role]} on topic ${s.topic} (group ${s.groupId})`;
+  const text = formatRunSummary(s, heading, s.deadLetterTopic === null ? 'counted only (the scorers dead-letter them)' : `topic ${s.deadLetterTopic}`, s.role !== 'train');
+  if (s.role === 'all') return text;
+  return `${text}  model snapshots ${s.role === 'train' ? 'published' : 'swapped in'}: ${s.snapshots}\n`;
 }
 
 /** The end-of-run report: counts, model quality, per-stage throughput, output files. */
-function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: string): string {
+function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: string, writesFiles: boolean): string {
   const e = s.evaluation;
   const majority = e.count > 0 ? Math.max(e.positives, e.negatives) / e.count : null;
   const reasons = Object.entries(s.deadLettersByReason)
@@ -35,7 +40,7 @@ function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: str
     '',
     `${heading}${s.aborted ? ' (stopped early)' : ''}`,
     `  rows in               ${num(s.rowsIn)}`,
-    `  rows written          ${num(s.rowsWritten)} in ${s.files.length} Parquet file(s)`,
+    writesFiles ? `  rows written          ${num(s.rowsWritten)} in ${s.files.length} Parquet file(s)` : `  rows done             ${num(s.rowsWritten)} (a trainer writes no output)`,
     `  dead letters          ${num(s.deadLetters)}${reasons ? ` (${reasons})` : ''} → ${deadLetterTarget}`,
     `  rows trained          ${num(s.rowsTrained)} (model version ${s.modelVersion}, backend ${s.backend.name}, ${s.lstm} LSTM)`,
     ...(s.rowsRetrained > 0 ? [`  rows re-trained       ${num(s.rowsRetrained)} (lost from the model by a crash; read again, not written again)`] : []),
@@ -52,10 +57,10 @@ function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: str
     const rate = t.seconds > 0 ? (t.output / t.seconds).toFixed(0) : '-';
     lines.push(`  ${stage.padEnd(10)} ${num(t.output).padStart(10)} ${t.seconds.toFixed(2).padStart(10)} ${rate.padStart(10)}`);
   }
-  lines.push('', '  output files:');
-  const shown = s.files.slice(0, 10);
+  const shown = writesFiles ? s.files.slice(0, 10) : [];
+  if (writesFiles) lines.push('', '  output files:');
   for (const f of shown) lines.push(`    ${f.path} (${num(f.rows)} rows, ${num(f.bytes)} bytes)`);
-  if (s.files.length > shown.length) lines.push(`    … and ${s.files.length - shown.length} more`);
+  if (writesFiles && s.files.length > shown.length) lines.push(`    … and ${s.files.length - shown.length} more`);
   if (s.checkpointDir) lines.push(`  checkpoint: ${s.checkpointDir}`);
   return `${lines.join('\n')}\n`;
 }
@@ -65,7 +70,7 @@ export function replaySummaryJSON(s: ReplaySummary): string {
 }
 
 export function workerSummaryJSON(s: WorkerSummary): string {
-  return `${JSON.stringify({ topic: s.topic, groupId: s.groupId, ...runSummaryFields(s), deadLetterTopic: s.deadLetterTopic })}\n`;
+  return `${JSON.stringify({ role: s.role, topic: s.topic, groupId: s.groupId, ...runSummaryFields(s), deadLetterTopic: s.deadLetterTopic, snapshots: s.snapshots })}\n`;
 }
 
 /**

@@ -256,6 +256,12 @@ export const PipelineSchema = z
           .nullable()
           .default(null)
           .describe("This worker's name on the snapshot topic, kept across restarts (the topic keeps the latest snapshot per name); null: <name>@<host name>."),
+        scorerStart: z
+          .enum(['wait', 'untrained'])
+          .default('wait')
+          .describe(
+            "A scorer (run --role score) with no snapshot on the topic yet: 'wait' for one, or score with an 'untrained' model (the seed's weights, version 0) until one arrives.",
+          ),
       })
       .strict()
       .prefault({}),

@@ -166,7 +166,8 @@ function modelState(model: ModelParts): ModelState {
   };
 }
 
-async function makeTokenizer(config: Readonly<PipelineConfig>): Promise<Tokenizer> {
+/** The tokenizer a pipeline starts with: `tokenizer.path` when set, else an unfitted one (fitted on the bootstrap window). */
+export async function makeTokenizer(config: Readonly<PipelineConfig>): Promise<Tokenizer> {
   const settings = { numWords: config.tokenizer.numWords, maxLen: config.tokenizer.maxLen, oovToken: config.tokenizer.oovToken };
   if (config.tokenizer.path === null) return new Tokenizer(settings);
   let text: string;

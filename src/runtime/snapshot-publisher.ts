@@ -8,7 +8,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
 import { makeSnapshot } from '../model/snapshot-codec.js';
-import { ensureSnapshotTopic, makeSnapshotProducer, publishSnapshot } from '../model/snapshot-topic.js';
+import { ensureSnapshotTopicOn, makeSnapshotProducer, publishSnapshot, type SnapshotTopic } from '../model/snapshot-topic.js';
 import type { ModelParts } from './components.js';
 
 export class SnapshotPublisher {
@@ -50,16 +50,7 @@ export class SnapshotPublisher {
   static async start(kafka: Kafka, config: Readonly<PipelineConfig>, model: ModelParts, logger: Logger): Promise<SnapshotPublisher | null> {
     const { topic, everyRows, everySeconds } = config.snapshots;
     if (topic === null) return null;
-    const admin = kafka.admin();
-    await admin.connect();
-    let maxMessageBytes: number;
-    try {
-      const ensured = await ensureSnapshotTopic(admin, topic);
-      if (ensured.created) logger.info({ topic, maxMessageBytes: ensured.maxMessageBytes }, 'created the snapshot topic (compacted)');
-      maxMessageBytes = ensured.maxMessageBytes;
-    } finally {
-      await admin.disconnect();
-    }
+    const { maxMessageBytes } = await openSnapshotTopic(kafka, topic, logger);
     const producer = makeSnapshotProducer(kafka);
     await producer.connect();
     const producerId = config.snapshots.producerId ?? `${config.name}@${os.hostname()}`;
@@ -106,4 +97,11 @@ export class SnapshotPublisher {
   #trainedRows(): number {
     return this.#model.learner.evaluation().trainedRows;
   }
+}
+
+/** Creates the snapshot topic when missing (trainers and scorers may start in any order). */
+export async function openSnapshotTopic(kafka: Kafka, topic: string, logger: Logger): Promise<SnapshotTopic> {
+  const ensured = await ensureSnapshotTopicOn(kafka, topic);
+  if (ensured.created) logger.info({ topic, maxMessageBytes: ensured.maxMessageBytes }, 'created the snapshot topic (compacted)');
+  return ensured;
 }

@@ -5,6 +5,7 @@ import type { MetricsServer } from '../metrics/server.js';
 import type { BackendInfo } from '../model/backend.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
 import { KafkaDeadLetterSink } from '../sinks/dead-letter-kafka.js';
+import { DiscardDeadLetterSink, DiscardSink } from '../sinks/discard.js';
 import { ParquetSink, recoverPartitionOutput } from '../sinks/parquet.js';
 import type { DurableFile } from '../sinks/sink.js';
 import { listTopicsOnFirstContact, makeKafkaClient } from '../sources/kafka-client.js';
@@ -12,10 +13,21 @@ import { kafkaMessageToRecord } from '../sources/kafka-message.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
+import { SnapshotScorer } from './snapshot-scorer.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
+
+/**
+ * What a worker does with the topic: `all` scores, writes and trains (one model per
+ * worker); `train` only trains and publishes snapshots; `score` only scores and writes,
+ * with the latest snapshot. See README "Scaling out: trainers and scorers".
+ */
+export const WorkerRoles = ['all', 'train', 'score'] as const;
+export type WorkerRole = (typeof WorkerRoles)[number];
 
 export interface WorkerOptions {
   logger: Logger;
+  /** Default 'all'. */
+  role?: WorkerRole;
   /** Aborting it drains the worker: stop fetching, flush, finish files, commit, checkpoint. */
   signal: AbortSignal;
   /** See PipelineParts.afterPublish: fault injection between publishing files and committing. */
@@ -32,10 +44,19 @@ export interface WorkerSummary extends RunSummary {
   backend: BackendInfo;
   lstm: 'fused' | 'stock';
   evaluation: EvaluationSnapshot;
+  role: WorkerRole;
   topic: string;
   groupId: string;
-  deadLetterTopic: string;
+  /** Null for a trainer: the scorers dead-letter the topic's bad records. */
+  deadLetterTopic: string | null;
   checkpointDir: string | null;
+  /** Model snapshots this worker published (trainers) or swapped in (scorers). */
+  snapshots: number;
+}
+
+/** A trainer's consumer group: its own, so that it reads every message the scorers read. */
+export function trainerGroupId(groupId: string): string {
+  return `${groupId}-trainers`;
 }
 
 /** Output files of a worker: `<dir>/<name>/topic=<topic>/partition=<p>/<first>-<last>.parquet`. */
@@ -66,14 +87,20 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   if (!topics.includes(sourceConfig.topic)) {
     throw new SourceError(`topic "${sourceConfig.topic}" does not exist on ${sourceConfig.brokers.join(',')} (source.topic); create it first`);
   }
-  await ensureSinkDir(config.sink.dir);
-  const model = await makeModelParts(config, logger, 'if-present', { nanLossAtStep: opts.nanLossAtStep ?? null });
+  const role = opts.role ?? 'all';
+  if (role !== 'all' && config.snapshots.topic === null) {
+    throw new ConfigError('snapshots.topic', `--role ${role} needs a snapshot topic: trainers publish their model there, scorers load it from there`);
+  }
+  const groupId = role === 'train' ? trainerGroupId(sourceConfig.groupId) : sourceConfig.groupId;
+  if (role !== 'train') await ensureSinkDir(config.sink.dir);
+  const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, sasl: sourceConfig.sasl, tls: sourceConfig.tls, logger });
+  const scoring = role === 'score' ? await SnapshotScorer.start(kafka, config, logger, opts.signal) : null;
+  const model = scoring?.parts ?? (await makeModelParts(config, logger, 'if-present', { nanLossAtStep: opts.nanLossAtStep ?? null }));
   const metricsParts = await makeMetricsParts(config, model, logger);
   const { metrics, server: metricsServer } = metricsParts;
   const server: MetricsServer | null = metricsServer;
-  const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, sasl: sourceConfig.sasl, tls: sourceConfig.tls, logger });
   const layout = { dir: config.sink.dir, pipeline: config.name, prefix: KAFKA_PATH_PREFIX };
-  const sink = new ParquetSink({
+  const sink = role === 'train' ? new DiscardSink() : new ParquetSink({
     ...layout,
     rotateRows: config.sink.rotateRows,
     compression: config.sink.compression,
@@ -86,8 +113,8 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       logger.warn({ code, err: error.message, file, partition, rows, attempt, delayMs }, 'writing Parquet failed; retrying, nothing is committed meanwhile');
     },
   });
-  const deadLetterTopic = config.deadLetter.topic ?? `${sourceConfig.topic}.dlq`;
-  const deadLetters = new KafkaDeadLetterSink({
+  const deadLetterTopic = role === 'train' ? null : (config.deadLetter.topic ?? `${sourceConfig.topic}.dlq`);
+  const deadLetters = deadLetterTopic === null ? new DiscardDeadLetterSink() : new KafkaDeadLetterSink({
     kafka,
     topic: deadLetterTopic,
     createLike: {
@@ -99,17 +126,19 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   let snapshots: SnapshotPublisher | null = null;
   const messageOptions = { format: sourceConfig.format, fields: sourceConfig.fields, maxMessageBytes: config.decode.maxMessageBytes };
   try {
-    await deadLetters.connect();
-    snapshots = await SnapshotPublisher.start(kafka, config, model, logger);
+    if (deadLetters instanceof KafkaDeadLetterSink) await deadLetters.connect();
+    if (role !== 'score') snapshots = await SnapshotPublisher.start(kafka, config, model, logger);
     source = await KafkaSource.start({
       kafka,
       topic: sourceConfig.topic,
-      groupId: sourceConfig.groupId,
+      groupId,
       fromBeginning: sourceConfig.fromBeginning,
       sessionTimeoutMs: sourceConfig.sessionTimeoutMs,
       maxBufferedMessages: sourceConfig.maxBufferedMessages,
       toRecord: (message, partition) => kafkaMessageToRecord(message, sourceConfig.topic, partition, messageOptions),
       outputOnDisk: async (partition) => {
+        // A trainer's progress is its committed offsets; it has no files.
+        if (role === 'train') return { lastOffset: null, lostAfterLast: false };
         // This worker owns the partition now: temp files there are leftovers of a crash, and
         // a final file that is not a whole Parquet file must not mark where the output ends.
         const recovery = await recoverPartitionOutput(layout, sourceConfig.topic, partition);
@@ -130,7 +159,8 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       },
       // What the checkpoint's model had not learnt yet when the worker stopped is learnt again.
       modelTrainedThrough: (partition) => model.learner.trainedThrough(sourceConfig.topic, partition),
-      maxRetrainMessages: config.model.retrainLimitRows,
+      // A scorer learns nothing, so it has nothing to learn again.
+      maxRetrainMessages: role === 'score' ? 0 : config.model.retrainLimitRows,
       logger,
       onBackpressure: () => metrics.backpressurePauses.inc(),
       onRebalance: () => metrics.rebalances.inc(),
@@ -139,12 +169,13 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     metrics.readLagFrom(() => started.lag());
     opts.signal.addEventListener('abort', () => started.stopFetching(), { once: true });
     opts.onStart?.({ backend: model.backend, metricsUrl: server?.url ?? null });
-    logger.info({ topic: sourceConfig.topic, groupId: sourceConfig.groupId, deadLetterTopic }, 'worker started');
+    logger.info({ role, topic: sourceConfig.topic, groupId, deadLetterTopic }, 'worker started');
 
     const stages = makeStageParts(config, model, metricsParts, opts.onProgress);
     const publisher = snapshots;
     const summary = await runPipeline({
       ...stages,
+      ...(scoring ? { model: scoring.scorer } : {}),
       ...(publisher
         ? {
             afterBatch: async (progress: PipelineProgress) => {
@@ -167,14 +198,18 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     await snapshots?.publishIfNew();
     return {
       ...summary,
+      // A trainer's "files" are only what it has trained through.
+      files: role === 'train' ? [] : summary.files,
       modelVersion: model.learner.modelVersion,
       backend: model.backend,
       lstm: model.learner.lstm,
       evaluation: model.learner.evaluation(),
+      role,
       topic: sourceConfig.topic,
-      groupId: sourceConfig.groupId,
+      groupId,
       deadLetterTopic,
-      checkpointDir: config.model.checkpointDir,
+      checkpointDir: role === 'score' ? null : config.model.checkpointDir,
+      snapshots: scoring?.scorer.swaps ?? snapshots?.published ?? 0,
     };
   } finally {
     // Reverse data-flow order; each close is safe after a failure.
@@ -183,7 +218,8 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     await deadLetters.close();
     await sink.close();
     await server?.close();
-    model.learner.dispose();
+    if (scoring) await scoring.scorer.close();
+    else model.learner.dispose();
   }
 }
 

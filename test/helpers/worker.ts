@@ -74,9 +74,9 @@ export interface RunningWorker {
   exited: Promise<number | null>;
 }
 
-/** `textstream run <pipeline>` in `cwd`, its stderr (the JSON logs) collected. */
-export function startWorker(pipeline: string, cwd: string): RunningWorker {
-  const child = spawn(process.execPath, [CLI, 'run', pipeline], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+/** `textstream run <pipeline> [args]` in `cwd`, its stderr (the JSON logs) collected. */
+export function startWorker(pipeline: string, cwd: string, args: readonly string[] = []): RunningWorker {
+  const child = spawn(process.execPath, [CLI, 'run', pipeline, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

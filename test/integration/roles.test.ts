@@ -1,0 +1,103 @@
+/**
+ * Trainer and scorer roles against the real local broker: a trainer publishes snapshots
+ * while two scorers score every message exactly once with the latest one, the model
+ * version in the output advances, and a scorer killed mid-stream resumes from the latest
+ * snapshot.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { runCli } from '../helpers/cli.js';
+import { committedOffsets, createTopic, deleteTopic, ensureBroker, produceMessages, uniqueName } from '../helpers/kafka.js';
+import { assertExactlyOnce, labelledMessage, outputPositions, startWorker, waitFor, workerPipelineYaml, type RunningWorker } from '../helpers/worker.js';
+
+const PARTITIONS = 4;
+const PER_ROUND = 400;
+
+test('should score every message exactly once with a trainer’s latest snapshot, through a scorer restart', { timeout: 300_000 }, async (t) => {
+  const brokers = await ensureBroker();
+  const topic = uniqueName('roles');
+  const groupId = uniqueName('group');
+  await createTopic(brokers, topic, PARTITIONS);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-roles-'));
+  const running: RunningWorker[] = [];
+  t.after(async () => {
+    for (const w of running) w.child.kill('SIGKILL');
+    await deleteTopic(brokers, topic, `${topic}.dlq`, `${topic}.model`);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const pipeline = async (worker: string): Promise<string> => {
+    const file = path.join(dir, `${worker}.yaml`);
+    const yaml = workerPipelineYaml({ name: 'w', brokers, topic, groupId, dir, worker, checkpointEveryRows: 0, metricsPort: 0 });
+    await writeFile(file, `${yaml}snapshots:\n  topic: ${topic}.model\n  everyRows: 100\n  everySeconds: 2\n  producerId: trainer\n`);
+    return file;
+  };
+  const messages = (round: number) => Array.from({ length: PER_ROUND }, (_, k) => labelledMessage(round * PER_ROUND + k, PARTITIONS));
+  const scored = async (): Promise<number> => [...(await committedOffsets(brokers, groupId, topic)).values()].reduce((n, o) => n + Math.max(0, Number(o)), 0);
+  const start = (file: string): RunningWorker => {
+    const worker = startWorker(file, dir, ['--role', 'score']);
+    running.push(worker);
+    return worker;
+  };
+
+  await produceMessages(brokers, topic, messages(0));
+  const trainer = runCli(['run', await pipeline('trainer'), '--role', 'train', '--exit-when-idle', '25', '--json'], dir, {}, { timeoutMs: 240_000 });
+  const scorerA = start(await pipeline('scorer-a'));
+  const scorerB = start(await pipeline('scorer-b'));
+  await waitFor('both scorers loaded a snapshot', () => [scorerA, scorerB].every((w) => /model snapshot/.test(w.stderr())), 120_000);
+  await waitFor('half of the first round scored', async () => (await scored()) >= PER_ROUND / 2, 120_000);
+
+  // Killed mid-stream, then started again: it must begin from the latest snapshot.
+  scorerA.child.kill('SIGKILL');
+  await scorerA.exited;
+  await produceMessages(brokers, topic, messages(1));
+  const restarted = start(await pipeline('scorer-a'));
+  await waitFor('every message scored', async () => (await scored()) >= 2 * PER_ROUND, 180_000);
+
+  const trained = await trainer;
+  assert.equal(trained.code, 0, trained.stderr);
+  const trainerSummary = JSON.parse(trained.stdout) as { role: string; rowsTrained: number; snapshots: number };
+  assert.equal(trainerSummary.role, 'train');
+  assert.equal(trainerSummary.rowsTrained, 2 * PER_ROUND, 'the trainer learnt from every message, in its own group');
+  assert.ok(trainerSummary.snapshots >= 4, `snapshots published: ${trainerSummary.snapshots}`);
+
+  for (const w of [scorerB, restarted]) w.child.kill('SIGTERM');
+  assert.deepEqual(await Promise.all([scorerB.exited, restarted.exited]), [0, 0], `${scorerB.stderr()}\n${restarted.stderr()}`);
+  assert.match(restarted.stderr(), /"msg":"loaded the latest model snapshot"/);
+  const loaded = JSON.parse(restarted.stderr().split('\n').find((l) => l.includes('"msg":"loaded the latest model snapshot"'))!) as { modelVersion: number };
+  assert.ok(loaded.modelVersion > 0, 'a trained model');
+
+  // Each partition got 2 × PER_ROUND / PARTITIONS messages, at offsets from 0.
+  const expected = Array.from({ length: PARTITIONS }, (_, p) => Array.from({ length: (2 * PER_ROUND) / PARTITIONS }, (_, o) => `${p}/${o}`)).flat();
+  assertExactlyOnce(await outputPositions(dir), expected);
+
+  // The version in the rows: all from snapshots (a trained model), advancing over the stream.
+  const versions = await modelVersionsByRound(path.join(dir, 'out', 'w'));
+  assert.ok(versions.first.min > 0, 'no row scored by an untrained model');
+  assert.ok(versions.second.max > versions.first.min, `the model version advances: ${JSON.stringify(versions)}`);
+  assert.ok(versions.distinct >= 2, `rows carry ${versions.distinct} model versions`);
+});
+
+/** Min and max model_version of the rows of each round (the first 100 offsets of each partition, then the rest). */
+async function modelVersionsByRound(outDir: string): Promise<{ first: { min: number; max: number }; second: { min: number; max: number }; distinct: number }> {
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    const perRound = PER_ROUND / PARTITIONS;
+    const reader = await db.runAndReadAll(
+      `SELECT ("offset" >= ${perRound})::INTEGER AS round, min(model_version)::DOUBLE AS lo, max(model_version)::DOUBLE AS hi,
+              (SELECT count(DISTINCT model_version) FROM read_parquet('${outDir}/**/*.parquet'))::DOUBLE AS distinct_versions
+       FROM read_parquet('${outDir}/**/*.parquet') GROUP BY 1 ORDER BY 1`,
+    );
+    const rows = reader.getRowObjectsJS() as Array<{ round: number; lo: number; hi: number; distinct_versions: number }>;
+    return {
+      first: { min: rows[0]!.lo, max: rows[0]!.hi },
+      second: { min: rows[1]!.lo, max: rows[1]!.hi },
+      distinct: rows[0]!.distinct_versions,
+    };
+  } finally {
+    db.closeSync();
+  }
+}
