@@ -256,6 +256,12 @@ export const PipelineSchema = z
           .nullable()
           .default(null)
           .describe("This worker's name on the snapshot topic, kept across restarts (the topic keeps the latest snapshot per name); null: <name>@<host name>."),
+        average: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Trainers: before each publish, average the model's weights with the other trainers' latest snapshots (federated averaging weighted by the rows each trained since the last average); all trainers need the same model.seed.",
+          ),
         scorerStart: z
           .enum(['wait', 'untrained'])
           .default('wait')

@@ -10,6 +10,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import { makeSnapshot } from '../model/snapshot-codec.js';
 import { ensureSnapshotTopicOn, makeSnapshotProducer, publishSnapshot, type SnapshotTopic } from '../model/snapshot-topic.js';
 import type { ModelParts } from './components.js';
+import { PeerAverager } from './peer-averaging.js';
 
 export class SnapshotPublisher {
   readonly topic: string;
@@ -20,6 +21,7 @@ export class SnapshotPublisher {
   readonly #logger: Logger;
   readonly #everyRows: number;
   readonly #everyMs: number;
+  readonly #averager: PeerAverager | null;
   #publishedAtRows: number;
   #publishedAtMs = Date.now();
   #published = 0;
@@ -33,6 +35,7 @@ export class SnapshotPublisher {
     logger: Logger;
     everyRows: number;
     everyMs: number;
+    averager: PeerAverager | null;
   }) {
     this.topic = init.topic;
     this.producerId = init.producerId;
@@ -42,6 +45,7 @@ export class SnapshotPublisher {
     this.#logger = init.logger;
     this.#everyRows = init.everyRows;
     this.#everyMs = init.everyMs;
+    this.#averager = init.averager;
     // A model resumed from a checkpoint has nothing new to publish yet.
     this.#publishedAtRows = this.#trainedRows();
   }
@@ -54,7 +58,8 @@ export class SnapshotPublisher {
     const producer = makeSnapshotProducer(kafka);
     await producer.connect();
     const producerId = config.snapshots.producerId ?? `${config.name}@${os.hostname()}`;
-    return new SnapshotPublisher({ topic, producerId, producer, maxMessageBytes, model, logger, everyRows, everyMs: everySeconds * 1000 });
+    const averager = config.snapshots.average ? await PeerAverager.start(kafka, topic, producerId, logger) : null;
+    return new SnapshotPublisher({ topic, producerId, producer, maxMessageBytes, model, logger, everyRows, everyMs: everySeconds * 1000, averager });
   }
 
   /** Snapshots published by this process. */
@@ -78,6 +83,7 @@ export class SnapshotPublisher {
   async publish(): Promise<void> {
     const { learner, tokenizer } = this.#model;
     if (!tokenizer.frozen) return;
+    await this.#averager?.averageInto(learner);
     const trainedRows = this.#trainedRows();
     const snapshot = makeSnapshot(await learner.checkpointState(tokenizer.toJSON()), { producer: this.producerId });
     const published = await publishSnapshot(this.#producer, this.topic, snapshot, { maxMessageBytes: this.#maxMessageBytes });
@@ -90,7 +96,13 @@ export class SnapshotPublisher {
     );
   }
 
+  /** Averages with other trainers done by this process. */
+  get averages(): number {
+    return this.#averager?.averages ?? 0;
+  }
+
   async close(): Promise<void> {
+    await this.#averager?.close();
     await this.#producer.disconnect();
   }
 

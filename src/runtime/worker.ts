@@ -91,6 +91,11 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   if (role !== 'all' && config.snapshots.topic === null) {
     throw new ConfigError('snapshots.topic', `--role ${role} needs a snapshot topic: trainers publish their model there, scorers load it from there`);
   }
+  if (config.snapshots.average && config.tokenizer.path === null) {
+    // Each trainer would otherwise fit its own vocabulary on its own partitions, and
+    // averaging embeddings of different vocabularies means nothing.
+    throw new ConfigError('tokenizer.path', 'snapshots.average needs one vocabulary for every trainer: fit it once (textstream tokenizer fit) and set tokenizer.path');
+  }
   const groupId = role === 'train' ? trainerGroupId(sourceConfig.groupId) : sourceConfig.groupId;
   if (role !== 'train') await ensureSinkDir(config.sink.dir);
   const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, sasl: sourceConfig.sasl, tls: sourceConfig.tls, logger });

@@ -10,7 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { runCli } from '../helpers/cli.js';
+import { Tokenizer } from '../../src/text/tokenizer.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { committedOffsets, createTopic, deleteTopic, ensureBroker, produceMessages, uniqueName } from '../helpers/kafka.js';
 import { assertExactlyOnce, labelledMessage, outputPositions, startWorker, waitFor, workerPipelineYaml, type RunningWorker } from '../helpers/worker.js';
 
@@ -101,3 +102,37 @@ async function modelVersionsByRound(outDir: string): Promise<{ first: { min: num
     db.closeSync();
   }
 }
+
+test('should average two trainers’ models through the snapshot topic', { timeout: 180_000 }, async (t) => {
+  const brokers = await ensureBroker();
+  const topic = uniqueName('averaging');
+  const groupId = uniqueName('group');
+  await createTopic(brokers, topic, 2);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-averaging-'));
+  t.after(async () => {
+    await deleteTopic(brokers, topic, `${topic}.model`);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const messages = Array.from({ length: 600 }, (_, i) => labelledMessage(i, 2));
+  await produceMessages(brokers, topic, messages);
+  // One vocabulary for both, as snapshots.average requires.
+  const tokenizer = new Tokenizer({ numWords: 10_000, maxLen: 100 });
+  tokenizer.fitOnTexts(messages.map((m) => (JSON.parse(String(m.value)) as { text: string }).text)).freeze();
+  await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON()));
+  const trainer = async (name: string): Promise<CliRun> => {
+    const file = path.join(dir, `${name}.yaml`);
+    const yaml = workerPipelineYaml({ name: 'w', brokers, topic, groupId, dir, worker: name, checkpointEveryRows: 0, metricsPort: 0 }).replace(
+      'tokenizer:\n',
+      `tokenizer:\n  path: ${path.join(dir, 'tokenizer.json')}\n`,
+    );
+    await writeFile(file, `${yaml}snapshots:\n  topic: ${topic}.model\n  everyRows: 64\n  average: true\n  producerId: ${name}\n`);
+    return runCli(['run', file, '--role', 'train', '--exit-when-idle', '8', '--json'], dir, {}, { timeoutMs: 150_000 });
+  };
+
+  const runs = await Promise.all([trainer('t1'), trainer('t2')]);
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+  const trained = runs.map((r) => (JSON.parse(r.stdout) as { rowsTrained: number }).rowsTrained);
+  assert.equal(trained[0]! + trained[1]!, messages.length, 'the two trainers share the partitions of their group');
+  const averaged = runs.map((r) => r.stderr.split('\n').filter((l) => l.includes('other trainer(s)"')).length);
+  assert.ok(averaged[0]! + averaged[1]! >= 1, `averages: ${averaged.join(', ')}\n${runs.map((r) => r.stderr).join('\n')}`);
+});
