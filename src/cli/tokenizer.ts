@@ -37,7 +37,7 @@ export function registerTokenizerCommand(program: Command): void {
   tokenizer
     .command('fit')
     .description(
-      'Fit the tokenizer of a pipeline on a whole Parquet dataset, decoded and cleaned as the\n pipeline does, and save it as JSON for the pipeline’s tokenizer.path.',
+      'Fit the tokenizer of a pipeline on a whole Parquet dataset, decoded and cleaned as the pipeline does, and save it as JSON for the pipeline’s tokenizer.path.',
     )
     .argument('<pipeline.yaml>', 'the pipeline whose source columns, clean and tokenizer settings to use')
     .requiredOption('--out <tokenizer.json>', 'where to write the tokenizer')
