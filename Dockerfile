@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The textstream worker image: `docker build -t textstream .`, then
 # `docker run textstream run <pipeline.yaml>` (the entrypoint is the `textstream` CLI).
-# Used by docker-compose.yml for the worker and producer services.
+# Used by docker-compose.yml for the trainer, scorer and producer services.
 
 # --- build: compile TypeScript with the dev dependencies
 FROM node:20-bookworm-slim AS build

@@ -23,7 +23,9 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   deploy?: { replicas?: number };
+  init?: boolean;
   stop_grace_period?: string;
+  restart?: string;
 }
 interface Compose {
   services: Record<string, Service>;
@@ -68,21 +70,50 @@ function shellSteps(name: string): string[][] {
   return s.command[0]!.split('&&').map((step) => step.trim().split(/\s+/));
 }
 
-const workerPipelineFile = (): string => service('worker').command![1]!;
-const workerPipeline = () => loadPipeline(path.join(repoRoot, workerPipelineFile()));
+/** The consumer-group workers: one role each, both running the same pipeline file. */
+const WORKERS = ['trainer', 'scorer'] as const;
+type Worker = (typeof WORKERS)[number];
 
-/** Final stage of the Dockerfile: its base image, WORKDIR and ENTRYPOINT. */
-function dockerfileRuntime(): { from: string; workdir: string; entrypoint: string[] } {
+const workerPipelineFile = (name: Worker): string => service(name).command![1]!;
+/** The pipeline as the worker's container loads it: the file plus the service's TEXTSTREAM_ overrides. */
+const workerPipeline = (name: Worker) => loadPipeline(path.join(repoRoot, workerPipelineFile(name)), { env: env(name) });
+
+/** Final stage of the Dockerfile: its base image, WORKDIR, ENTRYPOINT, USER and the directories chowned to that user. */
+function dockerfileRuntime(): { from: string; workdir: string; entrypoint: string[]; user: string; ownedDirs: string[] } {
   const lines = readRepoFile('Dockerfile').split('\n');
   const lastFrom = lines.findLastIndex((l) => l.startsWith('FROM '));
   const stage = lines.slice(lastFrom);
   const value = (instruction: string): string =>
     stage.findLast((l) => l.startsWith(`${instruction} `))?.slice(instruction.length + 1) ?? '';
-  return {
-    from: stage[0]!.split(/\s+/)[1]!,
-    workdir: value('WORKDIR'),
-    entrypoint: JSON.parse(value('ENTRYPOINT')) as string[],
-  };
+  const workdir = value('WORKDIR');
+  const user = value('USER');
+  // `RUN mkdir -p out data && chown node:node out data` → /app/out, /app/data
+  const ownedDirs = stage
+    .filter((l) => l.startsWith('RUN '))
+    .flatMap((l) => [...l.matchAll(/chown\s+([^\s:]+)(?::\S+)?\s+([^&;|]+)/g)])
+    .filter((m) => m[1] === user)
+    .flatMap((m) => m[2]!.trim().split(/\s+/).map((dir) => path.posix.resolve(workdir, dir)));
+  return { from: stage[0]!.split(/\s+/)[1]!, workdir, entrypoint: JSON.parse(value('ENTRYPOINT')) as string[], user, ownedDirs };
+}
+
+/**
+ * The values an option of a help text accepts, as Commander lists them
+ * (`(choices: "all", "train", "score", …)`); null when the option lists none.
+ */
+function choicesIn(help: string, flag: string): string[] | null {
+  // Each option's entry starts a line with two spaces and a dash; its description wraps onto the next lines.
+  const entry = help.split(/\n(?= {2}-)/).find((e) => new RegExp(`^\\s*(?:-\\w, )?${flag}\\b`).test(e));
+  const listed = /\(choices: ((?:"[^"]*"(?:, )?)+)/.exec(entry?.replace(/\s+/g, ' ') ?? '');
+  return listed ? [...listed[1]!.matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : null;
+}
+
+/** `--topic emails --brokers kafka:9092 file` → [['--topic', 'emails'], ['--brokers', 'kafka:9092']] */
+function optionsIn(args: string[]): [string, string | undefined][] {
+  return args.flatMap((a, i): [string, string | undefined][] => {
+    if (!a.startsWith('--')) return [];
+    const next = args[i + 1];
+    return [[a, next === undefined || next.startsWith('--') ? undefined : next]];
+  });
 }
 
 /** Repository files (relative to the root) that compiled code opens with `new URL('../../../<file>', import.meta.url)`. */
@@ -117,14 +148,15 @@ test('should copy into the runtime image every repository file the compiled code
   }
 });
 
-test('should define the kafka, topics, worker, producer, prometheus and grafana services', () => {
+test('should define the kafka, topics, trainer, scorer, producer, prometheus and grafana services', () => {
   assert.deepEqual(Object.keys(compose.services).sort(), [
     'grafana',
     'kafka',
     'producer',
     'prometheus',
+    'scorer',
     'topics',
-    'worker',
+    'trainer',
   ]);
 });
 
@@ -162,7 +194,7 @@ test('should run the official Kafka image as a single KRaft node with a healthch
 });
 
 test('should create the pipeline topic and its dead-letter topic before the workers start', async () => {
-  const pipeline = await workerPipeline();
+  const pipeline = await workerPipeline('scorer');
   assert.equal(pipeline.source.type, 'kafka');
   if (pipeline.source.type !== 'kafka') return;
   const creates = shellSteps('topics').map((args) => {
@@ -178,49 +210,111 @@ test('should create the pipeline topic and its dead-letter topic before the work
   ]);
   assert.match(service('topics').image!, /^apache\/kafka:/);
   assert.deepEqual(service('topics').depends_on, { kafka: { condition: 'service_healthy' } });
-  for (const name of ['worker', 'producer']) {
+  for (const name of [...WORKERS, 'producer']) {
     assert.deepEqual(service(name).depends_on?.topics, { condition: 'service_completed_successfully' }, name);
+    assert.deepEqual(service(name).depends_on?.kafka, { condition: 'service_healthy' }, name);
   }
-  const replicas = service('worker').deploy?.replicas ?? 1;
-  assert.ok(replicas >= 2 && replicas <= 4, 'every replica gets at least one of the 4 partitions');
+  // Scorers share the partitions in source.groupId; the trainer reads them all in its own group.
+  const replicas = service('scorer').deploy?.replicas ?? 1;
+  const partitions = creates[0]!.partitions;
+  assert.ok(replicas >= 2 && replicas <= partitions, `every scorer replica gets at least one of the ${partitions} partitions`);
 });
 
-test('should build the worker from the Dockerfile and run a valid Kafka pipeline', async () => {
-  const worker = service('worker');
-  assert.deepEqual(worker.build, { context: '.', dockerfile: 'Dockerfile' });
+test('should build the scorer from the Dockerfile and run a valid Kafka pipeline with --role score', async () => {
+  const scorer = service('scorer');
+  assert.deepEqual(scorer.build, { context: '.', dockerfile: 'Dockerfile' });
   const docker = dockerfileRuntime();
   assert.match(docker.from, /^node:20\b/);
   const pkg = JSON.parse(readRepoFile('package.json')) as { bin: Record<string, string> };
   assert.deepEqual(docker.entrypoint, ['node', pkg.bin.textstream], 'the entrypoint is the textstream CLI');
 
-  assert.equal(worker.command?.[0], 'run');
-  assert.equal(worker.command.length, 2);
-  assert.ok(existsSync(path.join(repoRoot, workerPipelineFile())), `${workerPipelineFile()} exists`);
-  const pipeline = await workerPipeline(); // throws, naming the field, if it does not validate
+  assert.deepEqual(scorer.command, ['run', workerPipelineFile('scorer'), '--role', 'score']);
+  assert.ok(existsSync(path.join(repoRoot, workerPipelineFile('scorer'))), `${workerPipelineFile('scorer')} exists`);
+  const pipeline = await workerPipeline('scorer'); // throws, naming the field or variable, if it does not validate
   assert.equal(pipeline.source.type, 'kafka');
   if (pipeline.source.type !== 'kafka') return;
+  assert.ok(pipeline.snapshots.topic, 'a scorer loads its model from snapshots.topic');
 
   const advertised = listeners(env('kafka').KAFKA_ADVERTISED_LISTENERS!);
   assert.deepEqual(pipeline.source.brokers, [`kafka:${advertised.PLAINTEXT!.port}`]);
   assert.ok(pipeline.metrics.enabled);
   assert.equal(pipeline.metrics.host, '0.0.0.0', 'Prometheus scrapes from another container');
-  assert.deepEqual(worker.expose, [String(pipeline.metrics.port)]);
+  assert.deepEqual(scorer.expose, [String(pipeline.metrics.port)]);
 
   // Output lands in the shared volume: sink.dir resolves (from WORKDIR) to its mount point.
-  const out = mounts('worker').find((m) => m.target === path.posix.join(docker.workdir, pipeline.sink.dir));
-  assert.ok(out, `a volume is mounted at ${docker.workdir}/${pipeline.sink.dir}`);
+  const outDir = path.posix.join(docker.workdir, pipeline.sink.dir);
+  const out = mounts('scorer').find((m) => m.target === outDir);
+  assert.ok(out, `a volume is mounted at ${outDir}`);
   assert.ok(out.source in compose.volumes, 'the output is a named volume shared by the replicas');
+  // Docker gives an empty named volume the owner of the image's directory at its mount point.
+  assert.ok(docker.ownedDirs.includes(outDir), `the image creates ${outDir} owned by ${docker.user}, who runs the worker`);
 
   // Docker must not SIGKILL a worker that is still draining within its own deadline.
-  const grace = /^(\d+)s$/.exec(worker.stop_grace_period ?? '');
+  const grace = /^(\d+)s$/.exec(scorer.stop_grace_period ?? '');
   assert.ok(grace && Number(grace[1]) * 1000 > pipeline.source.shutdownTimeoutMs, 'stop_grace_period > drain deadline');
+  assert.equal(scorer.init, true, 'SIGTERM reaches node through an init process');
+  assert.equal(scorer.restart, 'unless-stopped');
+});
+
+test('should run one trainer with --role train on the scorers\' pipeline and snapshot topic', async () => {
+  const trainer = service('trainer');
+  const scorer = service('scorer');
+  assert.deepEqual(trainer.build, scorer.build);
+  assert.equal(trainer.image, scorer.image);
+  assert.deepEqual(trainer.command, ['run', workerPipelineFile('scorer'), '--role', 'train']);
+  assert.equal(trainer.deploy?.replicas ?? 1, 1, 'one trainer: its checkpoint volume and snapshot name are its own');
+
+  const pipeline = await workerPipeline('trainer'); // throws, naming the variable, for a misspelt override
+  const scoring = await workerPipeline('scorer');
+  if (pipeline.source.type !== 'kafka' || scoring.source.type !== 'kafka') assert.fail('a kafka pipeline');
+  // The trainer's group (<groupId>-trainers) follows from the role; the topic must not differ.
+  assert.equal(pipeline.source.topic, scoring.source.topic);
+  assert.ok(pipeline.snapshots.topic, 'a trainer publishes its model to snapshots.topic');
+  assert.equal(pipeline.snapshots.topic, scoring.snapshots.topic, 'the scorers read the topic the trainer writes');
+  assert.ok(![pipeline.source.topic, pipeline.deadLetter.topic].includes(pipeline.snapshots.topic));
+  // The workers create the snapshot topic compacted; created by the job it would not be.
+  assert.ok(
+    shellSteps('topics').every((args) => args[args.indexOf('--topic') + 1] !== pipeline.snapshots.topic),
+    'the topics job leaves the snapshot topic to the workers',
+  );
+  // A name of its own that outlives the container, so the compacted topic keeps one snapshot of it.
+  assert.ok(pipeline.snapshots.producerId, 'snapshots.producerId is set (the default names the container)');
+
+  assert.ok(pipeline.metrics.enabled);
+  assert.equal(pipeline.metrics.host, '0.0.0.0', 'Prometheus scrapes from another container');
+  assert.deepEqual(trainer.expose, [String(pipeline.metrics.port)]);
+
+  // A restarted or re-created trainer resumes its model: checkpoints go to a named volume of
+  // its own, on a directory the image's user can write.
+  const docker = dockerfileRuntime();
+  assert.ok(pipeline.model.checkpointDir, 'the trainer checkpoints');
+  assert.ok(pipeline.model.checkpointEveryRows > 0, 'it checkpoints while it runs, so a crash resumes too');
+  const checkpoints = path.posix.resolve(docker.workdir, pipeline.model.checkpointDir);
+  const volume = mounts('trainer').find((m) => checkpoints === m.target || checkpoints.startsWith(`${m.target}/`));
+  assert.ok(volume, `a volume holds ${checkpoints}`);
+  assert.ok(volume.source in compose.volumes, 'the checkpoints are in a named volume');
+  assert.ok(docker.ownedDirs.includes(volume.target), `the image creates ${volume.target} owned by ${docker.user}, who runs the worker`);
+  for (const name of Object.keys(compose.services).filter((n) => n !== 'trainer')) {
+    assert.ok(!mounts(name).some((m) => m.source === volume.source), `${name} does not share the trainer's checkpoints`);
+  }
+  // A trainer writes no Parquet.
+  const outDir = path.posix.join(docker.workdir, scoring.sink.dir);
+  assert.ok(!mounts('trainer').some((m) => m.target === outDir), 'the trainer does not mount the output');
+
+  const grace = /^(\d+)s$/.exec(trainer.stop_grace_period ?? '');
+  assert.ok(grace && Number(grace[1]) * 1000 > pipeline.source.shutdownTimeoutMs, 'stop_grace_period > drain deadline');
+  assert.equal(trainer.init, true, 'SIGTERM reaches node through an init process');
+  assert.equal(trainer.restart, 'unless-stopped');
 });
 
 test('should build the corpus and produce it to the pipeline topic in the producer job', async () => {
-  const pipeline = await workerPipeline();
+  const pipeline = await workerPipeline('scorer');
   if (pipeline.source.type !== 'kafka') assert.fail('a kafka pipeline');
-  assert.deepEqual(service('producer').build, service('worker').build);
-  assert.equal(service('producer').image, service('worker').image);
+  assert.deepEqual(service('producer').build, service('scorer').build);
+  assert.equal(service('producer').image, service('scorer').image);
+  for (const name of WORKERS) {
+    assert.deepEqual(service('producer').depends_on?.[name], { condition: 'service_started' }, `the producer starts after the ${name}`);
+  }
   const cli = ['node', 'dist/src/cli/main.js'];
   assert.deepEqual(shellSteps('producer'), [
     [...cli, 'dataset', 'spamassassin', '--out', 'data/spamassassin.parquet'],
@@ -233,39 +327,61 @@ test('should let the CLI accept every command and option the compose file uses',
   // the top-level help and exit 0, so the usage line must name the command itself.
   const help = async (...args: string[]): Promise<string> =>
     (await promisify(execFile)('node', ['dist/src/cli/main.js', ...args, '--help'], { cwd: repoRoot })).stdout;
-  const uses: [string[], string[]][] = [
-    [service('worker').command!.slice(0, 1), []],
-    ...shellSteps('producer').map((args): [string[], string[]] => {
+  const uses: [string[], [string, string | undefined][]][] = [
+    // `run <pipeline.yaml> --role …`: the command is `run`, the pipeline its argument.
+    ...WORKERS.map((name): [string[], [string, string | undefined][]] => {
+      const command = service(name).command!;
+      return [command.slice(0, 1), optionsIn(command.slice(2))];
+    }),
+    ...shellSteps('producer').map((args): [string[], [string, string | undefined][]] => {
       const rest = args.slice(2);
-      const flags = rest.filter((a) => a.startsWith('--'));
       const firstFlag = rest.findIndex((a) => a.startsWith('--'));
       // The command path is everything before the first option (`dataset spamassassin`).
-      return [rest.slice(0, firstFlag === -1 ? 1 : firstFlag), flags];
+      return [rest.slice(0, firstFlag === -1 ? 1 : firstFlag), optionsIn(rest)];
     }),
   ];
-  for (const [command, flags] of uses) {
+  assert.deepEqual(
+    uses.slice(0, WORKERS.length).map(([, options]) => options),
+    [[['--role', 'train']], [['--role', 'score']]],
+    'the trainer and the scorer each name their role',
+  );
+  for (const [command, options] of uses) {
     const text = await help(...command);
     assert.ok(text.startsWith(`Usage: textstream ${command.join(' ')} `), `textstream has a ${command.join(' ')} command`);
-    for (const flag of flags) assert.match(text, new RegExp(`${flag}\\b`), `${command.join(' ')} accepts ${flag}`);
+    for (const [flag, value] of options) {
+      assert.match(text, new RegExp(`${flag}\\b`), `${command.join(' ')} accepts ${flag}`);
+      const choices = choicesIn(text, flag);
+      if (choices) assert.ok(value !== undefined && choices.includes(value), `${command.join(' ')} ${flag} ${value}: one of ${choices.join(', ')}`);
+    }
   }
 });
 
-test('should scrape every worker replica from Prometheus and provision it in Grafana', async () => {
-  const pipeline = await workerPipeline();
+test('should scrape the trainer and every scorer replica from Prometheus and provision it in Grafana', async () => {
   const prometheus = service('prometheus');
   assert.match(prometheus.image!, /^prom\/prometheus:/);
   const configFile = prometheus.command!.find((a) => a.startsWith('--config.file='))!.split('=')[1];
   const configMount = mounts('prometheus').find((m) => m.target === configFile);
   assert.equal(configMount?.source, './dashboards/prometheus.yml');
   const config = parse(readRepoFile('dashboards/prometheus.yml')) as {
-    scrape_configs: { dns_sd_configs?: { names: string[]; type: string; port: number }[] }[];
+    scrape_configs: {
+      dns_sd_configs?: { names: string[]; type: string; port: number }[];
+      relabel_configs?: { source_labels?: string[]; target_label?: string }[];
+    }[];
   };
-  const sd = config.scrape_configs.flatMap((c) => c.dns_sd_configs ?? []);
-  // One A record per replica, so `--scale worker=N` is picked up without a config change.
-  assert.ok(
-    sd.some((s) => s.names.includes('worker') && s.type === 'A' && s.port === pipeline.metrics.port),
-    'prometheus discovers worker replicas on the metrics port',
-  );
+  for (const name of WORKERS) {
+    const pipeline = await workerPipeline(name);
+    assert.ok(service(name).expose?.includes(String(pipeline.metrics.port)), `${name} exposes its metrics port`);
+    // One A record per replica, so `--scale scorer=N` is picked up without a config change.
+    const job = config.scrape_configs.find((c) =>
+      (c.dns_sd_configs ?? []).some((s) => s.names.includes(name) && s.type === 'A' && s.port === pipeline.metrics.port),
+    );
+    assert.ok(job, `prometheus discovers ${name} replicas on the metrics port`);
+    // Trainer and scorers both read every message: their series must be told apart.
+    assert.ok(
+      job.relabel_configs?.some((r) => r.source_labels?.includes('__meta_dns_name') && r.target_label),
+      `${name} series carry the service they were found under`,
+    );
+  }
 
   const grafana = service('grafana');
   assert.match(grafana.image!, /^grafana\/grafana:/);
