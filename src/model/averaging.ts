@@ -8,6 +8,16 @@
  *
  * n_k being the rows trainer k trained on since the last average.
  *
+ * That moves the model, each round, by the trainers' mean update: with N trainers, each
+ * of which trained on 1/N of the round's rows, about 1/N of the progress one trainer makes
+ * on the same rows. `federatedUpdate` adds the usual remedy, a server learning rate η and
+ * optionally server momentum β (Reddi et al. 2021; Hsu et al. 2019, FedAvgM): from the
+ * base every trainer started the round from (the last average),
+ *
+ *   Δ = Σ_k (n_k / n) · (w_k − base),   v = β · v_prev + Δ,   w = base + η · v;
+ *
+ * η = 1, β = 0 is the plain mean above, bit for bit.
+ *
  * Only the model's weights are averaged, never the optimiser's state. Adam's moments and
  * step count describe one trainer's own gradient history: an average of them is no one's
  * history, and a step count averaged across trainers means nothing. So each trainer keeps
@@ -80,49 +90,173 @@ export interface AverageInput {
  * naming the weight and the input: it would spread to every trainer.
  */
 export function federatedAverage(inputs: readonly AverageInput[]): Map<string, WeightValues> {
+  const mean = checkedMean(inputs, 'federatedAverage');
+  const averaged = new Map<string, WeightValues>();
+  for (const [name, w] of inputs[0]!.weights) {
+    const values = Float32Array.from(mean.of(name));
+    if (!allFinite(values)) throw mean.notFinite(name);
+    averaged.set(name, { shape: [...w.shape], dtype: 'float32', values });
+  }
+  return averaged;
+}
+
+export interface FederatedUpdateOptions {
+  /**
+   * η, the server learning rate (Reddi et al. 2021, "Adaptive Federated Optimization"):
+   * how far the round moves the model along the trainers' mean update. 1 (the default)
+   * is plain FedAvg; N with N trainers of equal rows is the sum of their updates, the
+   * progress one trainer would make on all their rows. A finite number > 0.
+   */
+  serverLearningRate?: number;
+  /**
+   * β, server momentum (Hsu et al. 2019, FedAvgM): the round's step is η·v with
+   * v = β·v_prev + Δ. 0 (the default) is no momentum. A finite number in [0, 1); with
+   * β > 0 the steady-state step on a constant Δ is η/(1 − β)·Δ, so lower η to match.
+   */
+  serverMomentum?: number;
+  /**
+   * v_prev: the `velocity` the previous round returned, or null (the default) in the first
+   * round. Ignored when `serverMomentum` is 0.
+   */
+  velocity?: ModelWeights | null;
+}
+
+export interface FederatedUpdate {
+  /** The new model: base + η·v, in inputs[0]'s order. */
+  weights: Map<string, WeightValues>;
+  /**
+   * v = β·v_prev + Δ, to pass as `velocity` next round; Δ = Σ_k (n_k / n)·(w_k − base)
+   * when there is no momentum.
+   */
+  velocity: Map<string, WeightValues>;
+}
+
+/**
+ * FedAvg with a server learning rate and, optionally, server momentum: the trainers'
+ * mean update since `base`, Δ = Σ_k (n_k / n)·(w_k − base) = mean − base (`mean` being
+ * federatedAverage(inputs)), scaled by η and carried by momentum β:
+ *
+ *   v = β·v_prev + Δ,   w = base + η·v.
+ *
+ * `base` is the model every input started the round from: the last average, which every
+ * trainer applied. Plain FedAvg (η = 1, no momentum) replaces the model by the mean, so a
+ * round moves it by the trainers' mean update: with N trainers, each of which trained on
+ * 1/N of the round's rows, about 1/N of the progress one trainer would make on the same
+ * rows. η > 1 is meant to make up for that, as long as the round's updates are small
+ * enough to add up. On the bundled corpus (npm run bench:averaging, issue 7) they only
+ * did with one batch per trainer per round; with longer rounds η > 1 overshot, and server
+ * momentum hurt throughout. So the defaults stay plain FedAvg.
+ *
+ * Inputs are checked as by federatedAverage (the same errors), `base` and `velocity` the
+ * same way against inputs[0] (the error names `base` or `velocity`); bad options are a
+ * TextstreamError INPUT_INVALID naming the option. Rows of 0, all rows 0: as in
+ * federatedAverage.
+ *
+ * Each element is computed in float64 from the float64 mean, as mean + (η − 1)·Δ + η·β·v_prev,
+ * and rounded to float32 once; a term whose factor is 0 is left out, so with η = 1 and no
+ * momentum the weights are federatedAverage(inputs) bit for bit, whatever base is. The
+ * velocity is kept in float32, like the weights.
+ * A result that is not finite (a non-finite base or velocity, or η·Δ overflowing) is a
+ * CheckpointError naming the weight.
+ */
+export function federatedUpdate(base: ModelWeights, inputs: readonly AverageInput[], options: FederatedUpdateOptions = {}): FederatedUpdate {
+  const eta = options.serverLearningRate ?? 1;
+  const beta = options.serverMomentum ?? 0;
+  const previous = beta > 0 ? (options.velocity ?? null) : null;
+  if (typeof eta !== 'number' || !Number.isFinite(eta) || eta <= 0) {
+    throw new TextstreamError(ErrorCodes.INPUT_INVALID, `options.serverLearningRate must be a finite number > 0, got ${String(eta)}`);
+  }
+  if (typeof beta !== 'number' || !Number.isFinite(beta) || beta < 0 || beta >= 1) {
+    throw new TextstreamError(ErrorCodes.INPUT_INVALID, `options.serverMomentum must be a number in [0, 1), got ${String(beta)}`);
+  }
+  const mean = checkedMean(inputs, 'federatedUpdate');
+  const reference = inputs[0]!.weights;
+  checkSameWeights(reference, base, 'base');
+  if (previous !== null) checkSameWeights(reference, previous, 'velocity');
+
+  const weights = new Map<string, WeightValues>();
+  const velocity = new Map<string, WeightValues>();
+  for (const [name, w] of reference) {
+    const m = mean.of(name);
+    const b = base.get(name)!.values;
+    const vPrev = previous?.get(name)!.values;
+    const n = m.length;
+    const values = new Float32Array(n);
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const delta = m[i]! - b[i]!;
+      // base + η·(β·v_prev + Δ), written as mean + (η − 1)·Δ + η·β·v_prev so that the mean
+      // stays exact; a term whose factor is 0 is not added at all (not even as ±0).
+      let x = m[i]!;
+      if (eta !== 1) x += (eta - 1) * delta;
+      if (vPrev === undefined) {
+        v[i] = delta;
+      } else {
+        const carried = beta * vPrev[i]!;
+        x += eta * carried;
+        v[i] = carried + delta;
+      }
+      values[i] = x;
+    }
+    if (!allFinite(values) || !allFinite(v)) {
+      if (!allFinite(Float32Array.from(m))) throw mean.notFinite(name);
+      if (!allFinite(b)) throw new CheckpointError(`weight ${name} of base holds NaN or ±Infinity; the update would spread it to every trainer`);
+      if (vPrev !== undefined && !allFinite(vPrev)) throw new CheckpointError(`weight ${name} of velocity holds NaN or ±Infinity`);
+      throw new CheckpointError(`the update of weight ${name} is not finite (serverLearningRate ${eta}, serverMomentum ${beta})`);
+    }
+    weights.set(name, { shape: [...w.shape], dtype: 'float32', values });
+    velocity.set(name, { shape: [...w.shape], dtype: 'float32', values: v });
+  }
+  return { weights, velocity };
+}
+
+interface CheckedMean {
+  /** The weighted mean of one weight, in float64 (before the one rounding to float32). */
+  of(name: string): Float64Array;
+  /** The error for a mean that is not finite: names the input that holds NaN or ±Infinity. */
+  notFinite(name: string): CheckpointError;
+}
+
+/** Checks the inputs (see federatedAverage) and returns their weighted mean, weight by weight. */
+function checkedMean(inputs: readonly AverageInput[], caller: string): CheckedMean {
   const first = inputs[0];
-  if (first === undefined) throw new TextstreamError(ErrorCodes.INPUT_INVALID, 'federatedAverage needs at least one input');
+  if (first === undefined) throw new TextstreamError(ErrorCodes.INPUT_INVALID, `${caller} needs at least one input`);
   inputs.forEach((input, k) => {
     if (!Number.isFinite(input.rows) || input.rows < 0) {
       throw new TextstreamError(ErrorCodes.INPUT_INVALID, `inputs[${k}].rows must be a finite number ≥ 0, got ${String(input.rows)}`);
     }
   });
-  for (const [name, w] of first.weights) checkWeight(w, name, 0);
-  for (let k = 1; k < inputs.length; k++) checkSameWeights(first.weights, inputs[k]!.weights, k);
+  for (const [name, w] of first.weights) checkWeight(w, name, 'inputs[0]');
+  for (let k = 1; k < inputs.length; k++) checkSameWeights(first.weights, inputs[k]!.weights, `inputs[${k}]`);
 
   const total = inputs.reduce((sum, input) => sum + input.rows, 0);
-  // All zero: every input counts once (the plain mean; see above).
+  // All zero: every input counts once (the plain mean; see federatedAverage).
   const counts = inputs.map((input) => (total > 0 ? input.rows : 1));
   const contributing = inputs.map((_, k) => k).filter((k) => counts[k]! > 0);
   const denominator = total > 0 ? total : inputs.length;
-
-  const averaged = new Map<string, WeightValues>();
-  for (const [name, w] of first.weights) {
-    const n = w.values.length;
-    let values: Float32Array;
-    if (contributing.length === 1) {
-      values = inputs[contributing[0]!]!.weights.get(name)!.values.slice();
-    } else {
+  return {
+    of(name) {
+      // One contributor: its values as they are (float32 → float64 is exact).
+      if (contributing.length === 1) return Float64Array.from(inputs[contributing[0]!]!.weights.get(name)!.values);
+      const n = first.weights.get(name)!.values.length;
       const sum = new Float64Array(n);
       for (const k of contributing) {
         const c = counts[k]!;
         const v = inputs[k]!.weights.get(name)!.values;
         for (let i = 0; i < n; i++) sum[i]! += c * v[i]!;
       }
-      values = new Float32Array(n);
-      for (let i = 0; i < n; i++) values[i] = sum[i]! / denominator;
-    }
-    if (!allFinite(values)) {
+      for (let i = 0; i < n; i++) sum[i] = sum[i]! / denominator;
+      return sum;
+    },
+    notFinite(name) {
       const bad = contributing.find((k) => !allFinite(inputs[k]!.weights.get(name)!.values));
-      throw new CheckpointError(
+      return new CheckpointError(
         bad !== undefined
           ? `weight ${name} of inputs[${bad}] holds NaN or ±Infinity; the average would spread it to every trainer`
           : `the average of weight ${name} is not finite`,
       );
-    }
-    averaged.set(name, { shape: [...w.shape], dtype: 'float32', values });
-  }
-  return averaged;
+    },
+  };
 }
 
 /**
@@ -210,9 +344,9 @@ function joinWeightData(data: io.WeightData): ArrayBuffer {
   return out.buffer;
 }
 
-/** `where`: the input's index in error messages, or null for a lone weight map. */
-function checkWeight(w: WeightValues, name: string, where: number | null): void {
-  const of = where === null ? '' : ` in inputs[${where}]`;
+/** `where`: the map's name in error messages ('inputs[1]', 'base'), or null for a lone weight map. */
+function checkWeight(w: WeightValues, name: string, where: string | null): void {
+  const of = where === null ? '' : ` in ${where}`;
   // dtype is typed 'float32', but weights may come from anywhere (JSON, a hand-built map).
   if ((w.dtype as string) !== 'float32' || !(w.values instanceof Float32Array)) {
     throw new CheckpointError(`weight ${name}${of} is ${String(w.dtype)}; only float32 weights are averaged`);
@@ -226,17 +360,18 @@ function checkWeight(w: WeightValues, name: string, where: number | null): void 
   }
 }
 
-function checkSameWeights(reference: ModelWeights, other: ModelWeights, k: number): void {
+/** `where`: other's name in error messages ('inputs[1]', 'base'); reference is inputs[0]. */
+function checkSameWeights(reference: ModelWeights, other: ModelWeights, where: string): void {
   for (const [name, w] of reference) {
     const o = other.get(name);
-    if (o === undefined) throw new CheckpointError(`weight ${name} is in inputs[0] but not in inputs[${k}]`);
-    checkWeight(o, name, k);
+    if (o === undefined) throw new CheckpointError(`weight ${name} is in inputs[0] but not in ${where}`);
+    checkWeight(o, name, where);
     if (o.shape.length !== w.shape.length || o.shape.some((d, i) => d !== w.shape[i])) {
-      throw new CheckpointError(`weight ${name} has shape [${w.shape.join(', ')}] in inputs[0] but [${o.shape.join(', ')}] in inputs[${k}]`);
+      throw new CheckpointError(`weight ${name} has shape [${w.shape.join(', ')}] in inputs[0] but [${o.shape.join(', ')}] in ${where}`);
     }
   }
   for (const name of other.keys()) {
-    if (!reference.has(name)) throw new CheckpointError(`weight ${name} is in inputs[${k}] but not in inputs[0]`);
+    if (!reference.has(name)) throw new CheckpointError(`weight ${name} is in ${where} but not in inputs[0]`);
   }
 }
 

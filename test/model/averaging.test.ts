@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { io } from '@tensorflow/tfjs';
 import { CheckpointError, ErrorCodes, TextstreamError } from '../../src/errors.js';
-import { applyAverage, federatedAverage, modelWeightsOf, type ModelWeights, type WeightValues } from '../../src/model/averaging.js';
+import { applyAverage, federatedAverage, federatedUpdate, modelWeightsOf, type ModelWeights, type WeightValues } from '../../src/model/averaging.js';
 import type { CheckpointState } from '../../src/model/checkpoint.js';
 import { PrequentialLearner, labelledRows } from '../../src/model/learner.js';
 import { SMALL_NETWORK, SyntheticStream, expectNoLeakedTensors, useWasm } from './helpers.js';
@@ -159,6 +159,118 @@ test('should reject mismatched weights with an error naming the first weight tha
     );
   }
   assert.throws(() => federatedAverage([]), /at least one input/);
+});
+
+/** The bytes of every weight, so that -0 and +0 (equal to deepEqual) differ. */
+function bytesOf(weights: ModelWeights): Map<string, Uint8Array> {
+  return new Map([...weights].map(([name, w]) => [name, new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength)]));
+}
+
+test('should move the base by η times the row-weighted mean update, and carry momentum: hand-computed elements', () => {
+  // Dyadic values, so every step below is exact in float64 and float32.
+  const base = new Map([['w', weight([4], [1, 0, 2, -1])]]);
+  const inputs = [
+    { weights: new Map([['w', weight([4], [2, 1, 2, 0])]]), rows: 1 },
+    { weights: new Map([['w', weight([4], [1, 2, 4, -2])]]), rows: 3 },
+  ];
+  // mean = (1·a + 3·b)/4 = [1.25, 1.75, 3.5, -1.5]; Δ = mean − base = [0.25, 1.75, 1.5, -0.5].
+  assert.deepEqual(federatedAverage(inputs).get('w')!.values, Float32Array.from([1.25, 1.75, 3.5, -1.5]));
+  const plain = federatedUpdate(base, inputs);
+  assert.deepEqual(plain.weights.get('w')!.values, Float32Array.from([1.25, 1.75, 3.5, -1.5]));
+  assert.deepEqual(plain.velocity.get('w')!.values, Float32Array.from([0.25, 1.75, 1.5, -0.5]));
+  // η = 2: base + 2·Δ = [1.5, 3.5, 5, -2].
+  const doubled = federatedUpdate(base, inputs, { serverLearningRate: 2 });
+  assert.deepEqual(doubled.weights.get('w')!.values, Float32Array.from([1.5, 3.5, 5, -2]));
+  assert.deepEqual(doubled.velocity.get('w')!.values, Float32Array.from([0.25, 1.75, 1.5, -0.5]));
+  // η = 2, β = 0.5, v_prev = [1, -1, 0, 2]: v = 0.5·v_prev + Δ = [0.75, 1.25, 1.5, 0.5];
+  // base + 2·v = [2.5, 2.5, 5, 0].
+  const velocity = new Map([['w', weight([4], [1, -1, 0, 2])]]);
+  const carried = federatedUpdate(base, inputs, { serverLearningRate: 2, serverMomentum: 0.5, velocity });
+  assert.deepEqual(carried.weights.get('w')!.values, Float32Array.from([2.5, 2.5, 5, 0]));
+  assert.deepEqual(carried.velocity.get('w')!.values, Float32Array.from([0.75, 1.25, 1.5, 0.5]));
+  // Momentum without a previous velocity (the first round) is no momentum.
+  assert.deepEqual(federatedUpdate(base, inputs, { serverLearningRate: 2, serverMomentum: 0.9 }), doubled);
+  // Without momentum a velocity is ignored.
+  assert.deepEqual(federatedUpdate(base, inputs, { serverLearningRate: 2, velocity }), doubled);
+});
+
+test('should add up the trainers\' updates at η = N with equal rows', () => {
+  const base = new Map([['w', weight([2], [1, -1])]]);
+  const updates = [
+    [0.5, 0.25],
+    [-0.125, 1],
+    [2, -0.5],
+  ];
+  const inputs = updates.map((u) => ({ weights: new Map([['w', weight([2], [1 + u[0]!, -1 + u[1]!])]]), rows: 256 }));
+  // base + Σ_k (w_k − base) = [1 + 2.375, −1 + 0.75].
+  assert.deepEqual(federatedUpdate(base, inputs, { serverLearningRate: 3 }).weights.get('w')!.values, Float32Array.from([3.375, -0.25]));
+});
+
+test('should equal plain FedAvg bit for bit at η = 1 without momentum, whatever the base', async (t) => {
+  const a = await trainedLearner(7, 1);
+  const b = await trainedLearner(8, 2);
+  const base = await trainedLearner(9, 3);
+  t.after(() => [a, b, base].forEach((l) => l.dispose()));
+  const inputs = [
+    { weights: modelWeightsOf(a), rows: 3 },
+    { weights: modelWeightsOf(b), rows: 5 },
+  ];
+  const averaged = federatedAverage(inputs);
+  for (const options of [{}, { serverLearningRate: 1 }, { serverLearningRate: 1, serverMomentum: 0.9 }]) {
+    const update = federatedUpdate(modelWeightsOf(base), inputs, options);
+    assert.deepEqual(bytesOf(update.weights), bytesOf(averaged), JSON.stringify(options));
+  }
+  // Signed zeros too: a mean of -0 stays -0 whatever the base.
+  const zero = [{ weights: new Map([['w', weight([1], [-0])]]), rows: 1 }];
+  const fromZero = federatedUpdate(new Map([['w', weight([1], [1])]]), zero);
+  assert.ok(Object.is(fromZero.weights.get('w')!.values[0], -0));
+
+  // η ≠ 1 on real weights: within float32 rounding of base + η·(mean − base).
+  const eta = 2;
+  const w = modelWeightsOf(base);
+  const update = federatedUpdate(w, inputs, { serverLearningRate: eta });
+  for (const [name, { values }] of update.weights) {
+    const m = averaged.get(name)!.values;
+    const bv = w.get(name)!.values;
+    values.forEach((x, i) => {
+      const expected = bv[i]! + eta * (m[i]! - bv[i]!);
+      assert.ok(Math.abs(x - expected) <= 1e-6 * Math.max(1, Math.abs(expected)), `${name}[${i}]: ${x} vs ${expected}`);
+    });
+  }
+});
+
+test('should reject bad options, a base or velocity that does not match the inputs, and a non-finite update, naming what is wrong', () => {
+  const reference = new Map([
+    ['a', weight([2], [1, 2])],
+    ['b', weight([2, 2], [1, 2, 3, 4])],
+  ]);
+  const inputs = [{ weights: reference, rows: 1 }];
+  const invalid = (options: Parameters<typeof federatedUpdate>[2], message: RegExp): void => {
+    assert.throws(
+      () => federatedUpdate(reference, inputs, options),
+      (err: unknown) => err instanceof TextstreamError && err.code === ErrorCodes.INPUT_INVALID && message.test(err.message),
+    );
+  };
+  for (const eta of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) invalid({ serverLearningRate: eta }, /^options\.serverLearningRate must be a finite number > 0, got /);
+  for (const beta of [1, -0.1, Number.NaN]) invalid({ serverMomentum: beta }, /^options\.serverMomentum must be a number in \[0, 1\), got /);
+  assert.throws(() => federatedUpdate(reference, []), /^TextstreamError: federatedUpdate needs at least one input$/);
+
+  const mismatched = (base: ModelWeights, velocity: ModelWeights | null, message: RegExp): void => {
+    assert.throws(
+      () => federatedUpdate(base, inputs, { serverMomentum: 0.9, velocity }),
+      (err: unknown) => err instanceof CheckpointError && message.test(err.message),
+    );
+  };
+  mismatched(new Map([['a', weight([2], [1, 2])]]), null, /^weight b is in inputs\[0\] but not in base$/);
+  mismatched(new Map([['a', weight([2], [1, 2])], ['b', weight([4], [1, 2, 3, 4])]]), null, /^weight b has shape \[2, 2\] in inputs\[0\] but \[4\] in base$/);
+  mismatched(reference, new Map([...reference, ['c', weight([1], [0])]]), /^weight c is in velocity but not in inputs\[0\]$/);
+  mismatched(new Map([...reference, ['a', weight([2], [Number.NaN, 0])]]), null, /^weight a of base holds NaN or ±Infinity/);
+  mismatched(reference, new Map([...reference, ['b', weight([2, 2], [0, 0, Number.NEGATIVE_INFINITY, 0])]]), /^weight b of velocity holds NaN or ±Infinity$/);
+  // η·Δ beyond float32: Δ = 3e38 − (−3e38), η = 2.
+  assert.throws(
+    () => federatedUpdate(new Map([['w', weight([1], [-3e38])]]), [{ weights: new Map([['w', weight([1], [3e38])]]), rows: 1 }], { serverLearningRate: 2 }),
+    (err: unknown) => err instanceof CheckpointError && /^the update of weight w is not finite/.test(err.message),
+  );
 });
 
 test('should apply an average to the model weights only: optimiser state, counters and evaluation stay bit-identical', async (t) => {
