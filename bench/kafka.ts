@@ -85,14 +85,15 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function scrape(port: number): Promise<string> {
+/** One worker's /metrics text; empty when it does not answer (not up yet, or gone). */
+export async function scrape(port: number): Promise<string> {
   return fetch(`http://127.0.0.1:${port}/metrics`)
     .then((r) => r.text())
     .catch(() => '');
 }
 
 /** Rows written plus dead letters in one worker's /metrics. */
-function finished(metrics: string): number {
+export function finished(metrics: string): number {
   let total = 0;
   for (const m of metrics.matchAll(/^textstream_(?:output_rows_total|dead_letters_total)\{[^}]*\} (\d+)/gm)) total += Number(m[1]);
   return total;
@@ -140,7 +141,7 @@ export async function measureKafkaEndToEnd(opts: KafkaBenchOptions): Promise<Kaf
   }
 }
 
-async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
+export async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
   try {
     await admin.deleteTopics({ topics, timeout: 10_000 });
   } catch {
