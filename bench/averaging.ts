@@ -14,7 +14,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseOrExit, positiveInteger, positiveIntegers } from './options.js';
 import { pino } from 'pino';
 import { loadPipeline } from '../src/config/load.js';
 import { Backends, selectBackend, type RequestedBackend } from '../src/model/backend.js';
@@ -25,16 +26,6 @@ import { renderAveragingTable, type AveragingBenchResult } from './averaging/tab
 import { reasonOf } from './result.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${value}"`);
-  return n;
-}
-
-function positiveIntegers(value: string): number[] {
-  return [...new Set(value.split(',').map((v) => positiveInteger(v.trim())))];
-}
 
 function numbers(value: string, what: string, ok: (n: number) => boolean): number[] {
   return [
@@ -94,11 +85,7 @@ Each configuration takes ≈ 4–15 s on 2 cores (wasm); the one-trainer run and
   .allowExcessArguments(false)
   .exitOverride();
 
-try {
-  program.parse(process.argv);
-} catch (err) {
-  process.exit(err instanceof CommanderError && err.exitCode === 0 ? 0 : 2);
-}
+parseOrExit(program);
 const o = program.opts<{
   trainers: number[];
   averageEvery: number[];

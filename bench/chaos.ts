@@ -7,17 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseOrExit, positiveInteger } from './options.js';
 import { FaultKinds, type FaultKind } from './chaos/faults.js';
 import { runChaos, type ChaosResult } from './chaos/harness.js';
+import { verificationRows } from './chaos/verify.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${value}"`);
-  return n;
-}
 
 function faultList(value: string): FaultKind[] {
   const kinds = value.split(',').map((k) => k.trim());
@@ -52,11 +48,7 @@ Needs the built CLI (npm run chaos builds it) and Java + Maven for scripts/kafka
   )
   .exitOverride();
 
-try {
-  program.parse(process.argv);
-} catch (err) {
-  process.exit(err instanceof CommanderError && err.exitCode === 0 ? 0 : 2);
-}
+parseOrExit(program);
 const o = program.opts<{
   messages: number;
   workers: number;
@@ -120,12 +112,7 @@ function formatChaosResult(r: ChaosResult, options: { workers: number; partition
     '',
     '| outcome | count |',
     '|---|---:|',
-    `| messages produced | ${n(v.produced)} |`,
-    `| rows written | ${n(v.rows)} |`,
-    `| dead letters | ${n(v.deadLetters)} |`,
-    `| duplicate rows | ${n(v.duplicateRows)} |`,
-    `| missing (neither row nor dead letter) | ${n(v.missing)} |`,
-    `| both a row and a dead letter | ${n(v.rowAndDeadLetter)} |`,
+    ...verificationRows(v),
     `| duplicate dead letters (at-least-once topic) | ${n(v.duplicateDeadLetters)} |`,
     `| model checkpoints restored at start | ${n(r.checkpointsRestored)} |`,
     `| damaged checkpoints quarantined | ${n(r.checkpointsQuarantined)} |`,

@@ -75,8 +75,25 @@ export async function ensureBroker(repo: string): Promise<string> {
   }
 }
 
+/** Produces a corpus file (Parquet or JSON lines with id, text, label) keyed by id, as `textstream produce` does. */
+export function produceCorpus(file: string, topic: string, brokers: string[], limit: number | null): ReturnType<typeof produceFile> {
+  return produceFile({
+    file,
+    topic,
+    brokers,
+    format: 'json',
+    limit,
+    partitionsBy: 'key',
+    columns: { text: 'text', label: 'label', id: 'id' },
+    batchSize: 500,
+    maxInFlight: 4,
+    connectionTimeoutMs: 3000,
+    logger: pino({ level: 'warn' }),
+  });
+}
+
 /** A port nobody listens on right now (the worker binds it a moment later). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -114,19 +131,7 @@ export async function measureKafkaEndToEnd(opts: KafkaBenchOptions): Promise<Kaf
       ],
       waitForLeaders: true,
     });
-    const produced = await produceFile({
-      file: opts.dataset,
-      topic,
-      brokers: opts.brokers,
-      format: 'json',
-      limit: opts.limit,
-      partitionsBy: 'key',
-      columns: { text: 'text', label: 'label', id: 'id' },
-      batchSize: 500,
-      maxInFlight: 4,
-      connectionTimeoutMs: 3000,
-      logger: pino({ level: 'warn' }),
-    });
+    const produced = await produceCorpus(opts.dataset, topic, opts.brokers, opts.limit);
     log(`kafka: produced ${produced.messages} messages to ${topic} in ${produced.seconds.toFixed(1)} s`);
     const runs: KafkaRun[] = [];
     for (let rep = 0; rep < opts.reps; rep++) {

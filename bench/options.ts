@@ -14,7 +14,7 @@ export interface BenchOptions {
   backend: RequestedBackend;
 }
 
-function positiveInteger(value: string): number {
+export function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${value}"`);
   return n;
@@ -24,6 +24,23 @@ function positiveNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
   return n;
+}
+
+/** A comma-separated list of whole numbers ≥ 1, without repeats. */
+export function positiveIntegers(value: string): number[] {
+  return [...new Set(value.split(',').map((v) => positiveInteger(v.trim())))];
+}
+
+/**
+ * Parses process.argv for a bench command line: --help exits 0, a bad flag exits 2 after
+ * commander's message (the textstream CLI's usage code). The program needs exitOverride().
+ */
+export function parseOrExit(program: Command): void {
+  try {
+    program.parse(process.argv);
+  } catch (err) {
+    process.exit(err instanceof CommanderError && err.exitCode === 0 ? 0 : 2);
+  }
 }
 
 /**

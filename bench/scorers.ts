@@ -20,7 +20,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseOrExit, positiveInteger, positiveIntegers } from './options.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadPipeline } from '../src/config/load.js';
 import { buildSpamAssassinDataset } from '../src/datasets/spamassassin.js';
@@ -39,16 +40,6 @@ const PARTITIONS = 4;
  * (5 s) waiting for the last commit; three copies make the scoring itself most of the run.
  */
 const DEFAULT_REPEAT = 3;
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${value}"`);
-  return n;
-}
-
-function positiveIntegers(value: string): number[] {
-  return [...new Set(value.split(',').map((v) => positiveInteger(v.trim())))];
-}
 
 function nonNegative(value: string): number {
   const n = Number(value);
@@ -105,11 +96,7 @@ topics it creates are deleted at the end.`,
   .allowExcessArguments(false)
   .exitOverride();
 
-try {
-  program.parse(process.argv);
-} catch (err) {
-  process.exit(err instanceof CommanderError && err.exitCode === 0 ? 0 : 2);
-}
+parseOrExit(program);
 const o = program.opts<{
   scorers: number[];
   reps: number;

@@ -8,17 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { parseOrExit, positiveInteger } from './options.js';
 import { runSoak, type SoakResult } from './soak/harness.js';
 import { formatSoakResult } from './soak/report.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${value}"`);
-  return n;
-}
 
 const program = new Command('npm run soak --')
   .description('Run a long stream through one real worker and sample its memory; check nothing grows after warm-up and every row is written exactly once.')
@@ -50,11 +45,7 @@ Needs the built CLI (npm run soak builds it) and Java + Maven for scripts/kafka.
   )
   .exitOverride();
 
-try {
-  program.parse(process.argv);
-} catch (err) {
-  process.exit(err instanceof CommanderError && err.exitCode === 0 ? 0 : 2);
-}
+parseOrExit(program);
 const o = program.opts<{
   messages: number;
   warmup?: number;

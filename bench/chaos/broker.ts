@@ -87,7 +87,3 @@ export async function committedCount(admin: Admin, groupId: string, topic: strin
     return 0; // the broker is restarting
   }
 }
-
-export async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
-  await admin.deleteTopics({ topics, timeout: 10_000 }).catch(() => undefined);
-}

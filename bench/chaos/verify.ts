@@ -24,6 +24,19 @@ export interface Verification {
   modelVersions: number;
 }
 
+/** The markdown table rows of a verification, as the chaos and soak reports print them. */
+export function verificationRows(v: Verification): string[] {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  return [
+    `| messages produced | ${n(v.produced)} |`,
+    `| rows written | ${n(v.rows)} |`,
+    `| dead letters | ${n(v.deadLetters)} |`,
+    `| duplicate rows | ${n(v.duplicateRows)} |`,
+    `| missing (neither row nor dead letter) | ${n(v.missing)} |`,
+    `| both a row and a dead letter | ${n(v.rowAndDeadLetter)} |`,
+  ];
+}
+
 export async function verifyRun(opts: { brokers: string[]; topic: string; deadLetterTopic: string; outDir: string }): Promise<Verification> {
   const kafka = new Kafka({ clientId: 'textstream-chaos-verify', brokers: opts.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();

@@ -7,9 +7,8 @@ import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
-import { pino } from 'pino';
-import { produceFile } from '../../src/cli/produce.js';
 import { ParquetSource } from '../../src/sources/parquet.js';
+import { produceCorpus } from '../kafka.js';
 
 export interface CorpusTopic {
   topic: string;
@@ -83,19 +82,7 @@ export async function produceCopies(opts: ProduceCopiesOptions): Promise<{ messa
   file.end();
   await once(file, 'finish');
   if (lines === 0) return { messages: 0, seconds: 0 };
-  const produced = await produceFile({
-    file: opts.jsonl,
-    topic: opts.topic,
-    brokers: opts.brokers,
-    format: 'json',
-    limit: null,
-    partitionsBy: 'key',
-    columns: { text: 'text', label: 'label', id: 'id' },
-    batchSize: 500,
-    maxInFlight: 4,
-    connectionTimeoutMs: 3000,
-    logger: pino({ level: 'warn' }),
-  });
+  const produced = await produceCorpus(opts.jsonl, opts.topic, opts.brokers, null);
   if (produced.messages !== lines) throw new Error(`produced ${produced.messages} messages of ${lines}`);
   return { messages: produced.messages, seconds: produced.seconds };
 }

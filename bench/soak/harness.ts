@@ -5,12 +5,12 @@
  * small, by the test suite.
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { stringify as toYaml } from 'yaml';
-import { committedCount, deleteTopics, produce, withDedicatedBroker } from '../chaos/broker.js';
+import { committedCount, produce, withDedicatedBroker } from '../chaos/broker.js';
+import { deleteTopics, freePort } from '../kafka.js';
 import { verifyRun, type Verification } from '../chaos/verify.js';
 import { CSV_HEADER, csvLine, summarize, type Sample, type SoakSummary } from './samples.js';
 import { scrape, type Reading } from './scrape.js';
@@ -216,14 +216,4 @@ async function writePipeline(opts: SoakOptions, at: { brokers: string[]; topic: 
     }),
   );
   return file;
-}
-
-/** A port nobody listens on right now (the worker binds it a moment later). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('could not find a free port');
-  return address.port;
 }

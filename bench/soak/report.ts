@@ -1,4 +1,5 @@
 /** The soak run as a markdown table, for the note and the terminal. */
+import { verificationRows } from '../chaos/verify.js';
 import type { SoakResult } from './harness.js';
 import { GROWTH_WINDOW_SECONDS, MAX_GROWTH, type SeriesSummary } from './samples.js';
 
@@ -32,12 +33,7 @@ export function formatSoakResult(r: SoakResult, options: { messages: number; war
     '',
     '| outcome | value |',
     '|---|---:|',
-    `| messages produced | ${n(v.produced)} |`,
-    `| rows written | ${n(v.rows)} |`,
-    `| dead letters | ${n(v.deadLetters)} |`,
-    `| duplicate rows | ${n(v.duplicateRows)} |`,
-    `| missing (neither row nor dead letter) | ${n(v.missing)} |`,
-    `| both a row and a dead letter | ${n(v.rowAndDeadLetter)} |`,
+    ...verificationRows(v),
     `| worker exit code at SIGTERM | ${r.exitCode} |`,
     `| worker start → all committed | ${r.processingSeconds.toFixed(0)} s |`,
     `| throughput | ${n(Math.round(r.messagesPerSecond))} messages/s |`,
