@@ -112,6 +112,18 @@ export interface SavedCheckpoint {
   bytes: number;
 }
 
+/** The artifacts without their weight bytes: what model.json holds (and a snapshot's metadata). */
+export function modelJsonOf(artifacts: io.ModelArtifacts): Omit<io.ModelArtifacts, 'weightData'> {
+  return {
+    modelTopology: artifacts.modelTopology,
+    trainingConfig: artifacts.trainingConfig,
+    weightSpecs: artifacts.weightSpecs,
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy,
+  };
+}
+
 /** Writes `state` as a new checkpoint under `root` and makes it the latest. */
 export async function saveCheckpoint(root: string, state: CheckpointState, options: SaveCheckpointOptions = {}): Promise<SavedCheckpoint> {
   const keep = Math.max(1, options.keep ?? 2);
@@ -121,14 +133,7 @@ export async function saveCheckpoint(root: string, state: CheckpointState, optio
     throw new CheckpointError('cannot save a checkpoint without weights');
   }
   const weights = new Uint8Array(joinWeightData(artifacts.weightData));
-  const modelJson = {
-    modelTopology: artifacts.modelTopology,
-    trainingConfig: artifacts.trainingConfig,
-    weightSpecs: artifacts.weightSpecs,
-    format: artifacts.format,
-    generatedBy: artifacts.generatedBy,
-    convertedBy: artifacts.convertedBy,
-  };
+  const modelJson = modelJsonOf(artifacts);
   const payload: Record<string, Uint8Array> = {
     [Files.MODEL]: utf8(JSON.stringify(modelJson)),
     [Files.WEIGHTS]: weights,

@@ -25,7 +25,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { io } from '@tensorflow/tfjs';
 import { CheckpointError } from '../errors.js';
-import type { CheckpointState } from './checkpoint.js';
+import { modelJsonOf, type CheckpointState } from './checkpoint.js';
 import { OnlineEvaluator, type EvaluationSnapshot } from './evaluation.js';
 
 export const SNAPSHOT_FORMAT_VERSION = 1;
@@ -123,14 +123,7 @@ export function encodeSnapshot(snapshot: ModelSnapshot): Uint8Array {
     evaluation: snapshot.evaluation,
     adamPowers: snapshot.adamPowers,
     ...(snapshot.trainedThrough ? { trainedThrough: snapshot.trainedThrough } : {}),
-    model: {
-      modelTopology: artifacts.modelTopology,
-      trainingConfig: artifacts.trainingConfig,
-      weightSpecs: artifacts.weightSpecs,
-      format: artifacts.format,
-      generatedBy: artifacts.generatedBy,
-      convertedBy: artifacts.convertedBy,
-    },
+    model: modelJsonOf(artifacts),
   };
   const json = Buffer.from(JSON.stringify(metadata), 'utf8');
   const total = HEADER_BYTES + json.length + weightBytes + HASH_BYTES;

@@ -8,7 +8,7 @@ import { PrequentialLearner } from '../../src/model/learner.js';
 import { encodeSnapshot, makeSnapshot, type ModelSnapshot } from '../../src/model/snapshot-codec.js';
 import { IgnoredReasons } from '../../src/model/snapshot-chunks.js';
 import { readLatestSnapshots, SnapshotWatcher } from '../../src/model/snapshot-reader.js';
-import { ensureSnapshotTopic, makeSnapshotProducer, publishSnapshot, snapshotMessages, type SnapshotTopic } from '../../src/model/snapshot-topic.js';
+import { ensureSnapshotTopic, ensureSnapshotTopicOn, makeSnapshotProducer, publishSnapshot, snapshotMessages, type SnapshotTopic } from '../../src/model/snapshot-topic.js';
 import { Tokenizer } from '../../src/text/tokenizer.js';
 import { createTopic, deleteTopic, ensureBroker, uniqueName } from '../helpers/kafka.js';
 import { SMALL_NETWORK, SyntheticStream, useWasm } from '../model/helpers.js';
@@ -52,13 +52,7 @@ interface TestContext {
 async function snapshotTopic(t: TestContext): Promise<SnapshotTopic> {
   const topic = uniqueName('test-snapshots');
   t.after(() => deleteTopic(brokers, topic));
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return await ensureSnapshotTopic(admin, topic);
-  } finally {
-    await admin.disconnect();
-  }
+  return ensureSnapshotTopicOn(kafka, topic);
 }
 
 async function connectedProducer(t: TestContext): Promise<Producer> {

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { io } from '@tensorflow/tfjs';
 import { CheckpointError, ErrorCodes, TextstreamError } from '../../src/errors.js';
@@ -20,6 +20,17 @@ async function trainedLearner(seed: number, dataSeed: number): Promise<Prequenti
   const learner = PrequentialLearner.create({ network: { ...SMALL_NETWORK, seed }, trainBatchSize: 8 });
   await learner.process(new SyntheticStream(dataSeed, { maxLen, vocabSize, rows: 16 }).batch());
   return learner;
+}
+
+/** Two learners with different seeds and data (their weights differ), disposed after the test. */
+async function twoLearners(t: TestContext): Promise<[PrequentialLearner, PrequentialLearner]> {
+  const a = await trainedLearner(7, 1);
+  const b = await trainedLearner(8, 2);
+  t.after(() => {
+    a.dispose();
+    b.dispose();
+  });
+  return [a, b];
 }
 
 function weight(shape: number[], values: number[]): WeightValues {
@@ -73,12 +84,7 @@ test('should read the same model weights, and no optimiser weight, from a learne
 });
 
 test('should weight each weight element by rows: rows 1 and 3 give 0.25·a + 0.75·b', async (t) => {
-  const a = await trainedLearner(7, 1);
-  const b = await trainedLearner(8, 2);
-  t.after(() => {
-    a.dispose();
-    b.dispose();
-  });
+  const [a, b] = await twoLearners(t);
   const wa = modelWeightsOf(a);
   const wb = modelWeightsOf(b);
   const averaged = federatedAverage([
@@ -100,12 +106,7 @@ test('should weight each weight element by rows: rows 1 and 3 give 0.25·a + 0.7
 });
 
 test('should return the first input exactly at rows 1:0, a lone input as it is, and equal inputs unchanged', async (t) => {
-  const a = await trainedLearner(7, 1);
-  const b = await trainedLearner(8, 2);
-  t.after(() => {
-    a.dispose();
-    b.dispose();
-  });
+  const [a, b] = await twoLearners(t);
   const wa = modelWeightsOf(a);
   const wb = modelWeightsOf(b);
   assert.deepEqual(federatedAverage([{ weights: wa, rows: 1 }, { weights: wb, rows: 0 }]), wa);
@@ -274,12 +275,7 @@ test('should reject bad options, a base or velocity that does not match the inpu
 });
 
 test('should apply an average to the model weights only: optimiser state, counters and evaluation stay bit-identical', async (t) => {
-  const a = await trainedLearner(7, 1);
-  const b = await trainedLearner(8, 2);
-  t.after(() => {
-    a.dispose();
-    b.dispose();
-  });
+  const [a, b] = await twoLearners(t);
   const before = await a.checkpointState(null);
   const averaged = federatedAverage([
     { weights: modelWeightsOf(before), rows: 1 },

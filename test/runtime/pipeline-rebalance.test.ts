@@ -1,15 +1,18 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { pino } from 'pino';
 import { parsePipeline } from '../../src/config/load.js';
+import type { PipelineConfig } from '../../src/config/schema.js';
 import type { RawRecord, SourcePosition } from '../../src/message.js';
 import { makeMetricsParts, makeModelParts, makeStageParts } from '../../src/runtime/components.js';
-import { runPipeline } from '../../src/runtime/pipeline.js';
+import type { PrequentialLearner } from '../../src/model/learner.js';
+import { runPipeline, type BatchModel, type RunSummary } from '../../src/runtime/pipeline.js';
 import { DeadLetterFileSink } from '../../src/sinks/dead-letter-file.js';
 import { ParquetSink, partitionDirectory, type SinkRetryInfo } from '../../src/sinks/parquet.js';
+import type { Sink } from '../../src/sinks/sink.js';
 import type { Source } from '../../src/sources/source.js';
 import { tempDir } from '../helpers/cli.js';
 import { faultDir, makeReadOnly } from '../sinks/fs-faults.js';
@@ -75,17 +78,54 @@ const record = (offset: number, text: string | null): RawRecord => ({
   label: offset % 2,
 });
 
-test('should account for a dead letter delivered again after a rebalance: rows in = written + dead letters', async (t) => {
-  const dir = await tempDir(t, 'textstream-rebalance-');
-  const config = parsePipeline({
+/** A small pipeline whose output goes under `dir`; rows of the source reach the sink in batches of 2. */
+function rebalanceConfig(dir: string, rotateRows: number): PipelineConfig {
+  return parsePipeline({
     name: 'rebalance',
     source: { type: 'parquet', path: path.join(dir, 'unused.parquet') },
     tokenizer: { bootstrapRows: 1 },
     batch: { maxRows: 2 },
     model: { backend: 'wasm', seed: 7 },
-    sink: { dir: path.join(dir, 'out'), rotateRows: 1000 },
+    sink: { dir: path.join(dir, 'out'), rotateRows },
     metrics: { enabled: false },
   });
+}
+
+interface RunOptions {
+  /** Default: a Parquet sink from the config. */
+  sink?: Sink;
+  /** Default: the learner itself. */
+  model?: (learner: PrequentialLearner) => BatchModel;
+  /** Fit the vocabulary on these texts before the run (else on the bootstrap window). */
+  vocabulary?: string[];
+}
+
+/** The real pipeline (model, cleaning, sinks) over `source`; dead letters go to `<dir>/dead-letters.jsonl`. */
+async function runThrough(t: TestContext, config: PipelineConfig, source: Source, options: RunOptions = {}): Promise<RunSummary> {
+  const model = await makeModelParts(config, silent, 'never');
+  t.after(() => model.learner.dispose());
+  if (options.vocabulary) model.vocabulary.fitAndFreeze(options.vocabulary);
+  const metricsParts = await makeMetricsParts(config, model, silent);
+  const sink = options.sink ?? new ParquetSink({ dir: config.sink.dir, pipeline: config.name, rotateRows: config.sink.rotateRows });
+  const deadLetters = new DeadLetterFileSink({ path: path.join(path.dirname(config.sink.dir), 'dead-letters.jsonl') });
+  try {
+    return await runPipeline({
+      ...makeStageParts(config, model, metricsParts),
+      ...(options.model ? { model: options.model(model.learner) } : {}),
+      source,
+      sink,
+      deadLetters,
+      limit: null,
+      signal: new AbortController().signal,
+    });
+  } finally {
+    await deadLetters.close();
+    await sink.close();
+  }
+}
+
+test('should account for a dead letter delivered again after a rebalance: rows in = written + dead letters', async (t) => {
+  const dir = await tempDir(t, 'textstream-rebalance-');
   // Offset 2 is a dead letter behind rows 0 and 1, which stay in the open Parquet file:
   // delivered, but not committable, when the partition is taken back.
   const source = new RedeliveringSource([
@@ -95,23 +135,7 @@ test('should account for a dead letter delivered again after a rebalance: rows i
     record(3, 'cheap pills online'),
     record(4, 'lunch tomorrow'),
   ]);
-  const model = await makeModelParts(config, silent, 'never');
-  t.after(() => model.learner.dispose());
-  const metricsParts = await makeMetricsParts(config, model, silent);
-  const sink = new ParquetSink({ dir: config.sink.dir, pipeline: config.name, rotateRows: config.sink.rotateRows });
-  const deadLetterPath = path.join(dir, 'dead-letters.jsonl');
-  const deadLetters = new DeadLetterFileSink({ path: deadLetterPath });
-
-  const summary = await runPipeline({
-    ...makeStageParts(config, model, metricsParts),
-    source,
-    sink,
-    deadLetters,
-    limit: null,
-    signal: new AbortController().signal,
-  });
-  await deadLetters.close();
-  await sink.close();
+  const summary = await runThrough(t, rebalanceConfig(dir, 1000), source);
 
   assert.equal(summary.rowsWritten, 4, 'each good row written once, in the second epoch');
   assert.equal(summary.deadLetters, 2, 'the dead letter left twice: the dead-letter output is at-least-once');
@@ -122,21 +146,13 @@ test('should account for a dead letter delivered again after a rebalance: rows i
     [[0n, 4n, 4]],
   );
   assert.deepEqual(source.commits.map((p) => p.offset), [4n], 'one commit, after the file is durable');
-  const letters = (await readFile(deadLetterPath, 'utf8')).trim().split('\n');
+  const letters = (await readFile(path.join(dir, 'dead-letters.jsonl'), 'utf8')).trim().split('\n');
   assert.equal(letters.length, 2);
 });
 
 test('should stop retrying a failing disk when a rebalance takes the records back, and publish nothing of them', async (t) => {
   const { dir, undo } = await faultDir(t, 'textstream-rebalance-retry-');
-  const config = parsePipeline({
-    name: 'rebalance',
-    source: { type: 'parquet', path: path.join(dir, 'unused.parquet') },
-    tokenizer: { bootstrapRows: 1 },
-    batch: { maxRows: 2 },
-    model: { backend: 'wasm', seed: 7 },
-    sink: { dir: path.join(dir, 'out'), rotateRows: 2 },
-    metrics: { enabled: false },
-  });
+  const config = rebalanceConfig(dir, 2);
   const source = new RedeliveringSource([0, 1, 2, 3].map((o) => record(o, `message number ${o}`)));
   // The first file (offsets 0–1) cannot be created: the sink retries it, until the rebalance.
   const layout = { dir: config.sink.dir, pipeline: config.name, prefix: 'topic' };
@@ -157,21 +173,7 @@ test('should stop retrying a failing disk when a rebalance takes the records bac
       readOnly.restore();
     },
   });
-  const model = await makeModelParts(config, silent, 'never');
-  t.after(() => model.learner.dispose());
-  const metricsParts = await makeMetricsParts(config, model, silent);
-  const deadLetters = new DeadLetterFileSink({ path: path.join(dir, 'dead-letters.jsonl') });
-
-  const summary = await runPipeline({
-    ...makeStageParts(config, model, metricsParts),
-    source,
-    sink,
-    deadLetters,
-    limit: null,
-    signal: new AbortController().signal,
-  });
-  await deadLetters.close();
-  await sink.close();
+  const summary = await runThrough(t, config, source, { sink });
 
   assert.equal(retries.length, 1, 'one failed attempt, then the rebalance stopped the retries');
   assert.deepEqual(
@@ -190,44 +192,19 @@ test('should stop retrying a failing disk when a rebalance takes the records bac
 
 test('should drop a batch taken before a rebalance that came while relearning, not publish it in the new epoch', async (t) => {
   const dir = await tempDir(t, 'textstream-rebalance-relearn-');
-  const config = parsePipeline({
-    name: 'rebalance',
-    source: { type: 'parquet', path: path.join(dir, 'unused.parquet') },
-    tokenizer: { path: null, bootstrapRows: 1 },
-    batch: { maxRows: 2 },
-    model: { backend: 'wasm', seed: 7 },
-    sink: { dir: path.join(dir, 'out'), rotateRows: 1000 },
-    metrics: { enabled: false },
-  });
   // Offset 0 is relearnt only (a restored checkpoint had not learnt it); 1–2 are new.
   const source = new RedeliveringSource([0, 1, 2].map((o) => record(o, `message number ${o}`)), 1);
-  const model = await makeModelParts(config, silent, 'never');
-  t.after(() => model.learner.dispose());
-  model.vocabulary.fitAndFreeze(['message number 0 1 2']);
-  const metricsParts = await makeMetricsParts(config, model, silent);
-  const stages = makeStageParts(config, model, metricsParts);
-  const learner = model.learner;
-  const sink = new ParquetSink({ dir: config.sink.dir, pipeline: config.name, rotateRows: config.sink.rotateRows });
-  const deadLetters = new DeadLetterFileSink({ path: path.join(dir, 'dead-letters.jsonl') });
-
-  const summary = await runPipeline({
-    ...stages,
+  const summary = await runThrough(t, rebalanceConfig(dir, 1000), source, {
+    vocabulary: ['message number 0 1 2'],
     // The group rebalances while the worker relearns (it takes seconds on a real restart).
-    model: {
+    model: (learner) => ({
       process: (batch) => learner.process(batch),
       retrain: async (batch) => {
         source.rebalance();
         return learner.retrain(batch);
       },
-    },
-    source,
-    sink,
-    deadLetters,
-    limit: null,
-    signal: new AbortController().signal,
+    }),
   });
-  await deadLetters.close();
-  await sink.close();
 
   assert.deepEqual(
     summary.files.map((f) => [f.firstOffset, f.lastOffset, f.rows]),
