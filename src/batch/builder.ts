@@ -35,7 +35,7 @@ const utf8 = new TextEncoder();
  */
 export class BatchBuilder {
   readonly schema: Schema;
-  readonly #opts: BatchBuilderOptions;
+  #opts: BatchBuilderOptions;
   #rows: TokenizedMessage[] = [];
   #oldestAtMs = 0;
 
@@ -44,6 +44,16 @@ export class BatchBuilder {
     if (!Number.isInteger(opts.maxLen) || opts.maxLen <= 0) throw new RangeError('maxLen must be a positive integer');
     this.#opts = opts;
     this.schema = makeBatchSchema(opts.maxLen);
+  }
+
+  get maxRows(): number {
+    return this.#opts.maxRows;
+  }
+
+  /** Takes effect from the next push (averaging trainers resize it on a rebalance: see splitBatch). */
+  set maxRows(rows: number) {
+    if (!Number.isInteger(rows) || rows <= 0) throw new RangeError('maxRows must be a positive integer');
+    this.#opts = { ...this.#opts, maxRows: rows };
   }
 
   get length(): number {

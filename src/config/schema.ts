@@ -260,7 +260,7 @@ export const PipelineSchema = z
           .boolean()
           .default(false)
           .describe(
-            "Trainers: before each publish, average the model's weights with the other trainers' latest snapshots (federated averaging weighted by the rows each trained since the last average); all trainers need the same model.seed.",
+            "Trainers: before each publish, average the model's weights with the other trainers' latest snapshots (federated averaging weighted by the rows each trained since the last average), and take each a share of batch.maxRows and model.trainBatchSize, the share of the topic's partitions it reads, so N trainers together take one trainer's optimiser steps per row; all trainers need the same model.seed.",
           ),
         scorerStart: z
           .enum(['wait', 'untrained'])

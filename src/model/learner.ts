@@ -97,7 +97,6 @@ const DEFAULT_SCORE_BATCH = 1024;
 
 export class PrequentialLearner {
   readonly network: NetworkConfig;
-  readonly trainBatchSize: number;
   readonly scoreBatchSize: number;
   /** The tfjs backend this learner runs on (for logs and metric labels). */
   readonly backend: string;
@@ -115,6 +114,7 @@ export class PrequentialLearner {
   readonly #trainedThrough: Map<string, bigint>;
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
+  #trainBatchSize: number;
 
   private constructor(
     model: tf.LayersModel,
@@ -127,7 +127,7 @@ export class PrequentialLearner {
   ) {
     this.#model = model;
     this.network = network;
-    this.trainBatchSize = options.trainBatchSize ?? DEFAULT_TRAIN_BATCH;
+    this.#trainBatchSize = options.trainBatchSize ?? DEFAULT_TRAIN_BATCH;
     this.scoreBatchSize = options.scoreBatchSize ?? DEFAULT_SCORE_BATCH;
     this.#evaluator = evaluator;
     this.#onRejectedUpdate = options.onRejectedUpdate;
@@ -192,6 +192,17 @@ export class PrequentialLearner {
       throw new CheckpointError(`checkpoint trainedThrough is invalid: ${String(cause)}`, { cause });
     }
     return new PrequentialLearner(model, network, options, evaluator, checkpoint.modelVersion, checkpoint.rowsSeen, trainedThrough);
+  }
+
+  /** Labelled rows per optimiser step. */
+  get trainBatchSize(): number {
+    return this.#trainBatchSize;
+  }
+
+  /** Takes effect from the next batch trained (averaging trainers resize it on a rebalance: see splitBatch). */
+  set trainBatchSize(rows: number) {
+    validateOptions({ trainBatchSize: rows });
+    this.#trainBatchSize = rows;
   }
 
   /** Optimiser steps applied so far. */
@@ -382,8 +393,8 @@ export class PrequentialLearner {
     const maxLen = this.network.maxLen;
     // Only when some rows are unlabelled do the labelled ones need packing together.
     const source = labelled.length === batch.numRows ? tokens : packRows(tokens, labelled, maxLen);
-    for (let start = 0; start < labelled.length; start += this.trainBatchSize) {
-      const n = Math.min(this.trainBatchSize, labelled.length - start);
+    for (let start = 0; start < labelled.length; start += this.#trainBatchSize) {
+      const n = Math.min(this.#trainBatchSize, labelled.length - start);
       const step = this.#trainStep(source.subarray(start * maxLen, (start + n) * maxLen), labels.subarray(start, start + n), n);
       if (step.applied) {
         this.#version++;

@@ -14,6 +14,7 @@ import { KafkaSource } from '../sources/kafka.js';
 import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { SnapshotScorer } from './snapshot-scorer.js';
+import { splitBatch } from './split-batch.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
 
 /**
@@ -133,6 +134,8 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   try {
     if (deadLetters instanceof KafkaDeadLetterSink) await deadLetters.connect();
     if (role !== 'score') snapshots = await SnapshotPublisher.start(kafka, config, model, logger);
+    const stages = makeStageParts(config, model, metricsParts, opts.onProgress);
+    const averaging = role !== 'score' && config.snapshots.average;
     source = await KafkaSource.start({
       kafka,
       topic: sourceConfig.topic,
@@ -169,6 +172,19 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       logger,
       onBackpressure: () => metrics.backpressurePauses.inc(),
       onRebalance: () => metrics.rebalances.inc(),
+      ...(averaging
+        ? {
+            onAssigned: (assigned: readonly number[], topicPartitions: number) => {
+              const sizes = splitBatch({ maxRows: config.batch.maxRows, trainBatchSize: config.model.trainBatchSize }, assigned.length, topicPartitions);
+              stages.builder.maxRows = sizes.maxRows;
+              model.learner.trainBatchSize = sizes.trainBatchSize;
+              logger.info(
+                { partitions: assigned, topicPartitions, ...sizes },
+                `averaging trainer with ${assigned.length} of ${topicPartitions} partitions: batches of ${sizes.maxRows} rows, optimiser steps of ${sizes.trainBatchSize}`,
+              );
+            },
+          }
+        : {}),
     });
     const started = source;
     metrics.readLagFrom(() => started.lag());
@@ -176,7 +192,6 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     opts.onStart?.({ backend: model.backend, metricsUrl: server?.url ?? null });
     logger.info({ role, topic: sourceConfig.topic, groupId, deadLetterTopic }, 'worker started');
 
-    const stages = makeStageParts(config, model, metricsParts, opts.onProgress);
     const publisher = snapshots;
     const summary = await runPipeline({
       ...stages,

@@ -87,6 +87,8 @@ export interface KafkaSourceOptions {
   /** Called when partitions are paused because the pipeline is behind. */
   onBackpressure?: () => void;
   onRebalance?: () => void;
+  /** After each assignment (with at least one partition), before fetching: this worker's partitions and the topic's count. */
+  onAssigned?: (assigned: readonly number[], topicPartitions: number) => void;
 }
 
 /**
@@ -323,6 +325,8 @@ export class KafkaSource implements Source {
     const bounds = new Map(
       (await this.#admin.fetchTopicOffsets(this.#opts.topic)).map((p) => [p.partition, { low: BigInt(p.low), high: BigInt(p.high) }]),
     );
+    if (epoch !== this.#epoch) return;
+    this.#opts.onAssigned?.(partitions, bounds.size);
     // Offsets already durable on disk but never committed (a crash, or a broker outage,
     // between publishing and committing). Nothing new may arrive on these partitions to
     // carry the commit forward, so commit them now: lag and the group's position agree.

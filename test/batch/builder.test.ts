@@ -34,6 +34,18 @@ test('should flush a batch when maxRows is reached and keep every column value',
   assert.deepEqual([...(rows[1]![Columns.TOKENS] as Iterable<number>)], [10, 11, 12, 13]);
 });
 
+test('should close batches at a new maxRows from the next push', () => {
+  const builder = new BatchBuilder({ maxLen, maxRows: 4, maxAgeMs: 1000 });
+  assert.equal(builder.push(message(0, 1)), null);
+  assert.equal(builder.push(message(1, 1)), null);
+  builder.maxRows = 2;
+  assert.equal(builder.maxRows, 2);
+  assert.equal(builder.push(message(2, 1))?.numRows, 3, 'rows already buffered go out with the next push');
+  assert.equal(builder.push(message(3, 1)), null);
+  assert.equal(builder.push(message(4, 1))?.numRows, 2);
+  assert.throws(() => (builder.maxRows = 0), /maxRows must be a positive integer/);
+});
+
 test('should expose the token column as one flat matrix without copying', () => {
   const builder = new BatchBuilder({ maxLen, maxRows: 2, maxAgeMs: 1000 });
   builder.push(message(0, 0));

@@ -135,4 +135,18 @@ test('should average two trainers’ models through the snapshot topic', { timeo
   assert.equal(trained[0]! + trained[1]!, messages.length, 'the two trainers share the partitions of their group');
   const averaged = runs.map((r) => r.stderr.split('\n').filter((l) => l.includes('other trainer(s)"')).length);
   assert.ok(averaged[0]! + averaged[1]! >= 1, `averages: ${averaged.join(', ')}\n${runs.map((r) => r.stderr).join('\n')}`);
+  // Each assignment resizes a trainer's batches to its share of one trainer's (split-batch.ts):
+  // batch.maxRows 32 and model.trainBatchSize 32 (the default), halved with 1 of the 2 partitions.
+  const resized = runs.flatMap((r) =>
+    r.stderr
+      .split('\n')
+      .filter((l) => l.includes('"averaging trainer with'))
+      .map((l) => JSON.parse(l) as { partitions: number[]; topicPartitions: number; maxRows: number; trainBatchSize: number }),
+  );
+  assert.ok(resized.length >= 2, `assignments logged: ${resized.length}`);
+  for (const r of resized) {
+    assert.equal(r.topicPartitions, 2);
+    assert.deepEqual({ maxRows: r.maxRows, trainBatchSize: r.trainBatchSize }, { maxRows: 16 * r.partitions.length, trainBatchSize: 16 * r.partitions.length });
+  }
+  assert.ok(resized.some((r) => r.partitions.length === 1), `no trainer ever had half the partitions: ${JSON.stringify(resized)}`);
 });

@@ -86,6 +86,20 @@ test('should count one model version per training step and report the version th
   assert.equal(learner.evaluation().trainSteps, 6);
 });
 
+test('should take steps of a new trainBatchSize from the next batch', async (t) => {
+  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 4 });
+  t.after(() => learner.dispose());
+  const stream = new SyntheticStream(4, { maxLen, vocabSize, rows: 10 });
+  assert.equal((await learner.process(stream.batch())).trainSteps, 3); // 4 + 4 + 2 rows
+  learner.trainBatchSize = 2;
+  assert.equal(learner.trainBatchSize, 2);
+  assert.equal((await learner.process(stream.batch())).trainSteps, 5);
+  assert.throws(
+    () => (learner.trainBatchSize = 1.5),
+    (err: unknown) => err instanceof ConfigError && err.path === 'model.trainBatchSize',
+  );
+});
+
 test('should serialise overlapping calls so each batch sees the previous one’s model', async (t) => {
   const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
   t.after(() => learner.dispose());
