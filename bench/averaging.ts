@@ -7,7 +7,7 @@
  * one-trainer run is checked against a real replay of the same pipeline.
  *
  *   npm run bench:averaging -- [--trainers 2] [--average-every 256,1024,4096]
- *     [--server-lr 1,2] [--server-momentum 0,0.9] [--json]
+ *     [--batches split,whole] [--server-lr 1,2] [--server-momentum 0,0.9] [--json]
  *
  * Progress goes to stderr; the table (or, with --json, the result object) to stdout.
  * Figures are printed, never asserted: the run exits 0 whatever they are.
@@ -54,6 +54,17 @@ const program = new Command('npm run bench:averaging --')
     [DEFAULT_AVERAGE_EVERY],
   )
   .option(
+    '--batches <split|whole[,…]>',
+    "split: each trainer takes its share of one trainer's record batch and optimiser step, as the product's averaging trainers do; " +
+      "whole: one trainer's sizes each (comma-separated: one run each)",
+    (v: string) =>
+      v.split(',').map((b) => {
+        if (b !== 'split' && b !== 'whole') throw new InvalidArgumentError(`expected split or whole, got "${b}"`);
+        return b === 'split';
+      }),
+    [true, false],
+  )
+  .option(
     '--server-lr <eta[,eta…]>',
     'server learning rate η of the average: base + η·(mean − base); 1 is plain FedAvg (comma-separated: one run each)',
     (v: string) => numbers(v, 'numbers > 0', (n) => Number.isFinite(n) && n > 0),
@@ -75,8 +86,9 @@ const program = new Command('npm run bench:averaging --')
     'after',
     `
 Examples:
-  $ npm run bench:averaging                                      1 trainer vs 2, averaging every ${DEFAULT_AVERAGE_EVERY} rows
-  $ npm run bench:averaging -- --average-every 256,1024,4096     one 2-trainer run per period
+  $ npm run bench:averaging                                      1 trainer vs 2 (split and whole batches), averaging every ${DEFAULT_AVERAGE_EVERY} rows
+  $ npm run bench:averaging -- --average-every 256,1024,4096     one 2-trainer run per period and batching
+  $ npm run bench:averaging -- --batches split                   only what the product's averaging trainers do
   $ npm run bench:averaging -- --trainers 2,4 --rows 2000 --no-replay
   $ npm run bench:averaging -- --server-lr 1,1.5,2 --server-momentum 0,0.9   one run per η × β
 
@@ -89,6 +101,7 @@ parseOrExit(program);
 const o = program.opts<{
   trainers: number[];
   averageEvery: number[];
+  batches: boolean[];
   serverLr: number[];
   serverMomentum: number[];
   partitions: number;
@@ -136,7 +149,9 @@ const warmUp = { trainers: Math.min(2, o.partitions), rows: 4 * config.batch.max
 await runAveraging({
   config,
   messages: stream.messages.slice(0, warmUp.rows),
+  partitions: o.partitions,
   trainers: warmUp.trainers,
+  splitBatch: true,
   averageEvery: 2 * config.batch.maxRows,
   serverLearningRate: 1,
   serverMomentum: 0,
@@ -144,12 +159,16 @@ await runAveraging({
 });
 
 const configurations = [
-  { trainers: 1, averageEvery: 0, serverLearningRate: 1, serverMomentum: 0 },
+  { trainers: 1, splitBatch: false, averageEvery: 0, serverLearningRate: 1, serverMomentum: 0 },
   ...o.trainers
     .filter((n) => n > 1)
     .flatMap((trainers) =>
-      o.averageEvery.flatMap((averageEvery) =>
-        o.serverLr.flatMap((serverLearningRate) => o.serverMomentum.map((serverMomentum) => ({ trainers, averageEvery, serverLearningRate, serverMomentum }))),
+      [...new Set(o.batches)].flatMap((splitBatch) =>
+        o.averageEvery.flatMap((averageEvery) =>
+          o.serverLr.flatMap((serverLearningRate) =>
+            o.serverMomentum.map((serverMomentum) => ({ trainers, splitBatch, averageEvery, serverLearningRate, serverMomentum })),
+          ),
+        ),
       ),
     ),
 ];
@@ -158,9 +177,9 @@ for (const c of configurations) {
   log(
     c.trainers === 1
       ? '1 trainer'
-      : `${c.trainers} trainers, averaging every ${c.averageEvery} trained rows, server lr ${c.serverLearningRate}, server momentum ${c.serverMomentum}`,
+      : `${c.trainers} trainers, ${c.splitBatch ? 'split' : 'whole'} batches, averaging every ${c.averageEvery} trained rows, server lr ${c.serverLearningRate}, server momentum ${c.serverMomentum}`,
   );
-  const run = await runAveraging({ config, messages: stream.messages, logger, ...c });
+  const run = await runAveraging({ config, messages: stream.messages, partitions: o.partitions, logger, ...c });
   log(`  accuracy ${((run.evaluation.accuracy ?? Number.NaN) * 100).toFixed(2)} % in ${run.seconds.toFixed(1)} s`);
   runs.push(run);
 }

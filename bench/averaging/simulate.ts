@@ -6,6 +6,9 @@
  *
  * - Trainer of a record: its partition mod N (a consumer group's round-robin assignment
  *   of partitions 0…P−1 to N members).
+ * - Batch sizes: with `splitBatch`, each trainer's share of one trainer's record batch and
+ *   optimiser step, by its share of the partitions (src/runtime/split-batch.ts), as the
+ *   product's averaging trainers take them; without, one trainer's whole sizes each.
  * - Each trainer batches its own records (the pipeline's BatchBuilder, `batch.maxRows`)
  *   and runs a batch (score, then train) the moment it fills, so batches of all trainers
  *   run interleaved in stream order; at the end of the stream the part-filled batches run
@@ -34,6 +37,7 @@ import { applyAverage, federatedAverage, federatedUpdate, modelWeightsOf, type M
 import { OnlineEvaluator, type EvaluationSnapshot } from '../../src/model/evaluation.js';
 import { labelledRows, type PrequentialLearner } from '../../src/model/learner.js';
 import { makeModelParts } from '../../src/runtime/components.js';
+import { splitBatch, type BatchSizes } from '../../src/runtime/split-batch.js';
 
 /** Rows of the stream per point of an AveragingRun's learning curve. */
 export const CURVE_ROWS = 1024;
@@ -41,7 +45,11 @@ export const CURVE_ROWS = 1024;
 export interface AveragingRunOptions {
   config: Readonly<PipelineConfig>;
   messages: readonly TokenizedMessage[];
+  /** Partitions of the simulated topic: record i is on partition i mod `partitions`. */
+  partitions: number;
   trainers: number;
+  /** Each trainer takes its share of one trainer's batch sizes (splitBatch); false: the whole sizes each. Ignored with one trainer. */
+  splitBatch: boolean;
   /** Trained rows (all trainers together) between two averages; ignored with one trainer. */
   averageEvery: number;
   /** η of federatedUpdate; 1: plain FedAvg. Ignored with one trainer. */
@@ -58,6 +66,10 @@ export interface AveragingRun {
   /** null with one trainer. */
   serverLearningRate: number | null;
   serverMomentum: number | null;
+  /** null with one trainer. */
+  splitBatch: boolean | null;
+  /** Record batch and optimiser step sizes, per trainer. */
+  batchSizes: BatchSizes[];
   averages: number;
   rows: number;
   /** Over every labelled row, each scored before its trainer trained on it. */
@@ -91,14 +103,24 @@ export async function runAveraging(opts: AveragingRunOptions): Promise<Averaging
   const { config, messages } = opts;
   const n = opts.trainers;
   const trainers: Trainer[] = [];
+  const whole = { maxRows: config.batch.maxRows, trainBatchSize: config.model.trainBatchSize };
+  const batchSizes = Array.from({ length: n }, (_, k) => {
+    const owned = Array.from({ length: opts.partitions }, (_, p) => p).filter((p) => p % n === k).length;
+    return n > 1 && opts.splitBatch ? splitBatch(whole, owned, opts.partitions) : whole;
+  });
   try {
     for (let k = 0; k < n; k++) {
       // The product's model construction (network from the config, seed, train batch,
       // model.initialModel); its vocabulary is not used (the stream is tokenized already).
-      const parts = await makeModelParts({ ...config, model: { ...config.model, checkpointDir: null } }, opts.logger, 'never');
+      const sizes = batchSizes[k]!;
+      const parts = await makeModelParts(
+        { ...config, model: { ...config.model, checkpointDir: null, trainBatchSize: sizes.trainBatchSize } },
+        opts.logger,
+        'never',
+      );
       trainers.push({
         learner: parts.learner,
-        builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
+        builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: sizes.maxRows, maxAgeMs: config.batch.maxAgeMs }),
         pending: [],
         rowsSinceAverage: 0,
         batches: 0,
@@ -185,6 +207,8 @@ export async function runAveraging(opts: AveragingRunOptions): Promise<Averaging
       averageEvery: n > 1 ? opts.averageEvery : null,
       serverLearningRate: n > 1 ? opts.serverLearningRate : null,
       serverMomentum: n > 1 ? opts.serverMomentum : null,
+      splitBatch: n > 1 ? opts.splitBatch : null,
+      batchSizes,
       averages,
       rows: messages.length,
       evaluation: overall.snapshot(),

@@ -34,9 +34,17 @@ const points = (x: number | null, base: number | null): string => {
 const fixed = (x: number | null, digits: number): string => (x === null ? '—' : x.toFixed(digits));
 const count = (x: number): string => x.toLocaleString('en-US');
 
+/** Rows in one batch of every trainer together. */
+const roundRows = (run: AveragingRun): number => run.batchSizes.reduce((sum, b) => sum + b.maxRows, 0);
 /** Averages closer together than one batch per trainer: see the † note. */
-const handsOff = (run: AveragingRun, batchRows: number): boolean =>
-  run.averageEvery !== null && run.averageEvery < run.trainers * batchRows;
+const handsOff = (run: AveragingRun): boolean => run.averageEvery !== null && run.averageEvery < roundRows(run);
+/** "128 / 16": a trainer's record batch and optimiser step (the first trainer's when they differ, marked ≈). */
+const sizes = (run: AveragingRun): string => {
+  const [first] = run.batchSizes;
+  const same = run.batchSizes.every((b) => b.maxRows === first!.maxRows && b.trainBatchSize === first!.trainBatchSize);
+  return `${same ? '' : '≈ '}${first!.maxRows} / ${first!.trainBatchSize}`;
+};
+const batching = (run: AveragingRun): string => (run.splitBatch === null ? 'whole' : run.splitBatch ? 'split' : 'whole');
 
 export function renderAveragingTable(r: AveragingBenchResult): string {
   const base = r.runs[0]!;
@@ -44,19 +52,21 @@ export function renderAveragingTable(r: AveragingBenchResult): string {
     `# Federated averaging: 1 vs N trainers on the corpus (prequential, same order)`,
     '',
     `${r.pipeline}: ${count(r.rows)} messages from ${r.input} (${count(r.dropped)} dropped by decode or cleaning), ` +
-      `vocabulary fitted on the first ${count(r.bootstrapRows)}; batches of ${r.batchRows} per trainer, ` +
-      `train batch ${r.trainBatchSize}, Adam learning rate ${r.learningRate}, seed ${r.seed}; ` +
+      `vocabulary fitted on the first ${count(r.bootstrapRows)}; one trainer's record batch ${r.batchRows} rows, ` +
+      `optimiser step ${r.trainBatchSize} rows, Adam learning rate ${r.learningRate}, seed ${r.seed}; ` +
       `backend ${r.backend.name}${r.backend.simd === true ? ' (SIMD)' : ''}, ${r.lstm} LSTM. ` +
       `Record i → partition i mod ${r.partitions} → trainer (partition mod N). ` +
       `Preparation (read, clean, tokenize; not in the wall times) ${r.prepareSeconds.toFixed(1)} s.`,
     '',
-    '| trainers | average every (rows) | server lr η | server momentum β | averages | accuracy | Δ vs 1 trainer (points) | 2nd-half accuracy | Δ 2nd half (points) | AUC | log loss | wall time (s) | averaging (s) |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| trainers | batches | batch / step rows per trainer | average every (rows) | server lr η | server momentum β | averages | accuracy | Δ vs 1 trainer (points) | 2nd-half accuracy | Δ 2nd half (points) | AUC | log loss | wall time (s) | averaging (s) |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...r.runs.map((run) => {
       const e = run.evaluation;
       const cells = [
         run.trainers,
-        run.averageEvery === null ? '—' : `${count(run.averageEvery)}${handsOff(run, r.batchRows) ? ' †' : ''}`,
+        run.trainers === 1 ? '—' : batching(run),
+        sizes(run),
+        run.averageEvery === null ? '—' : `${count(run.averageEvery)}${handsOff(run) ? ' †' : ''}`,
         run.serverLearningRate === null ? '—' : String(run.serverLearningRate),
         run.serverMomentum === null ? '—' : String(run.serverMomentum),
         run.averages,
@@ -75,11 +85,13 @@ export function renderAveragingTable(r: AveragingBenchResult): string {
   ];
   const windows = base.curve.length;
   const setting = (run: AveragingRun): string =>
-    run.trainers === 1 ? '1' : `${run.trainers}, every ${count(run.averageEvery!)}, η ${run.serverLearningRate}, β ${run.serverMomentum}`;
+    run.trainers === 1
+      ? '1'
+      : `${run.trainers}, ${batching(run)}, every ${count(run.averageEvery!)}, η ${run.serverLearningRate}, β ${run.serverMomentum}`;
   lines.push(
     `Learning curve: accuracy per ${count(CURVE_ROWS)} rows of the stream.`,
     '',
-    `| trainers, average every, η, β | ${Array.from({ length: windows }, (_, w) => `rows ${count(w * CURVE_ROWS)}–${count(Math.min(r.rows, (w + 1) * CURVE_ROWS) - 1)}`).join(' | ')} |`,
+    `| trainers, batches, average every, η, β | ${Array.from({ length: windows }, (_, w) => `rows ${count(w * CURVE_ROWS)}–${count(Math.min(r.rows, (w + 1) * CURVE_ROWS) - 1)}`).join(' | ')} |`,
     `|---|${'---:|'.repeat(windows)}`,
     ...r.runs.map((run) => `| ${setting(run)} | ${run.curve.map((e) => percent(e.accuracy)).join(' | ')} |`),
     '',
@@ -95,11 +107,11 @@ export function renderAveragingTable(r: AveragingBenchResult): string {
         `(README's full-corpus run on 2 cores: 89.7 %).`,
     );
   }
-  const handOff = r.runs.find((run) => handsOff(run, r.batchRows));
+  const handOff = r.runs.find(handsOff);
   if (handOff !== undefined) {
     lines.push(
       '',
-      `† Shorter than one batch per trainer (N × batch.maxRows = ${handOff.trainers * r.batchRows} rows): an average can come ` +
+      `† Shorter than one batch of every trainer (${count(roundRows(handOff))} rows with ${handOff.trainers} trainers, ${batching(handOff)} batches): an average can come ` +
         'after only some trainers trained, and the others then start their next batch from those weights. Trainers take turns ' +
         'here, so that is a hand-off of one model from trainer to trainer (sequential training, one Adam state per trainer), ' +
         'which workers training side by side cannot do: read such a row as a bound, not as the cost of averaging.',
@@ -108,7 +120,10 @@ export function renderAveragingTable(r: AveragingBenchResult): string {
   const rejected = r.runs.reduce((sum, run) => sum + run.rejectedSteps, 0);
   lines.push(
     '',
-    'Accuracy, AUC and log loss: over every labelled message, each scored by the trainer that owns it before that trainer trained on it. ' +
+    'Batches: split, each trainer takes its share of one trainer\'s record batch and optimiser step, by its share of the partitions, ' +
+      'as the product\'s averaging trainers do (src/runtime/split-batch.ts); whole, each takes one trainer\'s sizes, which makes N trainers ' +
+      'take 1/N of the optimiser steps per row of the stream. ' +
+      'Accuracy, AUC and log loss: over every labelled message, each scored by the trainer that owns it before that trainer trained on it. ' +
       '2nd half: the same over the second half of the stream only. Wall time: batch, score, train and average in one process, ' +
       'trainers taking turns: the compute of all trainers together (N workers side by side would share it), no transport; ' +
       'averaging: reading, averaging and writing back the weights, in process (over Kafka each trainer also sends and reads snapshots). ' +
