@@ -6,6 +6,7 @@
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { RecordBatch } from 'apache-arrow';
+import { retokenize } from '../batch/retokenize.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { SourceError } from '../errors.js';
 import { selectBackend } from '../model/backend.js';
@@ -34,6 +35,11 @@ export class SnapshotScorer implements BatchModel {
   #next: ModelSnapshot | null = null;
   #arrived: (() => void) | null = null;
   #swaps = 0;
+  /**
+   * Set by a swap to another vocabulary: rows tokenized before it (the batch being scored,
+   * perhaps some buffered after it) are tokenized again until a batch comes that needs none.
+   */
+  #retokenizing = false;
 
   private constructor(config: Readonly<PipelineConfig>, logger: Logger, watcher: SnapshotWatcher, current: Loaded) {
     this.#config = config;
@@ -105,6 +111,12 @@ export class SnapshotScorer implements BatchModel {
 
   async process(batch: RecordBatch): Promise<{ scores: Float32Array; modelVersion: number; trainedRows: number }> {
     await this.#swapIfNewer();
+    if (this.#retokenizing) {
+      const tokenizer = this.#current.tokenizer;
+      const rewritten = retokenize(batch, (text, out) => tokenizer.encode(text, out));
+      this.#retokenizing = rewritten > 0;
+      if (rewritten > 0) this.#logger.info({ rows: rewritten }, 'tokenized rows again with the new snapshot’s vocabulary');
+    }
     const { scores, modelVersion } = await this.#current.learner.score(batch);
     return { scores, modelVersion, trainedRows: 0 };
   }
@@ -143,8 +155,14 @@ export class SnapshotScorer implements BatchModel {
     this.#current = loaded;
     previous.learner.dispose();
     if (first === null) this.#swaps++;
-    if (previous.snapshot !== null && JSON.stringify(previous.tokenizer.toJSON()) !== JSON.stringify(loaded.tokenizer.toJSON())) {
-      this.#logger.warn({ producer: next.producer }, 'the new snapshot has another vocabulary: rows tokenized before the swap are scored with it (give trainers one tokenizer.path)');
+    // (A waiting scorer's first snapshot comes before any row is tokenized.)
+    if (first === null && JSON.stringify(previous.tokenizer.toJSON()) !== JSON.stringify(loaded.tokenizer.toJSON())) {
+      this.#retokenizing = true;
+      // Expected after an untrained start without tokenizer.path; otherwise the trainers differ.
+      this.#logger[previous.snapshot === null ? 'info' : 'warn'](
+        { producer: next.producer },
+        'the new snapshot has another vocabulary: rows tokenized before the swap are tokenized again (give every trainer one tokenizer.path)',
+      );
     }
     this.#logLoaded(first ?? 'swapped to a newer model snapshot');
   }

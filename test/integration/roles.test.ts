@@ -82,11 +82,63 @@ test('should score every message exactly once with a trainer’s latest snapshot
   assert.ok(versions.distinct >= 2, `rows carry ${versions.distinct} model versions`);
 });
 
-/** Min and max model_version of the rows of each round (the first 100 offsets of each partition, then the rest). */
-async function modelVersionsByRound(outDir: string): Promise<{ first: { min: number; max: number }; second: { min: number; max: number }; distinct: number }> {
+test('should score with the declared untrained model until the first snapshot, then with it (scorerStart: untrained)', { timeout: 240_000 }, async (t) => {
+  const brokers = await ensureBroker();
+  const topic = uniqueName('untrained');
+  const groupId = uniqueName('group');
+  const partitions = 2;
+  const perRound = 100;
+  await createTopic(brokers, topic, partitions);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-untrained-'));
+  let scorer: RunningWorker | null = null;
+  t.after(async () => {
+    scorer?.child.kill('SIGKILL');
+    await deleteTopic(brokers, topic, `${topic}.dlq`, `${topic}.model`);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const round = (r: number) => Array.from({ length: perRound }, (_, k) => labelledMessage(r * perRound + k, partitions));
+  // The trainer's vocabulary is not the one the scorer fits on its first rows (the last
+  // messages first: other word ids), so the swap has rows to tokenize again.
+  const tokenizer = new Tokenizer({ numWords: 10_000, maxLen: 100 });
+  tokenizer.fitOnTexts(round(0).reverse().map((m) => (JSON.parse(String(m.value)) as { text: string }).text)).freeze();
+  await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON()));
+  const pipeline = async (worker: string): Promise<string> => {
+    const file = path.join(dir, `${worker}.yaml`);
+    let yaml = workerPipelineYaml({ name: 'w', brokers, topic, groupId, dir, worker, checkpointEveryRows: 0, metricsPort: 0 });
+    if (worker === 'trainer') yaml = yaml.replace('tokenizer:\n', `tokenizer:\n  path: ${path.join(dir, 'tokenizer.json')}\n`);
+    await writeFile(file, `${yaml}snapshots:\n  topic: ${topic}.model\n  everyRows: 50\n  scorerStart: untrained\n  producerId: trainer\n`);
+    return file;
+  };
+  const scored = async (): Promise<number> => [...(await committedOffsets(brokers, groupId, topic)).values()].reduce((n, o) => n + Math.max(0, Number(o)), 0);
+
+  // No trainer yet: the scorer starts at once, with the seed's model, version 0.
+  await produceMessages(brokers, topic, round(0));
+  scorer = startWorker(await pipeline('scorer'), dir, ['--role', 'score']);
+  await waitFor('the first round scored', async () => (await scored()) >= perRound, 120_000);
+  assert.match(scorer.stderr(), /scoring with the untrained model \(version 0\)/);
+
+  // A trainer learns the first round and publishes; the second round comes after.
+  const trained = await runCli(['run', await pipeline('trainer'), '--role', 'train', '--exit-when-idle', '5', '--json'], dir, {}, { timeoutMs: 120_000 });
+  assert.equal(trained.code, 0, trained.stderr);
+  await produceMessages(brokers, topic, round(1));
+  await waitFor('the second round scored', async () => (await scored()) >= 2 * perRound, 120_000);
+  scorer.child.kill('SIGTERM');
+  assert.equal(await scorer.exited, 0, scorer.stderr());
+  assert.match(scorer.stderr(), /"msg":"swapped to a newer model snapshot"/);
+  assert.match(scorer.stderr(), /"msg":"the new snapshot has another vocabulary/);
+  assert.match(scorer.stderr(), /"msg":"tokenized rows again with the new snapshot’s vocabulary"/);
+
+  const expected = Array.from({ length: partitions }, (_, p) => Array.from({ length: (2 * perRound) / partitions }, (_, o) => `${p}/${o}`)).flat();
+  assertExactlyOnce(await outputPositions(dir), expected);
+  const versions = await modelVersionsByRound(path.join(dir, 'out', 'w'), perRound / partitions);
+  assert.deepEqual(versions.first, { min: 0, max: 0 }, 'the first round was scored by the declared untrained model');
+  assert.ok(versions.second.min > 0, `the second round was scored by the trainer's snapshot: ${JSON.stringify(versions)}`);
+});
+
+/** Min and max model_version of the rows of each round (the first `perRound` offsets of each partition, then the rest). */
+async function modelVersionsByRound(outDir: string, perRound = PER_ROUND / PARTITIONS): Promise<{ first: { min: number; max: number }; second: { min: number; max: number }; distinct: number }> {
   const db = await (await DuckDBInstance.create(':memory:')).connect();
   try {
-    const perRound = PER_ROUND / PARTITIONS;
     const reader = await db.runAndReadAll(
       `SELECT ("offset" >= ${perRound})::INTEGER AS round, min(model_version)::DOUBLE AS lo, max(model_version)::DOUBLE AS hi,
               (SELECT count(DISTINCT model_version) FROM read_parquet('${outDir}/**/*.parquet'))::DOUBLE AS distinct_versions
