@@ -146,19 +146,21 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
     tracker.markDone(letters.map((l) => l.position));
     for (const letter of letters) {
       deadLettersByReason[letter.reason] = (deadLettersByReason[letter.reason] ?? 0) + 1;
-      parts.metrics.deadLetters.labels(letter.reason).inc();
+      if (!parts.deadLetters.keepsNothing) parts.metrics.deadLetters.labels(letter.reason).inc();
     }
     progress.deadLetters += letters.length;
   };
 
   const published = (durable: DurableFile[]): void => {
+    const counted = !parts.sink.keepsNothing;
     for (const file of durable) {
       const nowMs = Date.now();
       for (const timestampMs of tracker.markDurable(file)) {
-        parts.metrics.endToEndLatency.observe(Math.max(0, (nowMs - timestampMs) / 1000));
+        if (counted) parts.metrics.endToEndLatency.observe(Math.max(0, (nowMs - timestampMs) / 1000));
       }
       files.push(file);
       progress.rowsWritten += file.rows;
+      if (!counted) continue;
       parts.metrics.outputFiles.inc();
       parts.metrics.outputRows.inc(file.rows);
       parts.metrics.outputBytes.inc(file.bytes);

@@ -1,12 +1,15 @@
 /**
  * The trainer role's sinks: scorers write the output and the dead letters of the topic,
  * so a trainer writes nothing. Each batch counts as done at once, so the trainer's own
- * consumer group commits what it has trained on; its bad records are only counted.
+ * consumer group commits what it has trained on. Neither counts in the output and
+ * dead-letter metrics: the scorers read the same records and count them once.
  */
 import { sourceRangesWithRows } from '../batch/positions.js';
 import type { DeadLetterSink, DurableFile, ScoredBatch, Sink } from './sink.js';
 
 export class DiscardSink implements Sink {
+  readonly keepsNothing = true;
+
   write(scored: ScoredBatch): Promise<DurableFile[]> {
     return Promise.resolve(
       sourceRangesWithRows(scored.batch).map((range) => ({
@@ -39,6 +42,8 @@ export class DiscardSink implements Sink {
 }
 
 export class DiscardDeadLetterSink implements DeadLetterSink {
+  readonly keepsNothing = true;
+
   write(): Promise<void> {
     return Promise.resolve();
   }

@@ -31,6 +31,8 @@ export interface SinkCallOptions {
 
 /** Where scored rows go. Parquet is the default; one implementation per file. */
 export interface Sink {
+  /** True for a sink that keeps nothing (a trainer's): its rows are not counted as output; the scorers count theirs. */
+  readonly keepsNothing?: boolean;
   /**
    * Appends the rows; returns the files that became durable because of this write. May
    * take long: an implementation can retry a failing store before it returns (the caller
@@ -49,6 +51,8 @@ export interface Sink {
 
 /** Where dead letters go: a topic for Kafka, a file for replay. */
 export interface DeadLetterSink {
+  /** True for a sink that keeps nothing (a trainer's): its dead letters are not counted; the scorers count theirs. */
+  readonly keepsNothing?: boolean;
   write(letters: readonly DeadLetter[]): Promise<void>;
   /** Safe to call twice. */
   close(): Promise<void>;
