@@ -24,13 +24,20 @@ const RoleNames = { all: 'worker', train: 'trainer', score: 'scorer' } as const;
 
 export function formatWorkerSummary(s: WorkerSummary): string {
   const heading = `textstream ${RoleNames[s.role]} on topic ${s.topic} (group ${s.groupId})`;
-  const text = formatRunSummary(s, heading, s.deadLetterTopic === null ? 'counted only (the scorers dead-letter them)' : `topic ${s.deadLetterTopic}`, s.role !== 'train');
+  const text = formatRunSummary(
+    s,
+    heading,
+    s.deadLetterTopic === null ? 'counted only (the scorers dead-letter them)' : `topic ${s.deadLetterTopic}`,
+    s.role !== 'train',
+    // A scorer does not evaluate: its model's figures are the trainer's at publish time.
+    s.role === 'score' ? "; the trainer's, from the snapshot in use" : '',
+  );
   if (s.role === 'all') return text;
   return `${text}  model snapshots ${s.role === 'train' ? 'published' : 'swapped in'}: ${s.snapshots}\n`;
 }
 
 /** The end-of-run report: counts, model quality, per-stage throughput, output files. */
-function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: string, writesFiles: boolean): string {
+function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: string, writesFiles: boolean, evaluatedBy = ''): string {
   const e = s.evaluation;
   const majority = e.count > 0 ? Math.max(e.positives, e.negatives) / e.count : null;
   const reasons = Object.entries(s.deadLettersByReason)
@@ -44,7 +51,7 @@ function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: str
     `  dead letters          ${num(s.deadLetters)}${reasons ? ` (${reasons})` : ''} → ${deadLetterTarget}`,
     `  rows trained          ${num(s.rowsTrained)} (model version ${s.modelVersion}, backend ${s.backend.name}, ${s.lstm} LSTM)`,
     ...(s.rowsRetrained > 0 ? [`  rows re-trained       ${num(s.rowsRetrained)} (lost from the model by a crash; read again, not written again)`] : []),
-    `  prequential accuracy  ${pct(e.accuracy)} on ${num(e.count)} labelled rows (majority class ${pct(majority)})`,
+    `  prequential accuracy  ${pct(e.accuracy)} on ${num(e.count)} labelled rows (majority class ${pct(majority)}${evaluatedBy})`,
     `  prequential AUC       ${e.auc === null ? 'n/a' : e.auc.toFixed(4)}`,
     `  prequential log loss  ${e.logLoss === null ? 'n/a' : e.logLoss.toFixed(4)}`,
     `  wall time             ${s.seconds.toFixed(1)} s (${(s.rowsIn / s.seconds).toFixed(0)} rows/s end to end)`,
