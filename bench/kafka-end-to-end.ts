@@ -6,18 +6,29 @@
  * The measurement itself lives in bench/kafka.ts, shared with `npm run bench`.
  *
  *   bash scripts/kafka.sh start
- *   npx tsc -p . && node dist/bench/kafka-end-to-end.js [--workers 1] [--limit 6046]
+ *   npm run bench:kafka -- [--workers 1] [--limit 6046]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
 import { buildSpamAssassinDataset } from '../src/datasets/spamassassin.js';
 import { measureKafkaEndToEnd } from './kafka.js';
+import { parseOrExit, positiveInteger } from './options.js';
 
-const { values } = parseArgs({ options: { workers: { type: 'string', default: '1' }, limit: { type: 'string', default: '6046' } } });
-const workers = Number(values.workers);
+const program = new Command('npm run bench:kafka --')
+  .description(
+    'Kafka end to end on the bundled corpus: produce it into a fresh 4-partition topic on the local broker (127.0.0.1:9092; ' +
+      '`bash scripts/kafka.sh start`), start N `textstream run` workers, and time from their start until every message is a ' +
+      'durable row or a dead letter. Prints one JSON object.',
+  )
+  .option('--workers <n>', 'workers sharing the topic', positiveInteger, 1)
+  .option('--limit <n>', 'messages of the corpus to produce', positiveInteger, 6046)
+  .allowExcessArguments(false)
+  .exitOverride();
+parseOrExit(program);
+const { workers, limit } = program.opts<{ workers: number; limit: number }>();
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-bench-'));
 try {
@@ -28,7 +39,7 @@ try {
     brokers: ['127.0.0.1:9092'],
     dataset,
     workers,
-    limit: Number(values.limit),
+    limit,
     reps: 1,
     backend: 'auto',
     runTimeoutMs: 30 * 60_000,
