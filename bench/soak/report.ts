@@ -1,7 +1,7 @@
 /** The soak run as a markdown table, for the note and the terminal. */
 import { verificationRows } from '../chaos/verify.js';
 import type { SoakResult } from './harness.js';
-import { GROWTH_WINDOW_SECONDS, MAX_GROWTH, type SeriesSummary } from './samples.js';
+import { MAX_GROWTH, type SeriesSummary } from './samples.js';
 
 export function formatSoakResult(r: SoakResult, options: { messages: number; warmupMessages: number; partitions: number; sampleSeconds: number }): string {
   const n = (x: number): string => x.toLocaleString('en-US');
@@ -25,9 +25,8 @@ export function formatSoakResult(r: SoakResult, options: { messages: number; war
     row('heap used', series.heapUsedBytes, mib),
     row('live tensors', series.liveTensors, count),
     '',
-    `Growth = mean of the samples in the last ${GROWTH_WINDOW_SECONDS} s (${windowSamples.last}) / mean of the samples in the ` +
-      `first ${GROWTH_WINDOW_SECONDS} s after warm-up (${windowSamples.afterWarmup}) − 1` +
-      (r.summary.windowsOverlap ? '; the run after warm-up was shorter than two windows, so they overlap.' : '.'),
+    `Growth = the last third of the samples after warm-up over the first third (${windowSamples} samples each) − 1: ` +
+      'for heap used their lowest values (after a major collection: the live set), for RSS their means.',
     `PASS needs RSS and heap growth < ${MAX_GROWTH * 100} %, live tensors at the end = at the end of warm-up, exit 0 at SIGTERM, ` +
       'no missing and no duplicate rows.',
     '',
