@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { userEnvironment } from './helpers/cli.js';
 import { ensureBroker } from './helpers/kafka.js';
 import { repoRoot } from './helpers/paths.js';
@@ -66,12 +67,32 @@ async function resetWalkthroughState(brokers: string): Promise<void> {
     const doomed = WALKTHROUGH.topics.filter((t) => existing.has(t));
     if (doomed.length > 0) await admin.deleteTopics({ topics: doomed, timeout: 10_000 });
     const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
-    if (groups.includes(WALKTHROUGH.group)) await admin.deleteGroups([WALKTHROUGH.group]);
+    if (groups.includes(WALKTHROUGH.group)) await deleteGroupOnceEmpty(admin, WALKTHROUGH.group);
   } finally {
     await admin.disconnect();
   }
   await rm(path.join(repoRoot, WALKTHROUGH.output), { recursive: true, force: true });
   await rm(path.join(repoRoot, WALKTHROUGH.report), { force: true });
+}
+
+/**
+ * After a run just before (the test again, by hand) the group can still be listed while
+ * the broker already has it dead (its topics were deleted: GROUP_ID_NOT_FOUND, nothing to
+ * do), or still have members for a few seconds (NON_EMPTY_GROUP: try again).
+ */
+async function deleteGroupOnceEmpty(admin: Admin, group: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await admin.deleteGroups([group]);
+      return;
+    } catch (err) {
+      const errors = (err as { groups?: { error?: { type?: string } }[] }).groups ?? [];
+      if (errors.length > 0 && errors.every((g) => g.error?.type === 'GROUP_ID_NOT_FOUND')) return;
+      if (Date.now() > deadline) throw err;
+      await sleep(500);
+    }
+  }
 }
 
 function runBash(script: string): Promise<{ code: number | null; output: string }> {
