@@ -172,13 +172,19 @@ export async function runAveraging(opts: AveragingRunOptions): Promise<Averaging
       trainSteps += result.trainSteps;
       const { rows, labels } = labelledRows(batch);
       overall.observe(result.scores, rows, labels);
-      const lateRows = rows.filter((r) => indices[r]! >= half);
-      const lateLabels = labels.filter((_, k) => indices[rows[k]!]! >= half);
-      secondHalf.observe(result.scores, lateRows, lateLabels);
-      curve.forEach((evaluator, w) => {
-        const inWindow = Array.from(rows, (r, k) => ({ r, k })).filter(({ r }) => Math.floor(indices[r]! / CURVE_ROWS) === w);
-        if (inWindow.length > 0) evaluator.observe(result.scores, inWindow.map(({ r }) => r), inWindow.map(({ k }) => labels[k]!));
-      });
+      // The labelled rows whose place in the stream `keep` accepts.
+      const observeWhere = (evaluator: OnlineEvaluator, keep: (streamIndex: number) => boolean): void => {
+        const kept: number[] = [];
+        const keptLabels: number[] = [];
+        rows.forEach((r, k) => {
+          if (!keep(indices[r]!)) return;
+          kept.push(r);
+          keptLabels.push(labels[k]!);
+        });
+        if (kept.length > 0) evaluator.observe(result.scores, kept, keptLabels);
+      };
+      observeWhere(secondHalf, (i) => i >= half);
+      curve.forEach((evaluator, w) => observeWhere(evaluator, (i) => Math.floor(i / CURVE_ROWS) === w));
       t.rowsSinceAverage += result.trainedRows;
       sinceAverage += result.trainedRows;
       if (n > 1 && sinceAverage >= opts.averageEvery) await average();

@@ -10,8 +10,10 @@
  *
  * That moves the model, each round, by the trainers' mean update: with N trainers, each
  * of which trained on 1/N of the round's rows, about 1/N of the progress one trainer makes
- * on the same rows. `federatedUpdate` adds the usual remedy, a server learning rate η and
- * optionally server momentum β (Reddi et al. 2021; Hsu et al. 2019, FedAvgM): from the
+ * on the same rows, unless each takes 1/N of one trainer's batch, as the product's
+ * averaging trainers do (src/runtime/split-batch.ts). `federatedUpdate`, which only
+ * `npm run bench:averaging` uses, tries the other usual remedy, a server learning rate η
+ * and optionally server momentum β (Reddi et al. 2021; Hsu et al. 2019, FedAvgM): from the
  * base every trainer started the round from (the last average),
  *
  *   Δ = Σ_k (n_k / n) · (w_k − base),   v = β · v_prev + Δ,   w = base + η · v;

@@ -66,17 +66,6 @@ export interface EnsureSnapshotTopicOptions {
  * `compact,delete`). Returns its size limit for `publishSnapshot`. A topic that cannot
  * hold snapshots is a non-retryable SourceError that says how to fix it.
  */
-/** ensureSnapshotTopic with an admin client of its own, connected and released here. */
-export async function ensureSnapshotTopicOn(kafka: Kafka, topic: string): Promise<SnapshotTopic> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return await ensureSnapshotTopic(admin, topic);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 export async function ensureSnapshotTopic(admin: Admin, topic: string, options: EnsureSnapshotTopicOptions = {}): Promise<SnapshotTopic> {
   requireTopicName(topic);
   try {
@@ -123,6 +112,17 @@ export async function ensureSnapshotTopic(admin: Admin, topic: string, options: 
   } catch (err) {
     if (err instanceof TextstreamError) throw err;
     throw new SourceError(`checking snapshot topic ${topic} failed: ${message(err)}`, { cause: err, canRetry: true });
+  }
+}
+
+/** ensureSnapshotTopic with an admin client of its own, connected and released here. */
+export async function ensureSnapshotTopicOn(kafka: Kafka, topic: string): Promise<SnapshotTopic> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await ensureSnapshotTopic(admin, topic);
+  } finally {
+    await admin.disconnect();
   }
 }
 

@@ -16,7 +16,6 @@ export class PeerAverager {
   readonly #logger: Logger;
   /** Rows trained, per trainer (this one included), when its model last went into an average. */
   readonly #rowsAtLastAverage = new Map<string, number>();
-  #averages = 0;
 
   private constructor(watcher: SnapshotWatcher, self: string, logger: Logger) {
     this.#watcher = watcher;
@@ -35,11 +34,6 @@ export class PeerAverager {
     // Peers' models as they are now were learnt before this trainer's rows: they count from here.
     for (const s of watcher.initial.snapshots) averager.#rowsAtLastAverage.set(s.producer, s.metrics?.trainedRows ?? 0);
     return averager;
-  }
-
-  /** Averages done by this process. */
-  get averages(): number {
-    return this.#averages;
   }
 
   /**
@@ -62,7 +56,6 @@ export class PeerAverager {
     await applyAverage(learner, federatedAverage(inputs));
     this.#rowsAtLastAverage.set(this.#self, ownRows);
     for (const p of peers) this.#rowsAtLastAverage.set(p.snapshot.producer, p.snapshot.metrics!.trainedRows);
-    this.#averages++;
     this.#logger.info(
       { peers: peers.map((p) => ({ producer: p.snapshot.producer, modelVersion: p.snapshot.modelVersion, rows: p.rows })), ownRows: inputs[0]!.rows },
       `averaged the model with ${peers.length} other trainer(s)`,

@@ -96,11 +96,6 @@ export class SnapshotPublisher {
     );
   }
 
-  /** Averages with other trainers done by this process. */
-  get averages(): number {
-    return this.#averager?.averages ?? 0;
-  }
-
   async close(): Promise<void> {
     await this.#averager?.close();
     await this.#producer.disconnect();
