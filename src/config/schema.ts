@@ -217,7 +217,21 @@ export const PipelineSchema = z
           .describe("LSTM layer: 'fused' (native, built at install), 'stock' (tfjs-layers) or 'auto' (fused when built)."),
         embeddingDim: positiveInt.default(64).describe('Width of the word embedding (floats per token).'),
         units: positiveInt.default(64).describe('LSTM hidden units.'),
-        learningRate: z.number().positive().default(0.001).describe('Adam learning rate.'),
+        learningRate: z
+          .number()
+          .positive()
+          .default(0.003)
+          .describe(
+            "Adam learning rate. 0.003, not Keras' 0.001: a stream is learnt in one pass, so the early steps decide most of its accuracy; with clipNorm the higher rate stays stable (docs/quality.md).",
+          ),
+        clipNorm: z
+          .number()
+          .positive()
+          .nullable()
+          .default(1)
+          .describe(
+            "Scale each training step's gradients down to this joint L2 norm when larger (Keras' global_clipnorm): the rare exploding LSTM gradient then cannot undo what the model learnt; null: no clipping.",
+          ),
         trainBatchSize: positiveInt.default(32).describe('Labelled rows per training step.'),
         seed: z.number().int().default(42).describe('Seed for the initial weights.'),
         checkpointDir: z.string().min(1).nullable().default(null).describe('Where checkpoints go; null: none.'),

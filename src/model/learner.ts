@@ -1,14 +1,16 @@
 /**
  * The prequential ("test, then train") learner. For each Arrow batch it
- * 1. scores every row with the current model (tokens go from the Arrow buffer into one
- *    tensor; no per-row JS arrays),
- * 2. records the labelled rows' scores in the online evaluation (so accuracy, log loss and
- *    AUC are always out-of-sample), then
- * 3. trains on the labelled rows in minibatches of `trainBatchSize`, one optimiser step
- *    each (Keras' train_on_batch), except that a step whose loss or any gradient is NaN or
- *    infinite is rejected: the weights and Adam's state stay exactly as they were, and
- *    `rejectedUpdates` and `onRejectedUpdate` report it. One such step (a numerical
- *    blow-up, a bad kernel) would otherwise turn every weight into NaN for good.
+ * 1. scores the unlabelled rows with the current model (tokens go from the Arrow buffer
+ *    into one tensor; no per-row JS arrays),
+ * 2. trains on the labelled rows in minibatches of `trainBatchSize`, one optimiser step
+ *    each (Keras' train_on_batch), scoring each minibatch with the forward pass of the
+ *    step that trains on it, so every row is scored by the model as it stands right before
+ *    learning from it (Keras' predict_on_batch then train_on_batch), and records those
+ *    scores in the online evaluation (accuracy, log loss and AUC stay out-of-sample).
+ *    A step whose loss or any gradient is NaN or infinite is rejected: the weights and
+ *    Adam's state stay exactly as they were, and `rejectedUpdates` and `onRejectedUpdate`
+ *    report it. One such step (a numerical blow-up, a bad kernel) would otherwise turn
+ *    every weight into NaN for good.
  *
  * modelVersion counts applied optimiser steps; a batch's scores carry the version that made them.
  * Calls are serialised: a second `process` waits for the first, so a checkpoint never
@@ -36,6 +38,11 @@ export interface LearnerOptions {
    * per-op overhead; this only bounds the memory of one pass for very large batches.
    */
   scoreBatchSize?: number;
+  /**
+   * Global gradient-norm clipping (Keras' `global_clipnorm`): a step whose gradients'
+   * joint L2 norm exceeds this is scaled down to it. null: no clipping.
+   */
+  clipNorm?: number | null;
   evaluation?: EvaluatorOptions;
   /** Told about every rejected training step (log it at warn); see RejectedUpdate. */
   onRejectedUpdate?: (event: RejectedUpdate) => void;
@@ -70,9 +77,9 @@ export interface RejectedUpdate {
 }
 
 export interface ProcessResult {
-  /** P(label = 1) for every row of the batch, from the model before this batch trained it. */
+  /** P(label = 1) for every row of the batch, from the model right before it trained on the row. */
   scores: Float32Array;
-  /** The model version that produced `scores`. */
+  /** The model version before this batch (its k-th training step's rows were scored by version modelVersion + k). */
   modelVersion: number;
   /** The model version after training on this batch. */
   modelVersionAfter: number;
@@ -109,6 +116,7 @@ export class PrequentialLearner {
   #rowsSeen: number;
   #rejectedUpdates = 0;
   readonly #nanLossAtStep: number | null;
+  readonly #clipNorm: number | null;
   #stepsAttempted = 0;
   /** Per `source\u0000partition`: the last offset learnt from (see CheckpointState.trainedThrough). */
   readonly #trainedThrough: Map<string, bigint>;
@@ -132,6 +140,7 @@ export class PrequentialLearner {
     this.#evaluator = evaluator;
     this.#onRejectedUpdate = options.onRejectedUpdate;
     this.#nanLossAtStep = options.nanLossAtStep ?? null;
+    this.#clipNorm = options.clipNorm ?? null;
     this.#version = version;
     this.#rowsSeen = rowsSeen;
     this.#trainedThrough = trainedThrough;
@@ -361,10 +370,12 @@ export class PrequentialLearner {
     const tokens = this.#tokens(batch);
     const { rows: labelled, labels } = labelledRows(batch);
     const modelVersion = this.#version;
-    const scores = this.#score(tokens, rows);
-    this.#evaluator.observe(scores, labelled, labels);
+    // Unlabelled rows are scored by the model as it stands before the batch; each labelled
+    // row by the forward pass of the step that trains on it (see #train).
+    const scores = labelled.length === rows ? new Float32Array(rows) : this.#scoreUnlabelled(tokens, rows, labelled);
     this.#rowsSeen += rows;
-    const { steps, trainedRows, rejectedSteps, lossSum } = await this.#train(batch, tokens, labelled, labels);
+    const { steps, trainedRows, rejectedSteps, lossSum } = await this.#train(batch, tokens, labelled, labels, scores);
+    this.#evaluator.observe(scores, labelled, labels);
     this.#noteTrainedThrough(batch);
     return {
       scores,
@@ -379,12 +390,31 @@ export class PrequentialLearner {
     };
   }
 
-  /** Mini-batch steps over the labelled rows; a step with a NaN or infinite loss or gradient is not applied. */
+  /** Scores of the batch's unlabelled rows; labelled rows' entries stay 0 for #train to fill. */
+  #scoreUnlabelled(tokens: Int32Array, rows: number, labelled: Int32Array): Float32Array {
+    if (labelled.length === 0) return this.#score(tokens, rows);
+    const isLabelled = new Uint8Array(rows);
+    for (const r of labelled) isLabelled[r] = 1;
+    const unlabelled = new Int32Array(rows - labelled.length);
+    for (let r = 0, k = 0; r < rows; r++) if (isLabelled[r] === 0) unlabelled[k++] = r;
+    const own = this.#score(packRows(tokens, unlabelled, this.network.maxLen), unlabelled.length);
+    const scores = new Float32Array(rows);
+    unlabelled.forEach((r, k) => (scores[r] = own[k]!));
+    return scores;
+  }
+
+  /**
+   * Mini-batch steps over the labelled rows; a step with a NaN or infinite loss or gradient
+   * is not applied. With `scores`, each labelled row's score is written there from the
+   * forward pass of the step that trains on it: the model as it stands right before
+   * learning from the row (Keras' predict_on_batch then train_on_batch), at no extra cost.
+   */
   async #train(
     batch: RecordBatch,
     tokens: Int32Array,
     labelled: Int32Array,
     labels: Float32Array,
+    scores?: Float32Array,
   ): Promise<{ steps: number; trainedRows: number; rejectedSteps: number; lossSum: number }> {
     let lossSum = 0;
     let steps = 0;
@@ -396,6 +426,7 @@ export class PrequentialLearner {
     for (let start = 0; start < labelled.length; start += this.#trainBatchSize) {
       const n = Math.min(this.#trainBatchSize, labelled.length - start);
       const step = this.#trainStep(source.subarray(start * maxLen, (start + n) * maxLen), labels.subarray(start, start + n), n);
+      if (scores !== undefined) for (let k = 0; k < n; k++) scores[labelled[start + k]!] = step.scores[k]!;
       if (step.applied) {
         this.#version++;
         steps++;
@@ -469,7 +500,9 @@ export class PrequentialLearner {
    * mean of the compiled loss, then optimizer.minimize's gradients and update with the
    * variables in the same order), split so the update can be skipped: the results are
    * bit-identical to trainOnBatch's. Checking costs one read of the loss (trainOnBatch
-   * made it too) and one pass over the gradients' memory (see allFinite); no snapshot.
+   * made it too) and one pass over the gradients' memory (see sumOfSquares); no snapshot.
+   * The forward pass's outputs are the rows' scores before the step (the network has no
+   * dropout, so training mode computes what predict does).
    */
   #trainStep(tokens: Int32Array, labels: Float32Array, n: number): StepOutcome {
     const model = this.#model;
@@ -479,22 +512,38 @@ export class PrequentialLearner {
     const x = tf.tensor2d(tokens, [n, this.network.maxLen], 'int32');
     const y = tf.tensor2d(labels, [n, 1], 'float32');
     let computed: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
+    let predictions: tf.Tensor | undefined;
     const poisoned = ++this.#stepsAttempted === this.#nanLossAtStep;
     try {
       computed = optimizer.computeGradients(() => {
-        const out = model.call(x, { training: true });
-        const loss = tf.mean<tf.Scalar>(networkLoss(y, Array.isArray(out) ? out[0]! : out));
+        const output = model.call(x, { training: true });
+        predictions = tf.keep(Array.isArray(output) ? output[0]! : output);
+        const loss = tf.mean<tf.Scalar>(networkLoss(y, predictions));
         return poisoned ? tf.mul<tf.Scalar>(loss, Number.NaN) : loss;
       }, variables);
       const { value, grads } = computed;
+      const scores = predictions!.dataSync() as Float32Array;
       const ordered = variables.map((v) => ({ name: v.name, tensor: grads[v.name]! }));
       const loss = value.dataSync()[0]!;
-      if (!Number.isFinite(loss)) return { applied: false, loss, reason: 'loss' };
-      if (!ordered.every((g) => allFinite(g.tensor))) return { applied: false, loss, reason: 'gradient' };
-      optimizer.applyGradients(ordered);
-      return { applied: true, loss };
+      if (!Number.isFinite(loss)) return { applied: false, loss, reason: 'loss', scores };
+      // One pass over the gradients' memory gives both the finiteness check and the norm.
+      const norm = Math.sqrt(ordered.reduce((sum, g) => sum + sumOfSquares(g.tensor), 0));
+      if (!Number.isFinite(norm)) return { applied: false, loss, reason: 'gradient', scores };
+      const clip = this.#clipNorm;
+      if (clip !== null && norm > clip) {
+        const scaled = tf.tidy(() => ordered.map((g) => ({ name: g.name, tensor: tf.mul(g.tensor, clip / norm) })));
+        try {
+          optimizer.applyGradients(scaled);
+        } finally {
+          tf.dispose(scaled.map((g) => g.tensor));
+        }
+      } else {
+        optimizer.applyGradients(ordered);
+      }
+      return { applied: true, loss, scores };
     } finally {
       tf.dispose([x, y]);
+      if (predictions !== undefined) predictions.dispose();
       if (computed !== undefined) tf.dispose([computed.value, ...Object.values(computed.grads)]);
     }
   }
@@ -517,36 +566,39 @@ export class PrequentialLearner {
   }
 }
 
-type StepOutcome = { applied: true; loss: number } | { applied: false; loss: number; reason: RejectedUpdate['reason'] };
+/** `scores`: the step's rows scored by its forward pass, before the update. */
+type StepOutcome =
+  | { applied: true; loss: number; scores: Float32Array }
+  | { applied: false; loss: number; reason: RejectedUpdate['reason']; scores: Float32Array };
 
 /**
- * Whether every element of a float32 tensor is finite, in one pass over its memory (a view
- * of the wasm heap, no copy; dataSync elsewhere). A float64 sum does it exactly: NaN and
- * ±Infinity survive it (Infinity − Infinity is NaN) and float32 values cannot overflow it.
- * Eight independent sums let the CPU overlap the additions: ≈ 0.27 ms for the seed's
- * 640 000-element embedding gradient, against ≈ 0.55 ms for tf.sum's sequential loop and
- * ≈ 0.8 ms for tf.all(tf.isFinite(g)) (a whole training step is ≈ 15 ms).
+ * The sum of squares of a float32 tensor's elements, in one pass over its memory (a view
+ * of the wasm heap, no copy; dataSync elsewhere), in float64: NaN and ±Infinity survive
+ * it, so a non-finite result means a non-finite element, and float32 squares cannot
+ * overflow it. Eight independent sums let the CPU overlap the additions (≈ 0.3 ms for the
+ * seed's 640 000-element embedding gradient; a whole training step is ≈ 15 ms).
  */
-function allFinite(t: tf.Tensor): boolean {
+function sumOfSquares(t: tf.Tensor): number {
   // Nothing may allocate on the wasm heap while `a` is read (see tensorValues).
   const a = tensorValues(t);
   const n = a.length;
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
   let i = 0;
   for (; i + 8 <= n; i += 8) {
-    s0 += a[i]!;
-    s1 += a[i + 1]!;
-    s2 += a[i + 2]!;
-    s3 += a[i + 3]!;
-    s4 += a[i + 4]!;
-    s5 += a[i + 5]!;
-    s6 += a[i + 6]!;
-    s7 += a[i + 7]!;
+    const a0 = a[i]!, a1 = a[i + 1]!, a2 = a[i + 2]!, a3 = a[i + 3]!;
+    const a4 = a[i + 4]!, a5 = a[i + 5]!, a6 = a[i + 6]!, a7 = a[i + 7]!;
+    s0 += a0 * a0;
+    s1 += a1 * a1;
+    s2 += a2 * a2;
+    s3 += a3 * a3;
+    s4 += a4 * a4;
+    s5 += a5 * a5;
+    s6 += a6 * a6;
+    s7 += a7 * a7;
   }
-  for (; i < n; i++) s0 += a[i]!;
-  return Number.isFinite(s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7);
+  for (; i < n; i++) s0 += a[i]! * a[i]!;
+  return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
 }
-
 
 /**
  * Loads model and optimiser weights into a network built from the checkpoint's config.
@@ -613,6 +665,10 @@ function validateOptions(options: LearnerOptions): void {
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new ConfigError(`model.${key}`, `must be a positive integer, got ${value}`);
     }
+  }
+  const clip = options.clipNorm;
+  if (clip !== undefined && clip !== null && !(clip > 0 && Number.isFinite(clip))) {
+    throw new ConfigError('model.clipNorm', `must be a positive number or null, got ${clip}`);
   }
 }
 

@@ -65,6 +65,7 @@ export async function makeModelParts(
   const learnerOptions = {
     network: pipelineNetwork(config),
     trainBatchSize: config.model.trainBatchSize,
+    clipNorm: config.model.clipNorm,
     // A NaN or infinite step is not applied; the model keeps its last good weights.
     onRejectedUpdate: (event: RejectedUpdate) => logger.warn(event, event.message),
     ...faults,

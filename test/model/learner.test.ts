@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, ErrorCodes, TextstreamError } from '../../src/errors.js';
 import { PrequentialLearner, labelledRows } from '../../src/model/learner.js';
-import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, useWasm } from './helpers.js';
+import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, maxAbsDiff, useWasm } from './helpers.js';
 
 const maxLen = SMALL_NETWORK.maxLen!;
 const vocabSize = SMALL_NETWORK.vocabSize!;
@@ -59,6 +59,67 @@ test('should score before training: the scores are the untrained model’s', asy
   assert.equal(after.modelVersion, 1);
   // The pre-training scores of one full minibatch give the same loss the training step saw.
   assert.ok(Math.abs(learner.evaluation().logLoss! - processed.loss!) < 1e-5);
+});
+
+test('should score each training minibatch right before the step that trains on it', async (t) => {
+  // The reference is Keras' loop: predict_on_batch(chunk), then train_on_batch(chunk), chunk
+  // after chunk. Scoring the whole batch first would give chunks 2 and 3 the scores of a
+  // model two and one steps stale.
+  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
+  const reference = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
+  const stale = PrequentialLearner.create({ network: SMALL_NETWORK });
+  t.after(() => [learner, reference, stale].forEach((l) => l.dispose()));
+  const stream = new SyntheticStream(12, { maxLen, vocabSize, rows: 0 });
+  const messages = Array.from({ length: 24 }, (_, i) => stream.message(i % 3 === 0 ? 1 : 0, true));
+  const processed = await learner.process(batchOf(messages, maxLen));
+
+  const expected = new Float32Array(24);
+  for (let start = 0; start < 24; start += 8) {
+    const chunk = batchOf(messages.slice(start, start + 8), maxLen);
+    expected.set((await reference.score(chunk)).scores, start);
+    await reference.retrain(chunk);
+  }
+  assert.ok(maxAbsDiff(processed.scores, expected) < 1e-6, `max difference ${maxAbsDiff(processed.scores, expected)}`);
+  const batchLevel = (await stale.score(batchOf(messages, maxLen))).scores;
+  assert.ok(maxAbsDiff(processed.scores.subarray(0, 8), batchLevel.subarray(0, 8)) < 1e-6, 'the first chunk meets the untrained model');
+  assert.ok(maxAbsDiff(processed.scores.subarray(8), batchLevel.subarray(8)) > 1e-4, 'later chunks must see the steps before them');
+  // The evaluation counts exactly these scores.
+  assert.equal(learner.evaluation().count, 24);
+});
+
+test('should score unlabelled rows with the model as it stood before the batch', async (t) => {
+  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 4 });
+  const scorer = PrequentialLearner.create({ network: SMALL_NETWORK });
+  t.after(() => [learner, scorer].forEach((l) => l.dispose()));
+  const batch = new SyntheticStream(13, { maxLen, vocabSize, rows: 20, labelledFraction: 0.5 }).batch();
+  const { rows: labelled } = labelledRows(batch);
+  const before = (await scorer.score(batch)).scores;
+  const processed = await learner.process(batch);
+  assert.ok(processed.trainSteps > 1);
+  const isLabelled = new Set(labelled);
+  const unlabelled = Array.from({ length: 20 }, (_, r) => r).filter((r) => !isLabelled.has(r));
+  assert.ok(unlabelled.length > 0);
+  for (const r of unlabelled) assert.ok(Math.abs(processed.scores[r]! - before[r]!) < 1e-6, `row ${r}`);
+});
+
+test('should clip a step\'s gradients to clipNorm, and name the option when it is invalid', async (t) => {
+  // Adam divides by the gradients' running RMS, so clipping shows in how steps weigh
+  // against each other (and against Adam's epsilon), not in one step's size: after ten
+  // steps the weights differ.
+  const free = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
+  const clipped = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8, clipNorm: 1e-6 });
+  t.after(() => [free, clipped].forEach((l) => l.dispose()));
+  const a = new SyntheticStream(14, { maxLen, vocabSize, rows: 32 });
+  const b = new SyntheticStream(14, { maxLen, vocabSize, rows: 32 });
+  for (let i = 0; i < 10; i++) {
+    await free.process(a.batch());
+    await clipped.process(b.batch());
+  }
+  assert.notDeepEqual(weightsOf(free), weightsOf(clipped), 'clipping should change the updates');
+  assert.throws(
+    () => PrequentialLearner.create({ network: SMALL_NETWORK, clipNorm: 0 }),
+    (err: unknown) => err instanceof ConfigError && err.path === 'model.clipNorm',
+  );
 });
 
 test('should not train on a batch without labelled rows', async (t) => {
