@@ -17,6 +17,7 @@ export const KerasRows = {
   TOKENIZER_FIT: 'Keras tokenizer fit',
   TOKENIZE: 'Keras tokenize',
   train: (batch: number) => `Keras train_on_batch ${batch}`,
+  scoreThenTrain: (batch: number) => `Keras predict_on_batch + train_on_batch ${batch}`,
   predict: (batch: number) => `Keras predict batch ${batch}`,
 } as const;
 
@@ -40,6 +41,7 @@ interface KerasJson {
   tokenizer: { fitTextsPerSec: number[]; encodeTextsPerSec: number[]; mismatchedRows: number };
   model: {
     train: { batch: number; samplesPerSec: number[] };
+    scoreThenTrain: { batch: number; samplesPerSec: number[] };
     predict: { batch: number; samplesPerSec: number[] }[];
     jitCompile: string;
   };
@@ -113,6 +115,12 @@ export async function runKerasReference(input: KerasInput): Promise<KerasResult>
       measuredRow(KerasRows.TOKENIZER_FIT, 'texts/s', tokenizer.fitTextsPerSec, 'tf_keras Tokenizer.fit_on_texts'),
       measuredRow(KerasRows.TOKENIZE, 'texts/s', tokenizer.encodeTextsPerSec, 'texts_to_sequences + pad_sequences'),
       measuredRow(KerasRows.train(model.train.batch), 'samples/s', model.train.samplesPerSec, `Keras ${json.versions.keras}, jit_compile ${model.jitCompile}`),
+      measuredRow(
+        KerasRows.scoreThenTrain(model.scoreThenTrain.batch),
+        'samples/s',
+        model.scoreThenTrain.samplesPerSec,
+        'the prequential loop: each minibatch scored, then trained on',
+      ),
       ...model.predict.map((p) => measuredRow(KerasRows.predict(p.batch), 'samples/s', p.samplesPerSec, 'predict on 1 024-row chunks')),
     ];
     return {

@@ -9,7 +9,8 @@ figures are measured on) and prints one JSON object on stdout with per-repetitio
 - model: the seed network built with Keras 3 (`keras`, TensorFlow backend):
       Embedding(vocab, dim) -> LSTM(units) -> Dense(1, sigmoid), Adam(lr), binary cross-entropy
   (`input_length` is Keras 2 only; keras.Input(shape=(maxLen,)) fixes the length instead),
-  timed as `train_on_batch` at the train batch size and `predict` at each score batch
+  timed as `train_on_batch` at the train batch size, as the prequential loop
+  `predict_on_batch` then `train_on_batch` at that size, and `predict` at each score batch
   size, in samples/s, after warm-up. `predict` runs on chunks of PREDICT_CHUNK rows, so
   its per-call set-up is spread over several batches as a stream's would be.
 
@@ -109,6 +110,16 @@ def model_figures(spec, tokens, labels):
 
     # Warm-up: the first calls trace and compile the train function.
     figures = {"train": {"batch": batch, "samplesPerSec": rates(train, batch, seconds, reps, warmup=3)}}
+
+    def score_then_train():
+        i = position["i"] % (count // batch)
+        position["i"] += 1
+        x, y = xs[i * batch:(i + 1) * batch], ys[i * batch:(i + 1) * batch]
+        model.predict_on_batch(x)
+        model.train_on_batch(x, y)
+
+    # The prequential loop on its own: what textstream's learner.process does per step.
+    figures["scoreThenTrain"] = {"batch": batch, "samplesPerSec": rates(score_then_train, batch, seconds, reps, warmup=3)}
 
     chunk = cyclic_rows(tokens, PREDICT_CHUNK)
     figures["predict"] = []

@@ -1,8 +1,10 @@
 /**
  * The model stages through the learner the pipeline uses (PrequentialLearner), on the
  * corpus' own token sequences: scored samples/s at batch 32 and 256, trained samples/s at
- * the pipeline's train batch (32). Going through the learner, not a bare tfjs model,
- * means whatever LSTM implementation the learner runs is what gets measured.
+ * the pipeline's train batch (32), and `learner.process` on labelled record batches of 256
+ * (each 32-row step scored, then trained: what a replay's model stage does). Going
+ * through the learner, not a bare tfjs model, means whatever LSTM implementation the
+ * learner runs is what gets measured.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder } from '../src/batch/builder.js';
@@ -15,10 +17,13 @@ import { measureRate } from './stats.js';
 
 /** Score batch sizes reported for ours and for Keras' predict. */
 export const SCORE_BATCHES = [32, 256] as const;
+/** Rows per `learner.process` call measured: the pipeline's default record batch. */
+export const PROCESS_BATCH = 256;
 
 export const ModelRows = {
   score: (batch: number, lstm: string) => `score batch ${batch} [${lstm}]`,
   train: (batch: number, lstm: string) => `train batch ${batch} [${lstm}]`,
+  process: (batch: number, step: number, lstm: string) => `process batch ${batch}, steps of ${step} [${lstm}]`,
 } as const;
 
 export interface ModelOptions {
@@ -48,10 +53,14 @@ export async function measureModel(
   opts: ModelOptions,
 ): Promise<{ rows: Row[]; lstm: string }> {
   const trainBatch = config.model.trainBatchSize;
-  const names = [...SCORE_BATCHES.map((b) => ModelRows.score(b, variant.label)), ModelRows.train(trainBatch, variant.label)];
+  const names = [
+    ...SCORE_BATCHES.map((b) => ModelRows.score(b, variant.label)),
+    ModelRows.train(trainBatch, variant.label),
+    ModelRows.process(PROCESS_BATCH, trainBatch, variant.label),
+  ];
   let learner: PrequentialLearner;
   try {
-    learner = PrequentialLearner.create({ network: variant.network, trainBatchSize: trainBatch });
+    learner = PrequentialLearner.create({ network: variant.network, trainBatchSize: trainBatch, clipNorm: config.model.clipNorm });
   } catch (err) {
     const reason = reasonOf(err);
     return { rows: names.map((n) => skippedRow(n, 'samples/s', reason)), lstm: 'not run' };
@@ -68,9 +77,23 @@ export async function measureModel(
       );
       rows.push(measuredRow(ModelRows.score(size, variant.label), 'samples/s', runs, 'learner.score (forward pass)'));
     }
-    const trainRuns = await measureTrain(learner, cyclicBatches(messages, trainBatch, maxLen), opts);
+    // A labelled batch of one step: process is then exactly one training step, whose
+    // forward pass also gives the rows' scores.
     rows.push(
-      measuredRow(ModelRows.train(trainBatch, variant.label), 'samples/s', trainRuns, 'one optimiser step per batch: learner.process − learner.score'),
+      measuredRow(
+        ModelRows.train(trainBatch, variant.label),
+        'samples/s',
+        await measureProcess(learner, cyclicBatches(messages, trainBatch, maxLen), opts),
+        'learner.process of one step (its forward pass is the score)',
+      ),
+    );
+    rows.push(
+      measuredRow(
+        ModelRows.process(PROCESS_BATCH, trainBatch, variant.label),
+        'samples/s',
+        await measureProcess(learner, cyclicBatches(messages, PROCESS_BATCH, maxLen), opts),
+        'learner.process: each step scored, then trained (score-then-train)',
+      ),
     );
     return { rows, lstm: learner.lstm };
   } catch (err) {
@@ -81,32 +104,13 @@ export async function measureModel(
   }
 }
 
-/**
- * Trained samples/s. The learner has no train-only call: `process` scores a batch, then
- * trains on it (prequential). So each fully labelled batch is scored alone and then
- * processed, and the training time is the difference of the two sums, measured on the
- * same batches in the same window (a later window would see different machine load).
- */
-async function measureTrain(learner: PrequentialLearner, batches: readonly RecordBatch[], opts: ModelOptions): Promise<number[]> {
+/** Rows per second through `learner.process` on fully labelled batches (score, then train). */
+async function measureProcess(learner: PrequentialLearner, batches: readonly RecordBatch[], opts: ModelOptions): Promise<number[]> {
   let i = 0;
   // Warm-up: the first step allocates Adam's slots and compiles the backward kernels.
-  for (let w = 0; w < 2; w++) await learner.process(batches[i++ % batches.length]!);
-  const rates: number[] = [];
-  for (let rep = 0; rep < opts.reps; rep++) {
-    const start = performance.now();
-    let scoreMs = 0;
-    let processMs = 0;
-    let trained = 0;
-    do {
-      const batch = batches[i++ % batches.length]!;
-      const t0 = performance.now();
-      await learner.score(batch);
-      const t1 = performance.now();
-      trained += (await learner.process(batch)).trainedRows;
-      processMs += performance.now() - t1;
-      scoreMs += t1 - t0;
-    } while (performance.now() - start < opts.seconds * 1000);
-    rates.push(trained / ((processMs - scoreMs) / 1000));
-  }
-  return rates;
+  return measureRate(async () => (await learner.process(batches[i++ % batches.length]!)).trainedRows, {
+    reps: opts.reps,
+    seconds: opts.seconds,
+    warmup: 2,
+  });
 }

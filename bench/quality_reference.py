@@ -11,7 +11,9 @@ rows back in stream order and measures, on exactly those rows in that order:
   minibatch, once with Keras' defaults and once with textstream's training settings;
 - scikit-learn: HashingVectorizer over word unigrams and bigrams + SGDClassifier
   (log loss), `predict_proba` then `partial_fit` per minibatch;
-- River: BagOfWords + MultinomialNB, `predict_proba_one` then `learn_one` per row.
+- River: BagOfWords + MultinomialNB, `predict_proba_one` then `learn_one` per row;
+- and, as a measurement of what the seed's network would need beside it, the same network
+  with a wide linear branch over hashed 1-2-grams (a two-input Keras model).
 
 Every model sees each row once and is scored on it before it learns from it. Accuracy
 (threshold 0.5), AUC and log loss are computed here, by the same code for all of them,
@@ -36,6 +38,14 @@ from sklearn.linear_model import SGDClassifier  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 EPSILON = 1e-7  # the log-loss clip of textstream's evaluation and of Keras
+# Hash buckets of the wide branch: 2^18 keeps collisions rare for a few hundred thousand
+# distinct 1-2-grams at 1 MB of weights.
+WIDE_FEATURES = 2**18
+# Adam moves each weight by about its learning rate per step, whatever the gradient; a
+# linear model over sparse binary n-grams must move an n-gram's logit by far more than
+# 0.003 per sighting to learn from a few sightings. Scaling the wide logit by 10 is a 10x
+# learning rate for the wide weights alone (the deep branch keeps its own).
+WIDE_SCALE = 10.0
 
 
 def log(line):
@@ -101,6 +111,37 @@ def keras_loop(tokens, labels, settings, seed):
     return scores, time.perf_counter() - started
 
 
+def wide_and_deep_loop(tokens, texts, labels, settings, seed):
+    """The seed's network beside a wide linear branch over hashed word 1-2-grams (binary) of
+    the whole text: sigmoid(deep logit + WIDE_SCALE * wide logit), one Keras model with two
+    inputs, trained as one with the same Adam. What the seed's network would need beside it
+    to learn as fast as the linear baselines (issue 15)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    vectorizer = HashingVectorizer(ngram_range=(1, 2), n_features=WIDE_FEATURES, alternate_sign=False, binary=True, norm=None)
+    sequence = keras.Input(shape=(tokens.shape[1],), dtype="int32")
+    hashed = keras.Input(shape=(WIDE_FEATURES,), dtype="float32")
+    deep = keras.layers.Embedding(settings["numWords"], settings["embeddingDim"])(sequence)
+    deep = keras.layers.LSTM(settings["units"])(deep)
+    deep = keras.layers.Dense(1)(deep)
+    wide = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")(hashed)
+    wide = keras.layers.Rescaling(WIDE_SCALE)(wide)
+    output = keras.layers.Activation("sigmoid")(keras.layers.Add()([deep, wide]))
+    model = keras.Model([sequence, hashed], output)
+    optimizer = keras.optimizers.Adam(learning_rate=settings["learningRate"], global_clipnorm=settings["clipNorm"])
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
+    batch = settings["trainBatchSize"]
+    scores = np.zeros(len(labels))
+    started = time.perf_counter()
+    for start in range(0, len(labels), batch):
+        x = [tokens[start:start + batch], vectorizer.transform(texts[start:start + batch]).toarray().astype(np.float32)]
+        y = labels[start:start + batch].reshape(-1, 1)
+        scores[start:start + batch] = np.asarray(model.predict_on_batch(x)).reshape(-1)
+        model.train_on_batch(x, y)
+    return scores, time.perf_counter() - started
+
+
 def sklearn_loop(texts, labels, batch):
     vectorizer = HashingVectorizer(ngram_range=(1, 2), n_features=2**20, alternate_sign=False)
     model = SGDClassifier(loss="log_loss", random_state=0)
@@ -156,6 +197,9 @@ def main(spec_path):
             log(f"seed {run['seed']}: {name}")
             k_scores, k_seconds = keras_loop(tokens, labels, settings, run["seed"])
             results.append(entry(name, k_scores, labels, k_seconds, boot, learningRate=settings["learningRate"], clipNorm=settings["clipNorm"]))
+        log(f"seed {run['seed']}: Keras, seed network + wide branch")
+        w_scores, w_seconds = wide_and_deep_loop(tokens, texts, labels, ours, run["seed"])
+        results.append(entry("keras-wide-and-deep", w_scores, labels, w_seconds, boot))
         log(f"seed {run['seed']}: scikit-learn")
         s_scores, s_seconds = sklearn_loop(texts, labels, ours["trainBatchSize"])
         results.append(entry("sklearn-sgd", s_scores, labels, s_seconds, boot))

@@ -6,7 +6,7 @@ import type { BackendInfo } from '../src/model/backend.js';
 import type { BackendFigures } from './backends.js';
 import { KerasRows, type KerasResult } from './keras.js';
 import type { ComputeLimit, MachineInfo } from './machine.js';
-import { ModelRows, SCORE_BATCHES } from './model.js';
+import { ModelRows, PROCESS_BATCH, SCORE_BATCHES } from './model.js';
 import { ratioOf, type LimitRow, type Ratio, type Row } from './result.js';
 import { StageRows } from './stages.js';
 import { formatFigure } from './stats.js';
@@ -41,6 +41,8 @@ export function makeRatios(stages: readonly Row[], keras: readonly Row[], lstmLa
   for (const lstm of lstmLabels) {
     const train = ModelRows.train(trainBatch, lstm);
     ratios.push(ratioOf(train, find(stages, train), find(keras, KerasRows.train(trainBatch))));
+    const process = ModelRows.process(PROCESS_BATCH, trainBatch, lstm);
+    ratios.push(ratioOf(process, find(stages, process), find(keras, KerasRows.scoreThenTrain(trainBatch))));
     for (const batch of SCORE_BATCHES) {
       const score = ModelRows.score(batch, lstm);
       ratios.push(ratioOf(score, find(stages, score), find(keras, KerasRows.predict(batch))));
@@ -56,7 +58,8 @@ export function makeLimitRows(stages: readonly Row[], keras: readonly Row[], lim
   const out: LimitRow[] = [];
   for (const row of [...stages, ...keras]) {
     if (row.value === null) continue;
-    const isTrain = /^(?:train batch|Keras train_on_batch)/.test(row.name);
+    // A prequential step is a training step whose forward pass is also the score.
+    const isTrain = /^(?:train batch|process batch|Keras train_on_batch|Keras predict_on_batch \+ train_on_batch)/.test(row.name);
     const isScore = /^(?:score batch|Keras predict)/.test(row.name);
     if (!isTrain && !isScore) continue;
     const flopsPerSample = isTrain ? limit.trainFlops : limit.forwardFlops;

@@ -149,6 +149,7 @@ function kerasSkipped(reason: string): Row[] {
     skippedRow(KerasRows.TOKENIZER_FIT, 'texts/s', reason),
     skippedRow(KerasRows.TOKENIZE, 'texts/s', reason),
     skippedRow(KerasRows.train(config.model.trainBatchSize), 'samples/s', reason),
+    skippedRow(KerasRows.scoreThenTrain(config.model.trainBatchSize), 'samples/s', reason),
     ...SCORE_BATCHES.map((b) => skippedRow(KerasRows.predict(b), 'samples/s', reason)),
   ];
 }

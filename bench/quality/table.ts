@@ -10,7 +10,7 @@ export interface Measures {
 }
 
 export interface ModelResult {
-  /** 'textstream', 'keras-defaults', 'keras-same-settings', 'sklearn-sgd' or 'river-nb'. */
+  /** 'textstream', 'keras-defaults', 'keras-same-settings', 'keras-wide-and-deep', 'sklearn-sgd' or 'river-nb'. */
   model: string;
   /** textstream: the whole replay (read, clean, tokenize, score, train, write); the others: their score-then-learn loop. */
   rowsPerSec: number;
@@ -49,6 +49,7 @@ const MODEL_NAMES: Record<string, (r: QualityBenchResult) => string> = {
   textstream: (r) => `**textstream** (replay; lr ${r.settings.learningRate}, clipNorm ${r.settings.clipNorm ?? 'none'})`,
   'keras-defaults': (r) => `Keras, seed network, Adam defaults (lr ${r.kerasDefaults.learningRate})`,
   'keras-same-settings': (r) => `Keras, seed network, textstream's settings (lr ${r.settings.learningRate}, global_clipnorm ${r.settings.clipNorm ?? 'none'})`,
+  'keras-wide-and-deep': (r) => `Keras, seed network + wide branch over hashed 1–2-grams (lr ${r.settings.learningRate}; not in the product)`,
   'sklearn-sgd': () => 'scikit-learn: hashed 1–2-grams + SGD logistic regression',
   'river-nb': () => 'River: BagOfWords + MultinomialNB',
 };

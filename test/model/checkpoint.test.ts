@@ -30,8 +30,8 @@ function weightsOf(learner: PrequentialLearner): Float32Array[] {
 }
 
 /** A learner with some training history: many steps, so Adam's state matters. */
-async function trained(steps: number): Promise<{ learner: PrequentialLearner; stream: SyntheticStream }> {
-  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8 });
+async function trained(steps: number, clipNorm: number | null = null): Promise<{ learner: PrequentialLearner; stream: SyntheticStream }> {
+  const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 8, clipNorm });
   const stream = new SyntheticStream(1, { maxLen, vocabSize, rows: 16, labelledFraction: 0.75 });
   while (learner.modelVersion < steps) await learner.process(stream.batch());
   return { learner, stream };
@@ -41,35 +41,39 @@ test.before(async () => {
   await useWasm();
 });
 
-test('should resume from a checkpoint with identical scores and a bit-identical next training step', async (t) => {
-  const root = tempRoot(t);
-  // > 60 steps: where tfjs' own Adam restore (pow instead of the running product) drifts.
-  const { learner, stream } = await trained(80);
-  t.after(() => learner.dispose());
-  const saved = await saveCheckpoint(root, await learner.checkpointState(tokenizer));
-  assert.ok(saved.dir.startsWith(root));
+// A clipNorm of 1e-3 is far below this network's gradient norms, so every step is
+// clipped; clipping is configuration, not state, so the resumed learner clips the same way.
+for (const clipNorm of [null, 1e-3]) {
+  test(`should resume from a checkpoint with identical scores and a bit-identical next training step (clipNorm ${clipNorm})`, async (t) => {
+    const root = tempRoot(t);
+    // > 60 steps: where tfjs' own Adam restore (pow instead of the running product) drifts.
+    const { learner, stream } = await trained(80, clipNorm);
+    t.after(() => learner.dispose());
+    const saved = await saveCheckpoint(root, await learner.checkpointState(tokenizer));
+    assert.ok(saved.dir.startsWith(root));
 
-  const state = await loadLatestCheckpoint(root);
-  assert.ok(state !== null);
-  assert.deepEqual(state.tokenizer, tokenizer);
-  assert.equal(state.modelVersion, learner.modelVersion);
-  assert.equal(state.rowsSeen, learner.rowsSeen);
-  const resumed = await PrequentialLearner.fromCheckpoint(state, { trainBatchSize: 8 });
-  t.after(() => resumed.dispose());
-  assert.equal(resumed.modelVersion, learner.modelVersion);
-  assert.equal(resumed.rowsSeen, learner.rowsSeen);
-  assert.deepEqual(resumed.evaluation(), learner.evaluation());
-  assert.deepEqual(weightsOf(resumed), weightsOf(learner));
+    const state = await loadLatestCheckpoint(root);
+    assert.ok(state !== null);
+    assert.deepEqual(state.tokenizer, tokenizer);
+    assert.equal(state.modelVersion, learner.modelVersion);
+    assert.equal(state.rowsSeen, learner.rowsSeen);
+    const resumed = await PrequentialLearner.fromCheckpoint(state, { trainBatchSize: 8, clipNorm });
+    t.after(() => resumed.dispose());
+    assert.equal(resumed.modelVersion, learner.modelVersion);
+    assert.equal(resumed.rowsSeen, learner.rowsSeen);
+    assert.deepEqual(resumed.evaluation(), learner.evaluation());
+    assert.deepEqual(weightsOf(resumed), weightsOf(learner));
 
-  const next = stream.batch();
-  const a = await learner.process(next);
-  const b = await resumed.process(next);
-  assert.deepEqual(b.scores, a.scores);
-  assert.equal(b.loss, a.loss);
-  assert.equal(b.modelVersionAfter, a.modelVersionAfter);
-  // Same weights after the step means Adam's moments, step count and powers came back.
-  assert.deepEqual(weightsOf(resumed), weightsOf(learner));
-});
+    const next = stream.batch();
+    const a = await learner.process(next);
+    const b = await resumed.process(next);
+    assert.deepEqual(b.scores, a.scores);
+    assert.equal(b.loss, a.loss);
+    assert.equal(b.modelVersionAfter, a.modelVersionAfter);
+    // Same weights after the step means Adam's moments, step count and powers came back.
+    assert.deepEqual(weightsOf(resumed), weightsOf(learner));
+  });
+}
 
 test('should return null when nothing was ever published, ignoring a temp dir left by a crash', async (t) => {
   const root = tempRoot(t);
