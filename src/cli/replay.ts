@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadPipeline } from '../config/load.js';
-import { replay } from '../runtime/replay.js';
+import { DeadLetterReasons } from '../message.js';
+import { replay, type ReplaySummary } from '../runtime/replay.js';
 import { makeLogger } from './logger.js';
 import { parseInteger } from './options.js';
 import { makeProgressView, type ProgressView } from './progress.js';
@@ -29,7 +30,9 @@ Examples:
 
 Output: Parquet files under <sink.dir>/<name>/file=<input>/partition=0/, dead letters in
 <sink.dir>/<name>/dead-letters.jsonl, metrics on http://<metrics.host>:<metrics.port>/metrics
-while it runs. SIGINT/SIGTERM stop reading, finish the files and exit non-zero.`,
+while it runs. SIGINT/SIGTERM stop reading, finish the files and exit non-zero. A run whose
+every row became a dead letter exits 1 (it says why). A run that read no row saves no
+checkpoint, so it never replaces the last real one.`,
     )
     .action(async (file: string, opts: { input?: string; limit?: number; resume: boolean; json: boolean }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
@@ -55,9 +58,31 @@ while it runs. SIGINT/SIGTERM stop reading, finish the files and exit non-zero.`
         process.stdout.write(opts.json ? replaySummaryJSON(summary) : formatReplaySummary(summary));
         // Stopped by a signal: the output is consistent but incomplete, so say so.
         if (summary.aborted) process.exitCode = 1;
+        const nothingWritten = nothingWrittenMessage(summary);
+        if (nothingWritten !== null) {
+          process.stderr.write(`textstream replay: ${nothingWritten}\n`);
+          process.exitCode = 1;
+        }
       } finally {
         ui.view?.stop();
         removeSignals();
       }
     });
+}
+
+/**
+ * Every row a dead letter is a failed run, not a quiet one (exit 1): most often the input's
+ * labels or text are not what the pipeline expects. Null when some row was written.
+ */
+export function nothingWrittenMessage(s: Pick<ReplaySummary, 'rowsIn' | 'rowsWritten' | 'deadLettersByReason' | 'deadLetterPath'>): string | null {
+  if (s.rowsIn === 0 || s.rowsWritten > 0) return null;
+  const reasons = Object.entries(s.deadLettersByReason)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const listed = reasons.map(([reason, n]) => `${reason} ${n}`).join(', ');
+  const hint =
+    reasons[0]?.[0] === DeadLetterReasons.INVALID_LABEL
+      ? '; labels must be 0, 1 or null: map text labels with decode.labels (e.g. {spam: 1, ham: 0}), or set source.columns.label: null for unlabelled data'
+      : '';
+  return `every one of the ${s.rowsIn} rows became a dead letter (${listed}) and nothing was written; the reasons are in ${s.deadLetterPath}${hint}`;
 }

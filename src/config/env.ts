@@ -6,7 +6,8 @@ import { describeJsonType, jsonTypesOf, listPipelineFields, type JsonSchema, typ
  * the pipeline file (camelCase → UPPER_SNAKE, nested names joined by `_`, e.g.
  * TEXTSTREAM_SINK_DIR, TEXTSTREAM_SOURCE_COLUMNS_TEXT). Values are strings; each is read
  * as the type the schema has at that path: numbers, `true`/`false`, comma-separated
- * arrays, `null` where null is allowed. The result is validated with the rest of the file.
+ * arrays, maps as JSON (`{"spam":1}`), `null` where null is allowed. The result is
+ * validated with the rest of the file.
  */
 export const ENV_PREFIX = 'TEXTSTREAM_';
 
@@ -104,6 +105,16 @@ function coerce(text: string, schema: JsonSchema, name: string, path: string): u
     return fail();
   }
   if (types.includes('array')) return text.split(',').map((item) => item.trim());
+  if (types.includes('object')) {
+    // A map such as decode.labels: given as JSON, e.g. {"spam":1,"ham":0}.
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return fail();
+    }
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : fail();
+  }
   if (types.includes('string')) return text;
   return fail();
 }

@@ -16,7 +16,7 @@ export const ParquetSourceSchema = z
     columns: z
       .object({
         text: z.string().min(1).default('text').describe('Column holding the message text.'),
-        label: z.string().min(1).nullable().default('label').describe('Column holding the 0/1 label; null: the data has no labels.'),
+        label: z.string().min(1).nullable().default('label').describe('Column holding the label (0/1, or a text label mapped by decode.labels); null: the data has no labels.'),
         id: z.string().min(1).nullable().default('id').describe('Column holding the record id; null: ids are <file>:<row>.'),
       })
       .strict()
@@ -137,7 +137,7 @@ export const KafkaSourceSchema = z
       .object({
         id: z.string().min(1).default('id').describe('JSON field holding the record id (format json).'),
         text: z.string().min(1).default('text').describe('JSON field holding the message text (format json).'),
-        label: z.string().min(1).default('label').describe('JSON field holding the 0/1 label (format json).'),
+        label: z.string().min(1).default('label').describe('JSON field holding the label (0/1, or a text label mapped by decode.labels; format json).'),
       })
       .strict()
       .prefault({}),
@@ -166,6 +166,12 @@ export const PipelineSchema = z
     decode: z
       .object({
         maxMessageBytes: positiveInt.default(1_048_576).describe('Largest message accepted (bytes); larger ones become `oversized` dead letters.'),
+        labels: z
+          .record(z.string().min(1), z.union([z.literal(0), z.literal(1)]))
+          .default({})
+          .describe(
+            'Text labels and the class each stands for, e.g. {spam: 1, ham: 0}; 0, 1 and null are always accepted. A label that is neither becomes an `invalid-label` dead letter.',
+          ),
       })
       .strict()
       .prefault({}),

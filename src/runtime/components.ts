@@ -28,8 +28,13 @@ export interface ModelParts {
   tokenizer: Tokenizer;
   learner: PrequentialLearner;
   vocabulary: Vocabulary;
-  /** Writes a checkpoint to `model.checkpointDir` (no-op when it is null). */
-  checkpoint(): Promise<void>;
+  /**
+   * Writes a checkpoint to `model.checkpointDir` and returns its directory; null, saving
+   * nothing, when the directory is null or no row reached the model since it was loaded
+   * or last saved (a `--limit 0` run, or one whose every row was a dead letter, must not
+   * replace the checkpoint a real run left).
+   */
+  checkpoint(): Promise<string | null>;
   /** When this process last saved a checkpoint (ms since the epoch); null before the first. */
   readonly lastCheckpointAtMs: number | null;
 }
@@ -92,6 +97,7 @@ export async function makeModelParts(
   if (checkpoint) logger.info({ modelVersion: learner.modelVersion, rowsSeen: learner.rowsSeen }, 'resumed from checkpoint');
 
   let lastCheckpointAtMs: number | null = null;
+  let rowsSeenAtLastSave = learner.rowsSeen;
   return {
     backend,
     tokenizer,
@@ -107,11 +113,17 @@ export async function makeModelParts(
       encode: (text) => tokenizer.encode(text),
     },
     async checkpoint() {
-      // An unfitted vocabulary means nothing was scored yet: there is nothing to keep.
-      if (config.model.checkpointDir === null || !tokenizer.frozen) return;
+      if (config.model.checkpointDir === null) return null;
+      // An unfitted vocabulary, or no row since the last save, means there is nothing new to keep.
+      if (!tokenizer.frozen || learner.rowsSeen === rowsSeenAtLastSave) {
+        logger.info({ dir: config.model.checkpointDir }, 'no checkpoint saved: no row reached the model since the last one');
+        return null;
+      }
       const saved = await saveCheckpoint(config.model.checkpointDir, await learner.checkpointState(tokenizer.toJSON()));
       lastCheckpointAtMs = Date.now();
+      rowsSeenAtLastSave = learner.rowsSeen;
       logger.info({ dir: saved.dir, bytes: saved.bytes, modelVersion: learner.modelVersion }, 'checkpoint saved');
+      return saved.dir;
     },
     get lastCheckpointAtMs() {
       return lastCheckpointAtMs;
@@ -217,7 +229,7 @@ async function loadCheckpointFor(config: Readonly<PipelineConfig>, resume: Resum
 /** The parts of a pipeline that replay and the Kafka worker share: everything but source and sinks. */
 export type StageParts = Pick<
   PipelineParts,
-  'clean' | 'vocabulary' | 'bootstrapRows' | 'builder' | 'model' | 'metrics' | 'drift' | 'onDrift' | 'maxMessageBytes' | 'afterBatch'
+  'clean' | 'vocabulary' | 'bootstrapRows' | 'builder' | 'model' | 'metrics' | 'drift' | 'onDrift' | 'maxMessageBytes' | 'labels' | 'afterBatch'
 >;
 
 /**
@@ -241,6 +253,7 @@ export function makeStageParts(
     drift: metricsParts.drift,
     onDrift: metricsParts.onDrift,
     maxMessageBytes: config.decode.maxMessageBytes,
+    labels: config.decode.labels,
     afterBatch: async (progress) => {
       onProgress?.(progress, model.learner.evaluation());
       const every = config.model.checkpointEveryRows;

@@ -47,6 +47,8 @@ export interface PipelineParts {
   model: BatchModel;
   metrics: PipelineMetrics;
   maxMessageBytes: number;
+  /** Text labels and their class (`decode.labels`). */
+  labels?: Readonly<Record<string, 0 | 1>>;
   /** Stop after this many source records (replay); null: run to the end of the source. */
   limit: number | null;
   /**
@@ -138,7 +140,7 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   let bootstrap: Message[] = [];
   let bootstrapStartedAt: number | null = null;
   let lastRecordAt = Date.now();
-  const decodeOptions = { maxMessageBytes: parts.maxMessageBytes };
+  const decodeOptions = { maxMessageBytes: parts.maxMessageBytes, labels: parts.labels ?? {} };
 
   const sendDeadLetters = async (letters: DeadLetter[]): Promise<void> => {
     if (letters.length === 0) return;

@@ -87,7 +87,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
       signal: opts.signal,
     });
     await deadLetters.close();
-    await model.checkpoint();
+    const saved = await model.checkpoint();
     return {
       ...summary,
       // The version after training on the last batch (the summary's is the one that scored it).
@@ -97,7 +97,8 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
       evaluation: learner.evaluation(),
       input,
       deadLetterPath,
-      checkpointDir: config.model.checkpointDir,
+      // Only when this run saved one: the summary must not point at an older run's model.
+      checkpointDir: saved === null ? null : config.model.checkpointDir,
     };
   } finally {
     await source.close();

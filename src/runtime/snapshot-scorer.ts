@@ -186,7 +186,7 @@ function scorerParts(scorer: SnapshotScorer, backend: ModelParts['backend']): Mo
     },
     vocabulary: scorer.vocabulary,
     // A scorer's model lives on the snapshot topic; nothing of its own to keep.
-    checkpoint: () => Promise.resolve(),
+    checkpoint: () => Promise.resolve(null),
     lastCheckpointAtMs: null,
   };
 }

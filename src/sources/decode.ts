@@ -10,6 +10,8 @@ import {
 export interface DecodeOptions {
   /** Text payloads larger than this (in UTF-8 bytes) become `oversized` dead letters. */
   maxMessageBytes: number;
+  /** Text labels and their class (`decode.labels`, e.g. {spam: 1, ham: 0}), beside 0, 1 and null. */
+  labels?: Readonly<Record<string, Label>>;
 }
 
 export type Decoded = { ok: true; message: Message } | { ok: false; deadLetter: DeadLetter };
@@ -54,10 +56,8 @@ export function decodeRecord(raw: RawRecord, opts: DecodeOptions): Decoded {
   }
   if (text.trim() === '') return reject(DeadLetterReasons.EMPTY_TEXT, 'text is empty');
 
-  const label = parseLabel(raw.label);
-  if (label === undefined) {
-    return reject(DeadLetterReasons.INVALID_LABEL, `label must be 0, 1 or null, got ${describe(raw.label)}`);
-  }
+  const label = parseLabel(raw.label, opts.labels);
+  if (label === undefined) return reject(DeadLetterReasons.INVALID_LABEL, invalidLabelDetail(raw.label, opts.labels));
   const id = raw.id ?? `${raw.position.source}:${raw.position.offset}`;
   if (id === '') return reject(DeadLetterReasons.INVALID_ID, 'id is empty');
   // An id must come out exactly as it came in; U+FFFD in its place would match no other system.
@@ -65,18 +65,31 @@ export function decodeRecord(raw: RawRecord, opts: DecodeOptions): Decoded {
   return { ok: true, message: { id, text, label, position: raw.position, original: () => originalBytes(raw), ...key } };
 }
 
-/** 0/1 (number, bigint, or the strings "0"/"1") → label; null/undefined → unlabelled; else undefined. */
-function parseLabel(value: unknown): Label | null | undefined {
+/**
+ * 0/1 (number, bigint, or the strings "0"/"1") or a text label of `labels` → label;
+ * null/undefined → unlabelled; else undefined.
+ */
+function parseLabel(value: unknown, labels: Readonly<Record<string, Label>> = {}): Label | null | undefined {
   if (value === null || value === undefined) return null;
   if (value === 0 || value === 0n || value === '0') return 0;
   if (value === 1 || value === 1n || value === '1') return 1;
+  if (typeof value === 'string' && Object.hasOwn(labels, value)) return labels[value];
   return undefined;
+}
+
+function invalidLabelDetail(value: unknown, labels: Readonly<Record<string, Label>> = {}): string {
+  const known = Object.keys(labels);
+  if (known.length > 0) return `label must be 0, 1, null or one of decode.labels (${known.map((k) => JSON.stringify(k)).join(', ')}), got ${describe(value)}`;
+  // The value stays last: the detail reads "…, got <value>" however it is worded.
+  const hint = typeof value === 'string' && value !== '' ? ` (map text labels to 0/1 with decode.labels, e.g. {${JSON.stringify(value)}: 1})` : '';
+  return `label must be 0, 1 or null${hint}, got ${describe(value)}`;
 }
 
 function describe(value: unknown): string {
   // JSON.stringify escapes an unpaired surrogate, so the detail stays valid UTF-8.
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'bigint') return `${value}n`;
+  // As the number a user wrote (a Parquet INT64 arrives as a bigint), not JavaScript's `2n`.
+  if (typeof value === 'bigint') return String(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return 'an array';
   if (value instanceof Uint8Array) return `${value.byteLength} bytes`;

@@ -40,6 +40,8 @@ test('should read each value as the type of its field', () => {
     TEXTSTREAM_SINK_DIR: '/data/out',
     TEXTSTREAM_DEAD_LETTER_TOPIC: 'null',
     TEXTSTREAM_TOKENIZER_OOV_TOKEN: '<oov>',
+    TEXTSTREAM_DECODE_LABELS: '{"spam": 1, "ham": 0}',
+    TEXTSTREAM_MODEL_CLIP_NORM: 'null',
   });
   assert.ok(config.source.type === 'kafka');
   assert.deepEqual(config.source.brokers, ['a:9092', 'b:9092']);
@@ -53,6 +55,8 @@ test('should read each value as the type of its field', () => {
   assert.equal(config.sink.dir, '/data/out');
   assert.equal(config.deadLetter.topic, null);
   assert.equal(config.tokenizer.oovToken, '<oov>');
+  assert.deepEqual(config.decode.labels, { spam: 1, ham: 0 });
+  assert.equal(config.model.clipNorm, null);
 });
 
 test('should override the file, create missing sections and leave the parsed file untouched', () => {
@@ -96,6 +100,8 @@ test('should reject a value of the wrong type, naming the variable, the field an
   expectError({ TEXTSTREAM_CLEAN_EMAIL: 'yes' }, /^TEXTSTREAM_CLEAN_EMAIL: clean\.email: expected boolean, got "yes"$/);
   expectError({ TEXTSTREAM_MODEL_LEARNING_RATE: 'fast' }, /model\.learningRate: expected number > 0/);
   expectError({ TEXTSTREAM_TOKENIZER_MAX_LEN: 'null' }, /tokenizer\.maxLen: expected integer > 0, got "null"/);
+  expectError({ TEXTSTREAM_DECODE_LABELS: 'spam=1' }, /^TEXTSTREAM_DECODE_LABELS: decode\.labels: expected object, got "spam=1"$/);
+  expectError({ TEXTSTREAM_DECODE_LABELS: '["spam"]' }, /decode\.labels: expected object/);
 });
 
 test('should name the variable when its value has the right type but fails validation', () => {

@@ -21,6 +21,23 @@ test('should decode valid UTF-8 bytes and strings with 0/1/empty labels', () => 
   }
 });
 
+test('should map text labels through decode.labels, keeping 0, 1 and null', () => {
+  const labels = { spam: 1, ham: 0 } as const;
+  for (const [label, expected] of [['spam', 1], ['ham', 0], [1, 1], ['0', 0], [null, null]] as const) {
+    const decoded = decodeRecord(raw({ label }), { ...opts, labels });
+    assert.ok(decoded.ok, `label ${String(label)}`);
+    assert.equal(decoded.message.label, expected);
+  }
+  // Labels are matched exactly: a different case, or a name on Object.prototype, is not one of them.
+  for (const label of ['Spam', 'toString', 'constructor']) {
+    const decoded = decodeRecord(raw({ label }), { ...opts, labels });
+    assert.equal(decoded.ok, false);
+    if (decoded.ok) return;
+    assert.equal(decoded.deadLetter.reason, 'invalid-label');
+    assert.match(decoded.deadLetter.detail, /one of decode\.labels \("spam", "ham"\)/);
+  }
+});
+
 test('should derive an id from the position when the source has none', () => {
   const decoded = decodeRecord(raw({ id: null }), opts);
   assert.ok(decoded.ok);
@@ -33,8 +50,9 @@ const badCases: Array<[string, Partial<RawRecord>, string, RegExp]> = [
   ['oversized bytes', { text: new Uint8Array(5_000) }, 'oversized', /5000 bytes/],
   ['an empty text', { text: '  \n' }, 'empty-text', /empty/],
   ['a missing text', { text: null }, 'missing-text', /no text/],
-  ['a label that is not 0/1', { label: 'spam' }, 'invalid-label', /got "spam"/],
-  ['a label of 2', { label: 2 }, 'invalid-label', /got 2/],
+  ['a label that is not 0/1', { label: 'spam' }, 'invalid-label', /^label must be 0, 1 or null \(map text labels to 0\/1 with decode\.labels, e\.g\. \{"spam": 1\}\), got "spam"$/],
+  ['a label of 2', { label: 2 }, 'invalid-label', /got 2$/],
+  ['an INT64 label of 2', { label: 2n }, 'invalid-label', /got 2$/],
   ['an empty id', { id: '' }, 'invalid-id', /id is empty/],
   // Unpaired surrogates have no UTF-8 form: written out, they would silently become U+FFFD.
   ['an id with an unpaired surrogate', { id: 'a\ud800' }, 'invalid-id', /id "a\\ud800" has an unpaired surrogate/],
