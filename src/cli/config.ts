@@ -1,4 +1,5 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
 import { loadPipeline } from '../config/load.js';
@@ -93,6 +94,8 @@ Exit code 2, with the file or variable and the field named, when it is not valid
 async function writeAtomically(file: string, text: string, option: string): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
   try {
+    // As tokenizer fit and report do: a missing folder is created, not an error.
+    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
     await writeFile(temporary, text);
     await rename(temporary, file);
   } catch (cause) {

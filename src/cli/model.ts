@@ -40,12 +40,17 @@ and set model.initialModel: keras-init/model.json in the pipeline file.
 Exit codes: 0 ok, 1 damaged checkpoint or write failure, 2 usage error (missing
 checkpoint, unknown --format).`,
     )
-    .action(async (checkpointDir: string, opts: { format: string; out: string }) => {
+    .option('--json', 'print the result as one JSON object', false)
+    .action(async (checkpointDir: string, opts: { format: string; out: string; json: boolean }) => {
       const checkpoint = await loadCheckpointAt(checkpointDir);
       // Only plain tensor work: the cpu backend needs no native or wasm files.
       await selectBackend('cpu');
       const out = path.resolve(opts.out);
       const result = await exportKeras(checkpoint, out);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ ...result, loader: path.join(out, ExportFiles.LOADER) })}\n`);
+        return;
+      }
       const tokenizer = result.tokenizerWords === null ? 'no tokenizer in the checkpoint' : `tokenizer: ${result.tokenizerWords} words`;
       process.stdout.write(
         `textstream model export: model version ${result.modelVersion} → ${out}\n` +

@@ -89,7 +89,7 @@ export function registerProduceCommand(program: Command): void {
   program
     .command('produce')
     .description(
-      'Load a dataset into a Kafka topic: Parquet rows as JSON values {"id","text","label"} (or\n raw text), JSONL lines byte for byte. Prints a progress bar on a terminal and a summary.',
+      'Load a dataset into a Kafka topic: Parquet rows as JSON values {"id","text","label"} (or raw text), JSONL lines byte for byte. Prints a progress bar on a terminal and a summary.',
     )
     .argument('<file>', 'a .parquet file, or a .jsonl/.ndjson file (one message per line)')
     .requiredOption('--topic <topic>', 'the topic to write to')
@@ -616,11 +616,19 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** `host:port,…`; an entry that is not host:port with a port 1–65535 is a usage error. */
 function parseBrokers(value: string): string[] {
-  return value
+  const brokers = value
     .split(',')
     .map((b) => b.trim())
     .filter((b) => b !== '');
+  for (const broker of brokers) {
+    const port = Number(/:(\d+)$/.exec(broker)?.[1]);
+    if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:.]+\]:\d+$/.test(broker) || !(port >= 1 && port <= 65_535)) {
+      throw new ConfigError('--brokers', `"${broker}" is not host:port (a port 1–65535), e.g. 127.0.0.1:9092`);
+    }
+  }
+  return brokers;
 }
 
 function parsePositive(value: string): number {

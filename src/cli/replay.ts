@@ -12,12 +12,16 @@ export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
     .description(
-      'Replay a Parquet dataset through the full pipeline (clean → tokenize → Arrow → score,\n then train → Parquet), without Kafka. Prints a progress bar and a summary.',
+      'Replay a Parquet dataset through the full pipeline (clean → tokenize → Arrow → score, then train → Parquet), without Kafka. Prints a progress bar and a summary.',
     )
     .argument('<pipeline.yaml>', 'the pipeline definition (see pipelines/)')
     .option('--input <file.parquet>', 'replay this file instead of the pipeline’s source.path')
     .option('--limit <n>', 'stop after n records', parseInteger)
-    .option('--resume', 'start from the latest checkpoint in model.checkpointDir', false)
+    .option(
+      '--resume',
+      'start from the latest checkpoint in model.checkpointDir and continue the input after the last row it learnt, keeping the output written before',
+      false,
+    )
     .option('--json', 'no progress display; print the summary as one JSON object', false)
     .addHelpText(
       'after',
@@ -56,8 +60,14 @@ checkpoint, so it never replaces the last real one.`,
         ui.view?.stop();
         ui.view = null;
         process.stdout.write(opts.json ? replaySummaryJSON(summary) : formatReplaySummary(summary));
-        // Stopped by a signal: the output is consistent but incomplete, so say so.
-        if (summary.aborted) process.exitCode = 1;
+        // Stopped by a signal: the output is consistent but incomplete, so say so, and how to go on.
+        if (summary.aborted) {
+          process.exitCode = 1;
+          if (summary.checkpointDir !== null) {
+            const input = opts.input === undefined ? '' : ` --input ${opts.input}`;
+            process.stderr.write(`textstream replay: stopped early; continue where it stopped with: textstream replay ${file}${input} --resume\n`);
+          }
+        }
         const nothingWritten = nothingWrittenMessage(summary);
         if (nothingWritten !== null) {
           process.stderr.write(`textstream replay: ${nothingWritten}\n`);

@@ -1,7 +1,8 @@
 import { writeFile, rename, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { SourceError } from '../errors.js';
+import { ConfigError, SourceError } from '../errors.js';
+import { noOutputFiles } from './inspect.js';
 import { buildReportData } from '../report/build.js';
 import { headerRows, renderReport } from '../report/html.js';
 import { makeReportSummary } from '../report/summary.js';
@@ -12,7 +13,7 @@ export function registerReportCommand(program: Command): void {
   program
     .command('report')
     .description(
-      'Write a self-contained HTML report of a run from its Parquet outputs: throughput, prequential\n accuracy and AUC over time, scores by label, dead letters by reason.',
+      'Write a self-contained HTML report of a run from its Parquet outputs: throughput, prequential accuracy and AUC over time, scores by label, dead letters by reason.',
     )
     .argument('<output dir>', 'the run’s output folder (sink.dir, or one pipeline’s folder in it)')
     .option('--out <file.html>', 'where to write the report', 'report.html')
@@ -41,6 +42,7 @@ per class; the header states its worst-case error.`,
       const data = await buildReportData({ dir, deadLetters: opts.deadLetters ?? null, onFile: (done, total) => bar?.update(done, total) }).finally(
         () => bar?.stop(),
       );
+      if (data.files === 0) throw new ConfigError('output dir', noOutputFiles(dir));
       const html = renderReport(data);
       const out = path.resolve(opts.out);
       // Written beside, then renamed: a reader never sees half a report.
@@ -52,8 +54,7 @@ per class; the header states its worst-case error.`,
       } catch (err) {
         throw new SourceError(`cannot write the report to ${out}: ${String(err)}`, { cause: err });
       }
-      if (data.files === 0) process.stderr.write(`textstream report: no Parquet output files under ${dir}\n`);
-      else if (data.labelled === 0) process.stderr.write('textstream report: no labelled rows; accuracy and AUC are not shown\n');
+      if (data.labelled === 0) process.stderr.write('textstream report: no labelled rows; accuracy and AUC are not shown\n');
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(makeReportSummary(data, out))}\n`);
         return;

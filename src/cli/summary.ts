@@ -17,7 +17,9 @@ const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toF
 const num = (x: number): string => x.toLocaleString('en-US');
 
 export function formatReplaySummary(s: ReplaySummary): string {
-  return formatRunSummary(s, `textstream replay of ${s.input}`, s.deadLetterPath, true);
+  const built = s.datasetBuilt ? ' (built by this run from source.dataset: the file did not exist)' : '';
+  const resumed = s.resumedAtRow === null ? '' : ` from row ${s.resumedAtRow} (--resume: the checkpoint had learnt the rows before)`;
+  return formatRunSummary(s, `textstream replay of ${s.input}${built}${resumed}`, s.deadLetterPath, true);
 }
 
 const RoleNames = { all: 'worker', train: 'trainer', score: 'scorer' } as const;
@@ -73,7 +75,7 @@ function formatRunSummary(s: FinishedRun, heading: string, deadLetterTarget: str
 }
 
 export function replaySummaryJSON(s: ReplaySummary): string {
-  return `${JSON.stringify({ input: s.input, ...runSummaryFields(s), deadLetterPath: s.deadLetterPath })}\n`;
+  return `${JSON.stringify({ input: s.input, datasetBuilt: s.datasetBuilt, resumedAtRow: s.resumedAtRow, ...runSummaryFields(s), deadLetterPath: s.deadLetterPath })}\n`;
 }
 
 export function workerSummaryJSON(s: WorkerSummary): string {

@@ -6,13 +6,14 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadPipeline } from '../config/load.js';
 import { ConfigError, SinkError } from '../errors.js';
 import type { DeadLetterReason } from '../message.js';
 import { decodeRecord } from '../sources/decode.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { cleanEmail, cleanText } from '../text/clean.js';
+import { stateFromJSON, stateToKerasJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
 import { makeLogger } from './logger.js';
 import { parseInteger, requireInputFile } from './options.js';
@@ -43,6 +44,14 @@ export function registerTokenizerCommand(program: Command): void {
     .requiredOption('--out <tokenizer.json>', 'where to write the tokenizer')
     .option('--input <file.parquet>', 'fit on this file instead of the pipeline’s source.path')
     .option('--limit <n>', 'fit on the first n records only', parseInteger)
+    .addOption(
+      new Option(
+        '--format <format>',
+        "textstream: ours (keeps every setting, maxLen included); keras: what tf_keras' tokenizer.to_json() writes, for tokenizer_from_json",
+      )
+        .choices(['textstream', 'keras'])
+        .default('textstream'),
+    )
     .option('--json', 'print the summary as one JSON object', false)
     .addHelpText(
       'after',
@@ -50,16 +59,18 @@ export function registerTokenizerCommand(program: Command): void {
 Examples:
   $ textstream tokenizer fit pipelines/spamassassin.yaml --out tokenizer.json
   $ textstream tokenizer fit pipelines/spamassassin.yaml --input more.parquet --out tokenizer.json --json
+  $ textstream tokenizer fit pipelines/spamassassin.yaml --format keras --out keras-tokenizer.json
 
 Then set tokenizer.path: tokenizer.json in the pipeline: it starts with this vocabulary,
 frozen, instead of fitting one on its first tokenizer.bootstrapRows messages. Records
 that the pipeline would dead-letter (invalid UTF-8, oversized, empty after cleaning) are
-skipped and counted. A tokenizer saved by Keras (tokenizer.to_json()) works there too.
+skipped and counted. A tokenizer saved by Keras (tokenizer.to_json()) works there too, and
+--format keras writes one that Keras' tokenizer_from_json reads.
 
 Exit codes: 0 ok, 1 an input that is not readable Parquet or --out not writable, 2 usage
 or configuration error (e.g. the input file does not exist).`,
     )
-    .action(async (file: string, opts: { out: string; input?: string; limit?: number; json: boolean }, command: Command) => {
+    .action(async (file: string, opts: { out: string; input?: string; limit?: number; json: boolean; format: 'textstream' | 'keras' }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
       const config = await loadPipeline(file);
       if (config.source.type !== 'parquet' && opts.input === undefined) {
@@ -104,7 +115,8 @@ or configuration error (e.g. the input file does not exist).`,
       const fitted = new Tokenizer({ numWords: config.tokenizer.numWords, maxLen: config.tokenizer.maxLen, oovToken: config.tokenizer.oovToken })
         .fitOnTexts(texts)
         .freeze();
-      await writeAtomically(opts.out, `${JSON.stringify(fitted.toJSON())}\n`);
+      const saved = opts.format === 'keras' ? stateToKerasJSON(stateFromJSON(fitted.toJSON())) : JSON.stringify(fitted.toJSON());
+      await writeAtomically(opts.out, `${saved}\n`);
       const summary: TokenizerFitSummary = {
         input,
         out: opts.out,

@@ -269,6 +269,10 @@ export class PipelineMetrics {
 export function registerProcessMetrics(registry: Registry): void {
   if (registry.getSingleMetric(`${PROCESS_METRICS_PREFIX}process_cpu_seconds_total`) !== undefined) return;
   collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
+  // prom-client also exports the sums of nodejs_active_{handles,requests,resources} as
+  // gauges named *_total, a suffix Prometheus reserves for counters (promtool check
+  // metrics fails on them). The per-type gauges without the suffix stay.
+  for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`${PROCESS_METRICS_PREFIX}nodejs_active_${kind}_total`);
 }
 
 /** A metric's scrape with `value` as its one sample, or none while there is no finite value. */

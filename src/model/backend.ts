@@ -163,6 +163,9 @@ function wasmDir(): string {
 
 async function useCpu(): Promise<Omit<BackendInfo, 'requested' | 'reason'>> {
   await activate('cpu');
+  // tfjs' cpu backend prints an advertisement for tfjs-node on its first tensor; the
+  // backend here is chosen on purpose and logged, so that banner is only noise on stderr.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   registerCpuKernels();
   return { name: 'cpu', simd: null };
 }

@@ -20,7 +20,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, ConfigError } from '../errors.js';
-import { stateFromJSON, type TokenizerState } from '../text/tokenizer-json.js';
+import { stateFromJSON, stateToKerasJSON } from '../text/tokenizer-json.js';
 import { loadCheckpointDir, loadLatestCheckpoint, type CheckpointState } from './checkpoint.js';
 import { buildNetwork, resolveNetworkConfig } from './network.js';
 
@@ -78,7 +78,7 @@ export async function exportKeras(checkpoint: CheckpointState, outDir: string): 
     [ExportFiles.WEIGHTS, weights],
     [ExportFiles.LOADER, loaderScript(template, checkpoint)],
   ];
-  if (tokenizer !== null) payload.push([ExportFiles.TOKENIZER, tokenizerToKerasJSON(tokenizer)]);
+  if (tokenizer !== null) payload.push([ExportFiles.TOKENIZER, stateToKerasJSON(tokenizer)]);
 
   try {
     await mkdir(outDir, { recursive: true });
@@ -148,37 +148,6 @@ export async function stockArtifacts(checkpoint: CheckpointState): Promise<{ mod
   };
   if (a.trainingConfig !== undefined) modelJson.trainingConfig = a.trainingConfig;
   return { modelJson, weights };
-}
-
-/**
- * What tf_keras' `Tokenizer.to_json()` writes: settings plus the word dictionaries as
- * JSON-encoded strings. We keep no per-document counts (`word_docs`, `index_docs`; only
- * `sequences_to_matrix(mode='tfidf')` reads them), so those are written empty — Keras'
- * `tokenizer_from_json` needs the keys to exist.
- */
-export function tokenizerToKerasJSON(state: TokenizerState): string {
-  const { config } = state;
-  const object = (pairs: [string | number, string | number][]): string => {
-    // Built by hand so integer-looking keys keep their order (a JS object would sort them).
-    return `{${pairs.map(([k, v]) => `${JSON.stringify(String(k))}: ${JSON.stringify(v)}`).join(', ')}}`;
-  };
-  return JSON.stringify({
-    class_name: 'Tokenizer',
-    config: {
-      num_words: config.numWords,
-      filters: config.filters,
-      lower: config.lower,
-      split: config.split,
-      char_level: false,
-      oov_token: config.oovToken,
-      document_count: state.documentCount,
-      word_counts: object(state.wordCounts),
-      word_docs: '{}',
-      index_docs: '{}',
-      index_word: object(state.wordIndex.map(([word, id]) => [id, word])),
-      word_index: object(state.wordIndex),
-    },
-  });
 }
 
 /** The template with a header line saying where this export came from. */

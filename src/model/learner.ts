@@ -12,7 +12,7 @@
  *    report it. One such step (a numerical blow-up, a bad kernel) would otherwise turn
  *    every weight into NaN for good.
  *
- * modelVersion counts applied optimiser steps; a batch's scores carry the version that made them.
+ * modelVersion counts applied optimiser steps; a batch's result carries the version before it.
  * Calls are serialised: a second `process` waits for the first, so a checkpoint never
  * sees half a batch.
  */
@@ -498,8 +498,8 @@ export class PrequentialLearner {
    *
    * It computes what tfjs' trainOnBatch computes (the forward pass in training mode, the
    * mean of the compiled loss, then optimizer.minimize's gradients and update with the
-   * variables in the same order), split so the update can be skipped: the results are
-   * bit-identical to trainOnBatch's. Checking costs one read of the loss (trainOnBatch
+   * variables in the same order), split so the update can be skipped: without clipping
+   * (clipNorm) the results are bit-identical to trainOnBatch's. Checking costs one read of the loss (trainOnBatch
    * made it too) and one pass over the gradients' memory (see sumOfSquares); no snapshot.
    * The forward pass's outputs are the rows' scores before the step (the network has no
    * dropout, so training mode computes what predict does).

@@ -47,25 +47,41 @@ export const DEFAULT_NETWORK: Readonly<NetworkConfig> = Object.freeze({
 /** Layer names are fixed so weight names ('lstm/kernel', …) are stable across processes. */
 export const LayerNames = { EMBEDDING: 'embedding', LSTM: 'lstm', DENSE: 'dense' } as const;
 
-/** Merges defaults and validates; `path` prefixes error paths (e.g. `model.network`). */
-export function resolveNetworkConfig(partial: Partial<NetworkConfig> = {}, path = 'model.network'): NetworkConfig {
+/** Where each network field is set in a pipeline file, for errors that name it. */
+const PIPELINE_FIELDS: Readonly<Record<keyof NetworkConfig, string>> = {
+  vocabSize: 'tokenizer.numWords',
+  embeddingDim: 'model.embeddingDim',
+  units: 'model.units',
+  maxLen: 'tokenizer.maxLen',
+  learningRate: 'model.learningRate',
+  seed: 'model.seed',
+  lstm: 'model.lstm',
+};
+
+/**
+ * Merges defaults and validates. Errors name the pipeline field (`model.lstm`,
+ * `tokenizer.numWords`), or with `path` that prefix and the network's own key (e.g.
+ * `checkpoint.network.units`).
+ */
+export function resolveNetworkConfig(partial: Partial<NetworkConfig> = {}, path: string | null = null): NetworkConfig {
+  const field = (key: keyof NetworkConfig): string => (path === null ? PIPELINE_FIELDS[key] : `${path}.${key}`);
   const config: NetworkConfig = { ...DEFAULT_NETWORK, ...partial };
   for (const key of ['vocabSize', 'embeddingDim', 'units', 'maxLen'] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) {
-      throw new ConfigError(`${path}.${key}`, `must be a positive integer, got ${String(config[key])}`);
+      throw new ConfigError(field(key), `must be a positive integer, got ${String(config[key])}`);
     }
   }
   if (!(config.learningRate > 0) || !Number.isFinite(config.learningRate)) {
-    throw new ConfigError(`${path}.learningRate`, `must be a positive number, got ${String(config.learningRate)}`);
+    throw new ConfigError(field('learningRate'), `must be a positive number, got ${String(config.learningRate)}`);
   }
   if (config.seed !== null && !Number.isInteger(config.seed)) {
-    throw new ConfigError(`${path}.seed`, `must be an integer or null, got ${String(config.seed)}`);
+    throw new ConfigError(field('seed'), `must be an integer or null, got ${String(config.seed)}`);
   }
   if (!LSTM_IMPLEMENTATIONS.includes(config.lstm)) {
-    throw new ConfigError(`${path}.lstm`, `must be one of ${LSTM_IMPLEMENTATIONS.join(', ')}, got ${String(config.lstm)}`);
+    throw new ConfigError(field('lstm'), `must be one of ${LSTM_IMPLEMENTATIONS.join(', ')}, got ${String(config.lstm)}`);
   }
   if (config.lstm === 'fused' && fusedLstmUnavailableReason() !== null) {
-    throw new ConfigError(`${path}.lstm`, `'fused' was asked for but ${fusedLstmUnavailableReason()!}`);
+    throw new ConfigError(field('lstm'), `'fused' was asked for but ${fusedLstmUnavailableReason()!}`);
   }
   return Object.freeze(config);
 }

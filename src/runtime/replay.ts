@@ -1,4 +1,4 @@
-import { access, rm } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ParquetSourceConfig, PipelineConfig } from '../config/schema.js';
@@ -7,8 +7,9 @@ import { ConfigError } from '../errors.js';
 import type { MetricsServer } from '../metrics/server.js';
 import type { BackendInfo } from '../model/backend.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
-import { DEAD_LETTER_FILE, DeadLetterFileSink } from '../sinks/dead-letter-file.js';
-import { ParquetSink, partitionDirectory } from '../sinks/parquet.js';
+import type { PrequentialLearner } from '../model/learner.js';
+import { DEAD_LETTER_FILE, DeadLetterFileSink, lastDeadLetterOffset } from '../sinks/dead-letter-file.js';
+import { ParquetSink, partitionDirectory, recoverPartitionOutput, type ParquetLayout } from '../sinks/parquet.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
@@ -32,6 +33,10 @@ export interface ReplaySummary extends RunSummary {
   lstm: 'fused' | 'stock';
   evaluation: EvaluationSnapshot;
   input: string;
+  /** True when this run built the input from `source.dataset` because `source.path` did not exist. */
+  datasetBuilt: boolean;
+  /** `--resume` of an input the checkpoint had learnt part of: the first row this run read; null: from the start. */
+  resumedAtRow: number | null;
   deadLetterPath: string;
   checkpointDir: string | null;
 }
@@ -52,23 +57,32 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   }
   if (config.snapshots.topic !== null) logger.warn({ topic: config.snapshots.topic }, 'snapshots.topic is for Kafka workers (textstream run); replay publishes no snapshots');
   const input = opts.input ?? sourceConfig.path;
-  await ensureInput(sourceConfig, input, opts.input != null, logger);
+  const datasetBuilt = await ensureInput(sourceConfig, input, opts.input != null, logger);
 
   await ensureSinkDir(config.sink.dir);
   const model = await makeModelParts(config, logger, opts.resume ? 'required' : 'never');
   const { backend, learner } = model;
   let server: MetricsServer | null = null;
+  // The source's name in positions and paths (ParquetSource's default).
+  const name = path.basename(input);
+  const layout = { dir: config.sink.dir, pipeline: config.name, prefix: REPLAY_PATH_PREFIX };
+  const deadLetterPath = config.deadLetter.path ?? path.join(config.sink.dir, config.name, DEAD_LETTER_FILE);
+  const resume = opts.resume ? await resumePoint(learner, layout, name, deadLetterPath) : null;
+  if (resume === null) {
+    // A replay regenerates its whole output; files left by an earlier run of the same input
+    // (possibly with other offset ranges) would otherwise sit beside the new ones.
+    await rm(path.dirname(partitionDirectory(layout, name, 0)), { recursive: true, force: true });
+    await rm(deadLetterPath, { force: true });
+  } else {
+    logger.info(resume, `resuming ${name} at row ${resume.fromRow}, the first the checkpoint has not learnt`);
+  }
   const source = await ParquetSource.open({
     path: input,
+    name,
     columns: sourceConfig.columns,
     batchRows: sourceConfig.batchRows,
+    ...(resume === null ? {} : { resume }),
   });
-  const layout = { dir: config.sink.dir, pipeline: config.name, prefix: REPLAY_PATH_PREFIX };
-  // A replay regenerates its whole output; files left by an earlier run of the same input
-  // (possibly with other offset ranges) would otherwise sit beside the new ones.
-  await rm(path.dirname(partitionDirectory(layout, source.name, 0)), { recursive: true, force: true });
-  const deadLetterPath = config.deadLetter.path ?? path.join(config.sink.dir, config.name, DEAD_LETTER_FILE);
-  await rm(deadLetterPath, { force: true });
   // A failing disk is retried (see ParquetSink) until the run is interrupted.
   const sink = new ParquetSink({ ...layout, rotateRows: config.sink.rotateRows, compression: config.sink.compression, includeText: config.sink.includeText, signal: opts.signal });
   const deadLetters = new DeadLetterFileSink({ path: deadLetterPath });
@@ -77,7 +91,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
     const metricsParts = await makeMetricsParts(config, model, logger);
     server = metricsParts.server;
     const limit = opts.limit ?? null;
-    opts.onStart?.({ total: limit === null ? source.size : Math.min(limit, source.size), backend, metricsUrl: server?.url ?? null });
+    opts.onStart?.({ total: limit === null ? source.remaining : Math.min(limit, source.remaining), backend, metricsUrl: server?.url ?? null });
     const summary = await runPipeline({
       ...makeStageParts(config, model, metricsParts, opts.onProgress),
       source,
@@ -96,6 +110,8 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
       lstm: learner.lstm,
       evaluation: learner.evaluation(),
       input,
+      datasetBuilt,
+      resumedAtRow: resume?.fromRow ?? null,
       deadLetterPath,
       // Only when this run saved one: the summary must not point at an older run's model.
       checkpointDir: saved === null ? null : config.model.checkpointDir,
@@ -109,23 +125,59 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   }
 }
 
-/** The bundled dataset is built on first use; any other missing input is an error. */
-async function ensureInput(source: ParquetSourceConfig, input: string, fromCommandLine: boolean, logger: Logger): Promise<void> {
-  if (await exists(input)) return;
-  if (source.dataset === 'spamassassin' && !fromCommandLine) {
-    logger.info({ path: input }, 'building the SpamAssassin dataset (first run only)');
-    const built = await buildSpamAssassinDataset({ out: input, seed: source.datasetSeed });
-    logger.info({ path: input, rows: built.rows, spam: built.spam, ham: built.ham }, 'dataset ready');
-    return;
-  }
-  throw new ConfigError(fromCommandLine ? '--input' : 'source.path', `file not found: ${input}`);
+/**
+ * Where `--resume` continues in its input: at the first row the checkpoint has not learnt,
+ * keeping the output and dead letters written before. Rows written after the checkpoint
+ * (a crash between publishing files and saving it) are read to be learnt again, never
+ * written twice: new rows start after the last valid file on disk (recovered first, as a
+ * Kafka worker does on assignment) and the last dead letter of this input. Null when the checkpoint learnt nothing of this input:
+ * the run starts over.
+ */
+async function resumePoint(
+  learner: PrequentialLearner,
+  layout: ParquetLayout,
+  name: string,
+  deadLetterPath: string,
+): Promise<{ fromRow: number; newFromRow: number } | null> {
+  const learnt = learner.trainedThrough(name, 0);
+  if (learnt === null) return null;
+  const onDisk = (await recoverPartitionOutput(layout, name, 0)).lastOffset;
+  // Dead letters never reach the model: rows after the last one learnt may be letters already.
+  const lettered = await lastDeadLetterOffset(deadLetterPath, name, 0);
+  const lastDone = [onDisk, lettered].reduce<bigint>((max, o) => (o !== null && o > max ? o : max), learnt);
+  return { fromRow: Number(learnt) + 1, newFromRow: Number(lastDone) + 1 };
 }
 
-async function exists(file: string): Promise<boolean> {
+/**
+ * The bundled dataset is built on first use; any other missing input, a folder or a file
+ * that is not Parquet is a usage error naming where the path came from.
+ */
+async function ensureInput(source: ParquetSourceConfig, input: string, fromCommandLine: boolean, logger: Logger): Promise<boolean> {
+  const field = fromCommandLine ? '--input' : 'source.path';
+  const info = await stat(input).catch(() => null);
+  if (info === null) {
+    if (source.dataset === 'spamassassin' && !fromCommandLine) {
+      // A warning, and a line in the summary: a mistyped path in a copy of the example
+      // pipeline would otherwise replay the corpus in place of the user's data, unnoticed.
+      logger.warn({ path: input }, `source.path ${input} does not exist: building the bundled SpamAssassin corpus there (source.dataset)`);
+      const built = await buildSpamAssassinDataset({ out: input, seed: source.datasetSeed });
+      logger.info({ path: input, rows: built.rows, spam: built.spam, ham: built.ham }, 'dataset ready');
+      return true;
+    }
+    throw new ConfigError(field, `file not found: ${input}`);
+  }
+  if (!info.isFile()) throw new ConfigError(field, `${input} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a Parquet file`);
+  if (!(await startsWithParquetMagic(input))) throw new ConfigError(field, `${input} is not a Parquet file (it does not start with PAR1)`);
+  return false;
+}
+
+async function startsWithParquetMagic(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
   try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    return bytesRead === 4 && head.toString('latin1') === 'PAR1';
+  } finally {
+    await handle.close();
   }
 }

@@ -1,4 +1,6 @@
+import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { SinkError } from '../errors.js';
 import type { DeadLetter } from '../message.js';
@@ -103,4 +105,33 @@ export function toLine(letter: DeadLetter): DeadLetterLine {
       'base64',
     ),
   };
+}
+
+/**
+ * The highest offset of (source, partition) in a dead-letter file, or null when it has
+ * none (or there is no file). A resumed replay starts after it, so rows dead-lettered
+ * before are not dead-lettered twice. Lines that are not letters are skipped.
+ */
+export async function lastDeadLetterOffset(file: string, source: string, partition: number): Promise<bigint | null> {
+  let last: bigint | null = null;
+  const stream = createReadStream(file, { encoding: 'utf8' });
+  try {
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+      let letter: Partial<DeadLetterLine>;
+      try {
+        letter = JSON.parse(line) as Partial<DeadLetterLine>;
+      } catch {
+        continue;
+      }
+      if (letter.source !== source || letter.partition !== partition || typeof letter.offset !== 'string' || !/^\d+$/.test(letter.offset)) continue;
+      const offset = BigInt(letter.offset);
+      if (last === null || offset > last) last = offset;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  } finally {
+    stream.destroy();
+  }
+  return last;
 }

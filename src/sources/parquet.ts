@@ -18,6 +18,13 @@ import type { Source } from './source.js';
  * decoder intact so that it can be dead-lettered instead of silently becoming U+FFFD.
  */
 
+/** What to set when a configured column is missing: the text, the label or the id. */
+const COLUMN_ADVICE = {
+  text: 'set source.columns.text to the column that holds the text',
+  label: 'set source.columns.label to the column that holds the label, or to null when the data has no labels',
+  id: 'set source.columns.id to the column that holds the record id, or to null to number rows as <file>:<row>',
+} as const;
+
 export interface ParquetSourceColumns {
   /** The text column (BYTE_ARRAY, optionally UTF8-annotated). Default `text`. */
   text?: string;
@@ -36,6 +43,12 @@ export interface ParquetSourceOptions {
   name?: string;
   /** Uncompressed column bytes to aim for per read (see rowsPerRead). Default 8 MiB. */
   readBytes?: number;
+  /**
+   * Resuming (`replay --resume`): the first row to deliver, and the row before which the
+   * delivered rows are retrain-only (`isRetrainOnly`): their output is on disk already,
+   * but the checkpoint had not learnt them. Default 0 and 0: every row, all new.
+   */
+  resume?: { fromRow: number; newFromRow: number };
 }
 
 /** The columns a source reads, after defaults. */
@@ -96,10 +109,12 @@ export class ParquetSource implements Source {
   readonly #file: FileSlices;
   readonly #metadata: FileMetaData;
   readonly #labelOf: (value: unknown) => unknown;
+  readonly #fromRow: number;
+  readonly #newFromRow: bigint;
   #closed = false;
 
   private constructor(
-    options: { path: string; name: string; batchRows: number; readBytes: number; columns: ResolvedColumns },
+    options: { path: string; name: string; batchRows: number; readBytes: number; columns: ResolvedColumns; resume: { fromRow: number; newFromRow: number } },
     file: FileSlices,
     metadata: FileMetaData,
     label: SchemaElement | null,
@@ -113,6 +128,18 @@ export class ParquetSource implements Source {
     this.#metadata = metadata;
     this.#labelOf = label?.type === 'BYTE_ARRAY' || label?.type === 'FIXED_LEN_BYTE_ARRAY' ? bytesToString : (v) => v ?? null;
     this.size = Number(metadata.num_rows);
+    this.#fromRow = options.resume.fromRow;
+    this.#newFromRow = BigInt(options.resume.newFromRow);
+  }
+
+  /** Rows this source will deliver: those from `resume.fromRow` on. */
+  get remaining(): number {
+    return this.size - this.#fromRow;
+  }
+
+  /** A row before `resume.newFromRow`: already written, delivered only to be learnt again. */
+  isRetrainOnly(position: SourcePosition): boolean {
+    return position.source === this.name && position.offset < this.#newFromRow;
   }
 
   /** Opens the file and reads its footer; fails with a SourceError that names the problem. */
@@ -160,11 +187,12 @@ export class ParquetSource implements Source {
         throw new SourceError(`${file} is not a Parquet file (${String(err)})`, { cause: err });
       }
       const top = new Map(parquetSchema(metadata).children.map((c) => [c.element.name, c]));
-      const pick = (name: string, role: string): SchemaElement => {
+      const pick = (name: string, role: keyof typeof COLUMN_ADVICE): SchemaElement => {
         const found = top.get(name);
         if (!found) {
-          throw new SourceError(
-            `${role} column "${name}" not found in ${file}; its columns are: ${[...top.keys()].map((c) => `"${c}"`).join(', ')}`,
+          throw new ConfigError(
+            `source.columns.${role}`,
+            `column "${name}" not found in ${file}; its columns are: ${[...top.keys()].map((c) => `"${c}"`).join(', ')}; ${COLUMN_ADVICE[role]}`,
           );
         }
         if (found.children.length > 0 || found.element.repetition_type === 'REPEATED') {
@@ -179,12 +207,18 @@ export class ParquetSource implements Source {
       if (columns.id !== null) pick(columns.id, 'id');
       const annotation = text.logical_type?.type ?? text.converted_type;
       if ((text.type !== 'BYTE_ARRAY' && text.type !== 'FIXED_LEN_BYTE_ARRAY') || !BYTE_ANNOTATIONS.has(annotation)) {
-        throw new SourceError(
-          `text column "${columns.text}" in ${file} has type ${text.type}${annotation ? ` (${annotation})` : ''}; expected a string or binary column`,
+        throw new ConfigError(
+          'source.columns.text',
+          `column "${columns.text}" in ${file} has type ${text.type}${annotation ? ` (${annotation})` : ''}; expected a string or binary column`,
         );
       }
       checkChunks(file, metadata, selected(columns));
-      return new ParquetSource({ path: file, name: options.name ?? path.basename(file), batchRows, readBytes, columns }, slices, metadata, label);
+      const resume = options.resume ?? { fromRow: 0, newFromRow: 0 };
+      const rows = Number(metadata.num_rows);
+      if (!(Number.isSafeInteger(resume.fromRow) && resume.fromRow >= 0 && resume.fromRow <= resume.newFromRow && resume.newFromRow <= rows)) {
+        throw new SourceError(`cannot resume ${file} at rows ${resume.fromRow}/${resume.newFromRow}: it has ${rows} rows`);
+      }
+      return new ParquetSource({ path: file, name: options.name ?? path.basename(file), batchRows, readBytes, columns, resume }, slices, metadata, label);
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err;
@@ -196,7 +230,7 @@ export class ParquetSource implements Source {
     const { text, label, id } = this.columns;
     const columns = selected(this.columns);
     const readRows = rowsPerRead(this.#metadata, columns, this.#batchRows, this.#readBytes);
-    for (let start = 0; start < this.size; start += readRows) {
+    for (let start = this.#fromRow; start < this.size; start += readRows) {
       if (signal.aborted || this.#closed) return;
       const end = Math.min(this.size, start + readRows);
       let rows: Record<string, unknown>[];

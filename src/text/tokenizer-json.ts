@@ -182,3 +182,34 @@ function kerasDict(x: unknown, where: string, field: string, min: number | null)
   if (min !== null) for (const [k, v] of entries) asCount(v, where, `${field}[${JSON.stringify(k)}]`, min);
   return entries as [string, number][];
 }
+
+/**
+ * What tf_keras' `Tokenizer.to_json()` writes: settings plus the word dictionaries as
+ * JSON-encoded strings. We keep no per-document counts (`word_docs`, `index_docs`; only
+ * `sequences_to_matrix(mode='tfidf')` reads them), so those are written empty — Keras'
+ * `tokenizer_from_json` needs the keys to exist.
+ */
+export function stateToKerasJSON(state: TokenizerState): string {
+  const { config } = state;
+  const object = (pairs: [string | number, string | number][]): string => {
+    // Built by hand so integer-looking keys keep their order (a JS object would sort them).
+    return `{${pairs.map(([k, v]) => `${JSON.stringify(String(k))}: ${JSON.stringify(v)}`).join(', ')}}`;
+  };
+  return JSON.stringify({
+    class_name: 'Tokenizer',
+    config: {
+      num_words: config.numWords,
+      filters: config.filters,
+      lower: config.lower,
+      split: config.split,
+      char_level: false,
+      oov_token: config.oovToken,
+      document_count: state.documentCount,
+      word_counts: object(state.wordCounts),
+      word_docs: '{}',
+      index_docs: '{}',
+      index_word: object(state.wordIndex.map(([word, id]) => [id, word])),
+      word_index: object(state.wordIndex),
+    },
+  });
+}

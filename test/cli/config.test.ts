@@ -20,6 +20,10 @@ test('should print the committed JSON Schema, or write it with --out', async (t)
   assert.equal(written.code, 0, written.stderr);
   assert.equal(written.stdout, '');
   assert.equal(await readFile(path.join(dir, 'schema.json'), 'utf8'), committed);
+  // A missing folder is created, as tokenizer fit and report do.
+  const nested = await run(['config', 'schema', '--out', 'no/such/dir/schema.json'], dir);
+  assert.equal(nested.code, 0, nested.stderr);
+  assert.equal(await readFile(path.join(dir, 'no', 'such', 'dir', 'schema.json'), 'utf8'), committed);
 });
 
 test('should print the reference table the README holds, or update a file between its markers', async (t) => {

@@ -68,6 +68,8 @@ interface Fixtures {
   danglingLatest: string;
   /** An output folder holding a .parquet file that is not Parquet. */
   corruptOutput: string;
+  /** The output folder of a real replay of `mail`. */
+  output: string;
   /** A TCP port something already listens on. */
   busyPort: number;
 }
@@ -99,6 +101,7 @@ before(async () => {
   fx.badManifest = at('bad-manifest');
   fx.danglingLatest = at('dangling');
   fx.corruptOutput = at('corrupt-out');
+  fx.output = at('out');
   await writeParquet(fx.mail, 'text');
   await writeParquet(fx.noText, 'body');
   await writeFile(fx.notParquet, 'id,text\n1,hello, this is CSV and not Parquet\n');
@@ -111,6 +114,10 @@ before(async () => {
   const partition = path.join(fx.corruptOutput, 'p', 'file=mail.parquet', 'partition=0');
   await mkdir(partition, { recursive: true });
   await writeFile(path.join(partition, '00000000000000000000-00000000000000000003.parquet'), 'not Parquet at all, just text\n');
+
+  await writeFile(at('replay.yaml'), parquetPipeline().replace('dir: out', `dir: ${fx.output}`));
+  const replayed = await run(['replay', at('replay.yaml'), '--json'], fx.root);
+  assert.equal(replayed.code, 0, replayed.stderr);
 
   await saveSmallCheckpoint(fx.checkpoint);
   await cp(fx.checkpoint, fx.damagedCheckpoint, { recursive: true });
@@ -356,10 +363,63 @@ const cases: ErrorCase[] = [
   { what: 'inspect of a file instead of a folder', args: () => ['inspect', fx.aFile], code: 2, stderr: /^textstream: output dir: .*a-file is not a directory$/m },
   { what: 'report of a file instead of a folder', args: () => ['report', fx.aFile], code: 2, stderr: /^textstream: output dir: .*a-file is not a directory$/m },
   {
+    what: 'inspect of a folder without output files',
+    args: () => ['inspect', fx.emptyDir],
+    code: 2,
+    stderr: /^textstream: output dir: no Parquet output files under .*empty; give the run's sink\.dir, or one pipeline's folder in it$/m,
+  },
+  {
+    what: 'report of a folder without output files',
+    args: () => ['report', fx.emptyDir, '--out', 'r.html'],
+    code: 2,
+    stderr: /^textstream: output dir: no Parquet output files under .*empty; give the run's sink\.dir, or one pipeline's folder in it$/m,
+  },
+  {
     what: 'report with a --dead-letters file that does not exist',
     args: () => ['report', fx.emptyDir, '--out', 'r.html', '--dead-letters', 'missing.jsonl'],
     code: 2,
     stderr: /^textstream: --dead-letters: file not found: missing\.jsonl$/m,
+  },
+  {
+    what: 'replay of an --input that is not Parquet',
+    args: () => ['replay', 'p.yaml', '--input', fx.notParquet],
+    files: () => pipelineFile(),
+    code: 2,
+    stderr: /^textstream: --input: .*notes\.parquet is not a Parquet file \(it does not start with PAR1\)$/m,
+  },
+  {
+    what: 'replay of an --input that is a directory',
+    args: () => ['replay', 'p.yaml', '--input', fx.emptyDir],
+    files: () => pipelineFile(),
+    code: 2,
+    stderr: /^textstream: --input: .*empty is a directory, not a Parquet file$/m,
+  },
+  {
+    what: 'replay of an --input without the text column',
+    args: () => ['replay', 'p.yaml', '--input', fx.noText],
+    files: () => pipelineFile(),
+    code: 2,
+    stderr:
+      /^textstream: source\.columns\.text: column "text" not found in .*no-text\.parquet; its columns are: "id", "body", "label"; set source\.columns\.text to the column that holds the text$/m,
+  },
+  {
+    what: 'a source.columns.label the file does not have',
+    args: () => ['replay', 'p.yaml'],
+    files: () => ({ 'p.yaml': parquetPipeline().replace(`path: ${fx.mail}`, `path: ${fx.mail}\n  columns:\n    label: tag`) }),
+    code: 2,
+    stderr: /^textstream: source\.columns\.label: column "tag" not found in .*mail\.parquet; .*or to null when the data has no labels$/m,
+  },
+  {
+    what: 'dataset to an --out that is a directory',
+    args: () => ['dataset', 'spamassassin', '--out', fx.emptyDir],
+    code: 2,
+    stderr: /^textstream: --out: .*empty is a directory; give the file to write, e\.g\. .*empty\/spamassassin\.parquet$/m,
+  },
+  {
+    what: 'produce with a broker that is not host:port',
+    args: () => ['produce', '--topic', 't', '--brokers', 'notaport', fx.mail],
+    code: 2,
+    stderr: /^textstream: --brokers: "notaport" is not host:port \(a port 1–65535\), e\.g\. 127\.0\.0\.1:9092$/m,
   },
   {
     what: 'a sink.dir that is a file',
@@ -377,20 +437,6 @@ const cases: ErrorCase[] = [
   },
 
   // Inputs that exist but cannot be used, and outputs that cannot be written: exit 1.
-  {
-    what: 'replay of an --input that is not Parquet',
-    args: () => ['replay', 'p.yaml', '--input', fx.notParquet],
-    files: () => pipelineFile(),
-    code: 1,
-    stderr: /^textstream: .*notes\.parquet is not a Parquet file/m,
-  },
-  {
-    what: 'replay of an --input without the text column',
-    args: () => ['replay', 'p.yaml', '--input', fx.noText],
-    files: () => pipelineFile(),
-    code: 1,
-    stderr: /^textstream: text column "text" not found in .*no-text\.parquet; its columns are: "id", "body", "label"$/m,
-  },
   {
     what: 'produce of a file that is not Parquet',
     args: () => ['produce', '--topic', 't', '--brokers', '127.0.0.1:1', fx.notParquet],
@@ -422,12 +468,6 @@ const cases: ErrorCase[] = [
     stderr: /^textstream: cannot create the export directory .*a-file\/keras: /m,
   },
   {
-    what: 'config schema to an --out in a missing folder',
-    args: () => ['config', 'schema', '--out', 'no-such-dir/schema.json'],
-    code: 1,
-    stderr: /^textstream: cannot write no-such-dir\/schema\.json \(--out\): ENOENT/m,
-  },
-  {
     what: 'tokenizer fit to an --out below a file',
     args: () => ['tokenizer', 'fit', 'p.yaml', '--out', path.join(fx.aFile, 'tokenizer.json'), '--json'],
     files: () => pipelineFile(),
@@ -442,7 +482,7 @@ const cases: ErrorCase[] = [
   },
   {
     what: 'report to an --out below a file',
-    args: () => ['report', fx.emptyDir, '--out', path.join(fx.aFile, 'r.html')],
+    args: () => ['report', fx.output, '--out', path.join(fx.aFile, 'r.html')],
     code: 1,
     stderr: /^textstream: cannot write the report to .*a-file\/r\.html: /m,
   },
@@ -498,6 +538,8 @@ suite('CLI errors', { concurrency: CONCURRENCY }, () => {
         assert.match(help.stdout, /\nExamples?:\n {2}\$ textstream /, `"${command.join(' ')} --help" shows an example`);
         assert.equal(help.stderr, '');
         assert.ok(!help.stdout.includes('\x1b['), `ANSI escape in the help of "${command.join(' ')}"`);
+        // Commander wraps descriptions itself; a newline inside one breaks a sentence mid-way.
+        assert.doesNotMatch(help.stdout, /^ \S/m, `a line broken mid-sentence in the help of "${command.join(' ')}"`);
         seen.push(command.join(' '));
         const list = /\nCommands:\n([\s\S]*?)(?:\n\n|$)/.exec(help.stdout)?.[1] ?? '';
         for (const [, name] of list.matchAll(/^ {2}([a-z][\w-]*)/gm)) if (name !== 'help') next.push([...command, name!]);

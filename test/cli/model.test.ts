@@ -47,4 +47,14 @@ test('should export a checkpoint root through the CLI', async (t) => {
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /model version 2/);
   assert.deepEqual((await readdir(path.join(dir, 'keras-model'))).sort(), ['load_keras.py', 'model.json', 'tokenizer.json', 'weights.bin']);
+  // tfjs' "install our node backend" banner is not ours to print.
+  assert.doesNotMatch(result.stderr, /looks like you are running TensorFlow\.js in Node\.js/);
+
+  const json = await run(['model', 'export', 'checkpoints', '--out', 'again', '--json'], dir);
+  assert.equal(json.code, 0, json.stderr);
+  const parsed = JSON.parse(json.stdout) as { modelVersion: number; files: string[]; tokenizerWords: number; outDir: string };
+  assert.equal(parsed.modelVersion, 2);
+  assert.equal(parsed.outDir, path.join(dir, 'again'));
+  assert.equal(parsed.tokenizerWords, 4);
+  assert.ok(parsed.files.includes('model.json'));
 });

@@ -91,6 +91,27 @@ test('should fit the vocabulary Keras fits on the same cleaned texts, skipping w
   assert.deepEqual(saved.wordIndex, keras.word_index);
 });
 
+test("should write Keras' format with --format keras, which tf_keras' tokenizer_from_json reads", { timeout: VENV_TIMEOUT_MS }, async (t) => {
+  const { dir, pipeline } = await setUp(t);
+  const ours = path.join(dir, 'ours.json');
+  const keras = path.join(dir, 'keras.json');
+  assert.equal((await cli(['tokenizer', 'fit', pipeline, '--out', ours, '--json'])).code, 0);
+  const result = await cli(['tokenizer', 'fit', pipeline, '--out', keras, '--format', 'keras', '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  const { stdout: python } = await run('bash', [path.join(repoRoot, 'scripts', 'python-env.sh')], { timeout: VENV_TIMEOUT_MS });
+  const script = [
+    'import json, sys',
+    'from tf_keras.preprocessing.text import tokenizer_from_json',
+    't = tokenizer_from_json(open(sys.argv[1]).read())',
+    'print(json.dumps({"num_words": t.num_words, "word_index": list(t.word_index.items())}))',
+  ].join('\n');
+  const { stdout } = await run(python.trim(), ['-c', script, keras], { maxBuffer: 64 << 20, timeout: 120_000 });
+  const loaded = JSON.parse(stdout) as { num_words: number; word_index: [string, number][] };
+  const saved = JSON.parse(await readFile(ours, 'utf8')) as TokenizerJSON;
+  assert.equal(loaded.num_words, 500);
+  assert.deepEqual(loaded.word_index, saved.wordIndex);
+});
+
 test('should start a replay from the fitted tokenizer instead of a bootstrap fit', async (t) => {
   const { dir, pipeline } = await setUp(t);
   const out = path.join(dir, 'tokenizer.json');

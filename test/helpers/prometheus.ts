@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -23,6 +23,19 @@ export async function promtool(...args: string[]): Promise<{ stdout: string; std
     const e = err as Error & { stdout?: string; stderr?: string };
     throw new Error(`promtool ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
   }
+}
+
+/** `promtool check metrics` on a scrape's text (it reads stdin): its exit code and output. */
+export function promtoolCheckMetrics(scrape: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [script, 'promtool', 'check', 'metrics'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+    child.stdin.end(scrape);
+  });
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */

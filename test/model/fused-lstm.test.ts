@@ -236,6 +236,6 @@ test('should say how to build the addon when it is missing, and fall back under 
   });
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { auto: string; error: { path: string; message: string } | null };
   assert.equal(result.auto, 'stock');
-  assert.equal(result.error?.path, 'model.network.lstm');
+  assert.equal(result.error?.path, 'model.lstm');
   assert.match(result.error.message, /\/nonexistent\/fused_lstm\.node.*scripts\/build-native\.sh/);
 });

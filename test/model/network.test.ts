@@ -77,10 +77,10 @@ test('should default to the seed configuration and name the bad field when inval
     { vocabSize: 10_000, embeddingDim: 64, units: 64, maxLen: 100, learningRate: 0.001, seed: null, lstm: 'auto' },
   );
   assert.equal(DEFAULT_NETWORK.vocabSize, 10_000);
-  assert.throws(() => resolveNetworkConfig({ units: 0 }), (err: unknown) => err instanceof ConfigError && err.path === 'model.network.units');
+  assert.throws(() => resolveNetworkConfig({ units: 0 }), (err: unknown) => err instanceof ConfigError && err.path === 'model.units');
   assert.throws(
     () => resolveNetworkConfig({ learningRate: -1 }),
-    (err: unknown) => err instanceof ConfigError && err.path === 'model.network.learningRate',
+    (err: unknown) => err instanceof ConfigError && err.path === 'model.learningRate',
   );
 });
 

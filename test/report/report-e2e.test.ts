@@ -116,9 +116,11 @@ test('should report an empty output folder and a run without labels with a clear
   const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-report-empty-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const main = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  const empty = await run(process.execPath, [main, 'report', dir, '--out', path.join(dir, 'r.html')]);
-  assert.match(empty.stderr, /no Parquet output files under/);
-  assert.match(await readFile(path.join(dir, 'r.html'), 'utf8'), /No Parquet output files were found/);
+  // A folder without outputs is the wrong folder: exit 2, and no report of nothing.
+  const empty = await run(process.execPath, [main, 'report', dir, '--out', path.join(dir, 'r.html')]).catch((err: { code: number; stderr: string }) => err);
+  assert.equal((empty as { code: number }).code, 2);
+  assert.match((empty as { stderr: string }).stderr, /^textstream: output dir: no Parquet output files under \S+; give the run's sink\.dir, or one pipeline's folder in it$/m);
+  await assert.rejects(readFile(path.join(dir, 'r.html'), 'utf8'), { code: 'ENOENT' });
 
   const missing = await run(process.execPath, [main, 'report', path.join(dir, 'nope')]).catch((err: { code: number; stderr: string }) => err);
   assert.equal((missing as { code: number }).code, 2);

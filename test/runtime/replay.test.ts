@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -120,9 +120,17 @@ test('should replay real emails end to end: every row written or dead-lettered, 
   assert.ok(row!.v! < summary.modelVersion, 'rows carry the version that scored them, before training on them');
   db.closeSync();
 
-  // The checkpoint is there and resumes: a second pass continues the version count.
+  // The checkpoint is there and resumes. The same input: every row was learnt or
+  // dead-lettered (the last rows are letters), so nothing is read, nothing lettered twice.
   assert.ok((await readdir(path.join(dir, 'ckpt'))).includes('LATEST'));
-  const resumed = await replay(config, { logger: silent, signal: new AbortController().signal, resume: true, limit: 40 });
+  const same = await replay(config, { logger: silent, signal: new AbortController().signal, resume: true });
+  assert.deepEqual([same.rowsIn, same.rowsWritten, same.resumedAtRow, same.modelVersion], [0, 0, good, summary.modelVersion]);
+  assert.equal((await readFile(summary.deadLetterPath, 'utf8')).trim().split('\n').length, bad.size);
+  // Another input: the model goes on learning from the checkpoint, its version count with it.
+  const other = path.join(dir, 'more-mail.parquet');
+  await copyFile(input, other);
+  const resumed = await replay(config, { input: other, logger: silent, signal: new AbortController().signal, resume: true, limit: 40 });
+  assert.equal(resumed.resumedAtRow, null);
   assert.ok(resumed.modelVersion > summary.modelVersion);
 });
 

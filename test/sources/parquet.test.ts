@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { SourceError } from '../../src/errors.js';
+import { ConfigError, SourceError } from '../../src/errors.js';
 import type { RawRecord } from '../../src/message.js';
 import { ParquetFileWriter, type ParquetColumn } from '../../src/sinks/parquet.js';
 import { ParquetSource, type ParquetSourceOptions } from '../../src/sources/parquet.js';
@@ -211,21 +211,25 @@ void test('should read DuckDB files with invalid UTF-8 in a BLOB column', async 
   }
 });
 
-void test('should fail with an error naming a missing text column and the columns that exist', async (t) => {
+void test('should fail with a configuration error naming the source.columns field, the columns that exist and what to set', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'cols.parquet');
   await writeFixture(file, 2, { body: { type: 'UTF8' }, label: { type: 'INT32' } }, (i) => ({ body: `b${i}`, label: 0 }));
   await assert.rejects(
     ParquetSource.open({ path: file, columns: { id: null } }),
-    (err: unknown) => err instanceof SourceError && /text column "text" not found/.test(err.message) && /"body", "label"/.test(err.message),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.path === 'source.columns.text' &&
+      /column "text" not found/.test(err.message) &&
+      /"body", "label"; set source\.columns\.text to the column that holds the text$/.test(err.message),
   );
   await assert.rejects(
     ParquetSource.open({ path: file, columns: { text: 'body', label: 'is_spam', id: null } }),
-    /label column "is_spam" not found/,
+    (err: unknown) => err instanceof ConfigError && err.path === 'source.columns.label' && /column "is_spam" not found.*or to null when the data has no labels$/.test(err.message),
   );
   await assert.rejects(
     ParquetSource.open({ path: file, columns: { text: 'label', id: null } }),
-    /text column "label" .* has type INT32/,
+    (err: unknown) => err instanceof ConfigError && err.path === 'source.columns.text' && /column "label" .* has type INT32/.test(err.message),
   );
 });
 
