@@ -42,7 +42,7 @@ per class; the header states its worst-case error.`,
       const data = await buildReportData({ dir, deadLetters: opts.deadLetters ?? null, onFile: (done, total) => bar?.update(done, total) }).finally(
         () => bar?.stop(),
       );
-      if (data.files === 0) throw new ConfigError('output dir', noOutputFiles(dir));
+      if (data.files === 0 && data.unreadableFiles.length === 0) throw new ConfigError('output dir', noOutputFiles(dir));
       const html = renderReport(data);
       const out = path.resolve(opts.out);
       // Written beside, then renamed: a reader never sees half a report.
@@ -53,6 +53,13 @@ per class; the header states its worst-case error.`,
         await rename(temp, out);
       } catch (err) {
         throw new SourceError(`cannot write the report to ${out}: ${String(err)}`, { cause: err });
+      }
+      if (data.unreadableFiles.length > 0) {
+        // The report is written for the files that could be read; the run still fails.
+        process.stderr.write(
+          `textstream report: ${data.unreadableFiles.length} output file(s) could not be read and are left out of the report: ${data.unreadableFiles.map((u) => u.reason).join('; ')}\n`,
+        );
+        process.exitCode = 1;
       }
       if (data.labelled === 0) process.stderr.write('textstream report: no labelled rows; accuracy and AUC are not shown\n');
       if (opts.json) {

@@ -39,6 +39,8 @@ export interface DeadLetterSummary {
 export interface ReportData {
   dir: string;
   files: number;
+  /** Output files that could not be read (damaged, not ours): left out of every figure. */
+  unreadableFiles: Array<{ file: string; reason: string }>;
   rows: number;
   labelled: number;
   positives: number;
@@ -178,6 +180,7 @@ export class ReportAggregator {
     return {
       dir,
       files: this.#files.size,
+      unreadableFiles: [],
       rows: this.#rows,
       labelled: this.#labelled,
       positives: this.#positives,

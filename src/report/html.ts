@@ -106,6 +106,12 @@ export function renderReport(data: ReportData, options: { generatedAt?: Date } =
             p.firstOffset === null ? '–' : `${p.firstOffset} – ${p.lastOffset}`,
           ]),
         )}`;
+  const unreadable =
+    data.unreadableFiles.length === 0
+      ? ''
+      : `<p class="notice" id="unreadable">${data.unreadableFiles.length} output file(s) could not be read and are left out of every figure: ${data.unreadableFiles
+          .map((u) => escapeHtml(u.reason))
+          .join('; ')}</p>`;
   const notice =
     data.files === 0
       ? `<p class="notice" id="empty">No Parquet output files were found under ${escapeHtml(data.dir)}.</p>`
@@ -137,6 +143,7 @@ export function renderReport(data: ReportData, options: { generatedAt?: Date } =
 <h1>textstream run report</h1>
 <p class="sub">${escapeHtml(data.dir)} · generated ${escapeHtml(generated)}</p>
 ${notice}
+${unreadable}
 <table id="summary"><tbody>
 ${header}
 </tbody></table>

@@ -114,10 +114,11 @@ export class Timeline {
    * Rows of one sink write share a processed_at, so narrow buckets show a comb of spikes
    * with gaps between writes rather than a rate. Unless there would be fewer than
    * `minBuckets`, buckets are first widened (exactly, as above) until at least `minFill`
-   * of those in the span hold rows.
+   * of those in the span hold rows. 0.9, not a half: writes a bucket width apart fill
+   * every other bucket, which a half accepts and draws as a rate flipping to 0 and back.
    */
   summary(options: { minFill?: number; minBuckets?: number } = {}): TimelineSummary {
-    const minFill = options.minFill ?? 0.5;
+    const minFill = options.minFill ?? 0.9;
     const minBuckets = options.minBuckets ?? 8;
     const points: TimelinePoint[] = [];
     if (this.#buckets.size === 0) return { widthMs: this.#width, points };

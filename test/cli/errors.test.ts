@@ -70,6 +70,8 @@ interface Fixtures {
   corruptOutput: string;
   /** The output folder of a real replay of `mail`. */
   output: string;
+  /** A copy of `output` with one more, damaged, file in its partition folder. */
+  mixedOutput: string;
   /** A TCP port something already listens on. */
   busyPort: number;
 }
@@ -102,6 +104,7 @@ before(async () => {
   fx.danglingLatest = at('dangling');
   fx.corruptOutput = at('corrupt-out');
   fx.output = at('out');
+  fx.mixedOutput = at('mixed-out');
   await writeParquet(fx.mail, 'text');
   await writeParquet(fx.noText, 'body');
   await writeFile(fx.notParquet, 'id,text\n1,hello, this is CSV and not Parquet\n');
@@ -118,6 +121,9 @@ before(async () => {
   await writeFile(at('replay.yaml'), parquetPipeline().replace('dir: out', `dir: ${fx.output}`));
   const replayed = await run(['replay', at('replay.yaml'), '--json'], fx.root);
   assert.equal(replayed.code, 0, replayed.stderr);
+  await cp(fx.output, fx.mixedOutput, { recursive: true });
+  const partitionDir = path.join(fx.mixedOutput, 'p', 'file=mail.parquet', 'partition=0');
+  await writeFile(path.join(partitionDir, '00000000000000000099-00000000000000000099.parquet'), 'damaged\n');
 
   await saveSmallCheckpoint(fx.checkpoint);
   await cp(fx.checkpoint, fx.damagedCheckpoint, { recursive: true });
@@ -478,7 +484,14 @@ const cases: ErrorCase[] = [
     what: 'report of a folder holding a damaged Parquet file',
     args: () => ['report', fx.corruptOutput, '--out', 'r.html'],
     code: 1,
-    stderr: /^textstream: .*corrupt-out\/p\/file=mail\.parquet\/partition=0\/00000000000000000000-00000000000000000003\.parquet is not a Parquet file/m,
+    stderr:
+      /^textstream report: 1 output file\(s\) could not be read and are left out of the report: .*corrupt-out\/p\/file=mail\.parquet\/partition=0\/00000000000000000000-00000000000000000003\.parquet is not a Parquet file/m,
+  },
+  {
+    what: 'report of a run with one damaged file among good ones (the others are reported)',
+    args: () => ['report', fx.mixedOutput, '--out', 'r.html', '--json'],
+    code: 1,
+    stderr: /^textstream report: 1 output file\(s\) could not be read and are left out of the report: .*mixed-out\/.*-0+99\.parquet is not a Parquet file/m,
   },
   {
     what: 'report to an --out below a file',

@@ -44,14 +44,35 @@ test('should double the bucket width, merging aligned neighbours exactly, when t
   assert.deepEqual(shuffled.summary(), timeline.summary());
 });
 
-test('should widen sparse buckets for display until most of them hold rows', () => {
+test('should widen sparse buckets for display until nearly all of them hold rows', () => {
   const timeline = new Timeline();
-  // One sink write every 100 ms for 2 s: 10 ms buckets would be 9 empty to 1 full.
+  // One sink write every 100 ms for 2 s: 10 ms buckets would be 9 empty to 1 full, and at
+  // 80 ms 5 of 26 would still be empty.
   for (let t = 0; t <= 2000; t += 100) timeline.add(t, 0.5, 0, null);
   const { widthMs, points } = timeline.summary();
-  assert.equal(widthMs, 80); // 26 buckets, 21 of them with rows
-  assert.ok(points.filter((p) => p.rows > 0).length >= points.length / 2);
+  assert.equal(widthMs, 160);
+  assert.ok(points.every((p) => p.rows > 0));
   assert.equal(points.reduce((s, p) => s + p.rows, 0), 21);
+});
+
+test('should draw a steady replay as a steady rate, not one flipping between a burst and 0', () => {
+  // A replay: 256-row batches written every 320 ± 15 ms for 8 s, as the report saw them.
+  const replay = (): Timeline => {
+    const timeline = new Timeline();
+    let t = 1_000_000;
+    for (let batch = 0; batch < 25; batch++) {
+      for (let r = 0; r < 256; r++) timeline.add(t, 0.5, 0, null);
+      t += 320 + ((batch * 7) % 31) - 15;
+    }
+    return timeline;
+  };
+  const empty = (points: readonly { rows: number }[]): number => points.filter((p) => p.rows === 0).length;
+  const { points } = replay().summary();
+  assert.ok(points.length >= 8, `${points.length} points`);
+  assert.ok(empty(points) <= points.length / 10, `empty buckets inside the run: ${points.map((p) => p.rows).join(' ')}`);
+  // What the report drew before: buckets narrower than the gap between writes, many empty.
+  const comb = replay().summary({ minFill: 0.5 }).points;
+  assert.ok(empty(comb) > comb.length / 4, `the old rule: ${comb.map((p) => p.rows).join(' ')}`);
 });
 
 test('should compute cumulative and per-bucket accuracy and AUC at bucket boundaries', () => {
