@@ -64,7 +64,7 @@ export function renderQualityTable(r: QualityBenchResult): string {
   const lines = [
     '# Prequential quality on the bundled corpus (every row scored before the model learns from it)',
     '',
-    `${r.pipeline}, ${r.runs.length} seeded orders; vocabulary of ${s.numWords} words fitted on the first ${s.bootstrapRows} messages, ` +
+    `${r.pipeline}, ${r.runs.length} seeded order${r.runs.length === 1 ? '' : 's'}; vocabulary of ${s.numWords} words fitted on the first ${s.bootstrapRows} messages, ` +
       `sequences of ${s.maxLen}, Embedding(${s.numWords}, ${s.embeddingDim}) → LSTM(${s.units}) → Dense(1, sigmoid), ` +
       `Adam, steps of ${s.trainBatchSize} rows; tfjs backend ${r.backend}, ${r.lstm} LSTM. ` +
       `${r.date.slice(0, 10)}, ${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}; ` +
@@ -81,7 +81,7 @@ export function renderQualityTable(r: QualityBenchResult): string {
       );
     }
   }
-  lines.push('', `Mean over the ${r.runs.length} orders:`, '');
+  lines.push('', r.runs.length === 1 ? 'The same, as the summary over orders:' : `Mean over the ${r.runs.length} orders:`, '');
   lines.push('| model | accuracy | AUC | log loss | accuracy, 2nd half | rows/s |', '|---|---:|---:|---:|---:|---:|');
   const models = r.runs[0]?.results.map((m) => m.model) ?? [];
   for (const model of models) {
