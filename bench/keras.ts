@@ -58,7 +58,7 @@ export interface KerasResult {
 }
 
 /** The venv's python (created on first use by scripts/python-env.sh, which installs Keras). */
-async function python(repo: string): Promise<string> {
+export async function python(repo: string): Promise<string> {
   // A first run installs TensorFlow: minutes, not seconds.
   const { stdout } = await run('bash', [path.join(repo, 'scripts', 'python-env.sh')], { cwd: repo, timeout: 30 * 60_000 });
   const interpreter = stdout.trim().split('\n').at(-1);

@@ -29,6 +29,7 @@ import { loadPipeline } from '../src/config/load.js';
 import type { PipelineConfig } from '../src/config/schema.js';
 import { buildSpamAssassinDataset } from '../src/datasets/spamassassin.js';
 import { replay } from '../src/runtime/replay.js';
+import { python } from './keras.js';
 import { readMachine } from './machine.js';
 import { parseOrExit } from './options.js';
 import { renderQualityTable, type QualityBenchResult, type ReferenceOutput } from './quality/table.js';
@@ -103,8 +104,9 @@ try {
   const specPath = path.join(work, 'spec.json');
   await writeFile(specPath, JSON.stringify(spec));
   log('references: Keras, scikit-learn, River (bench/quality_reference.py)');
-  const python = await pythonOfVenv();
-  const { stdout } = await run(python, [path.join(repo, 'bench', 'quality_reference.py'), specPath], {
+  // A first run installs TensorFlow, scikit-learn and River: minutes, not seconds.
+  const interpreter = await python(repo);
+  const { stdout } = await run(interpreter, [path.join(repo, 'bench', 'quality_reference.py'), specPath], {
     cwd: repo,
     maxBuffer: 64 << 20,
     timeout: 60 * 60_000,
@@ -148,14 +150,6 @@ async function replayInto(pipeline: Readonly<PipelineConfig>, input: string, sin
     backend: summary.backend.name,
     lstm: summary.lstm,
   };
-}
-
-async function pythonOfVenv(): Promise<string> {
-  // A first run installs TensorFlow, scikit-learn and River: minutes, not seconds.
-  const { stdout } = await run('bash', [path.join(repo, 'scripts', 'python-env.sh')], { cwd: repo, timeout: 30 * 60_000 });
-  const interpreter = stdout.trim().split('\n').at(-1);
-  if (interpreter === undefined || interpreter === '') throw new Error('scripts/python-env.sh printed no interpreter');
-  return interpreter;
 }
 
 async function exists(file: string): Promise<boolean> {

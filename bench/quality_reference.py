@@ -99,16 +99,7 @@ def keras_loop(tokens, labels, settings, seed):
         keras.layers.LSTM(settings["units"]),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
-    optimizer = keras.optimizers.Adam(learning_rate=settings["learningRate"], global_clipnorm=settings["clipNorm"])
-    model.compile(optimizer=optimizer, loss="binary_crossentropy")
-    batch = settings["trainBatchSize"]
-    scores = np.zeros(len(labels))
-    started = time.perf_counter()
-    for start in range(0, len(labels), batch):
-        x, y = tokens[start:start + batch], labels[start:start + batch].reshape(-1, 1)
-        scores[start:start + batch] = np.asarray(model.predict_on_batch(x)).reshape(-1)
-        model.train_on_batch(x, y)
-    return scores, time.perf_counter() - started
+    return score_then_train(model, lambda start, end: tokens[start:end], labels, settings)
 
 
 def wide_and_deep_loop(tokens, texts, labels, settings, seed):
@@ -129,16 +120,28 @@ def wide_and_deep_loop(tokens, texts, labels, settings, seed):
     wide = keras.layers.Rescaling(WIDE_SCALE)(wide)
     output = keras.layers.Activation("sigmoid")(keras.layers.Add()([deep, wide]))
     model = keras.Model([sequence, hashed], output)
+    return score_then_train(
+        model,
+        lambda start, end: [tokens[start:end], vectorizer.transform(texts[start:end]).toarray().astype(np.float32)],
+        labels,
+        settings,
+    )
+
+
+def score_then_train(model, inputs, labels, settings):
+    """Compiles `model` with textstream's Adam settings, then per minibatch `predict_on_batch`
+    and `train_on_batch` on `inputs(start, end)`: the scores, and the loop's seconds."""
+    import keras
+
     optimizer = keras.optimizers.Adam(learning_rate=settings["learningRate"], global_clipnorm=settings["clipNorm"])
     model.compile(optimizer=optimizer, loss="binary_crossentropy")
     batch = settings["trainBatchSize"]
     scores = np.zeros(len(labels))
     started = time.perf_counter()
     for start in range(0, len(labels), batch):
-        x = [tokens[start:start + batch], vectorizer.transform(texts[start:start + batch]).toarray().astype(np.float32)]
-        y = labels[start:start + batch].reshape(-1, 1)
+        x = inputs(start, start + batch)
         scores[start:start + batch] = np.asarray(model.predict_on_batch(x)).reshape(-1)
-        model.train_on_batch(x, y)
+        model.train_on_batch(x, labels[start:start + batch].reshape(-1, 1))
     return scores, time.perf_counter() - started
 
 
