@@ -130,8 +130,8 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
  * keeping the output and dead letters written before. Rows written after the checkpoint
  * (a crash between publishing files and saving it) are read to be learnt again, never
  * written twice: new rows start after the last valid file on disk (recovered first, as a
- * Kafka worker does on assignment) and the last dead letter of this input. Null when the checkpoint learnt nothing of this input:
- * the run starts over.
+ * Kafka worker does on assignment) and after the input's last dead letter. Null when the
+ * checkpoint learnt nothing of this input: the run starts over.
  */
 async function resumePoint(
   learner: PrequentialLearner,
