@@ -1,11 +1,11 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
 import { loadPipeline } from '../config/load.js';
 import { formatPipelineJsonSchema } from '../config/json-schema.js';
 import { makeConfigReference, replaceReferenceBlock } from '../config/reference.js';
-import { ConfigError, SinkError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import { writeTextFileAtomically } from './options.js';
 
 export function registerConfigCommand(program: Command): void {
   const config = program
@@ -35,7 +35,7 @@ line (path relative to it) for completion, hover help and checks in the editor.`
     )
     .action(async (opts: { out?: string }) => {
       const text = formatPipelineJsonSchema();
-      if (opts.out) await writeAtomically(opts.out, text, '--out');
+      if (opts.out) await writeTextFileAtomically(opts.out, text, `${opts.out} (--out)`);
       else process.stdout.write(text);
     });
 
@@ -68,7 +68,7 @@ Examples:
       } catch (cause) {
         throw new ConfigError(opts.readme, (cause as Error).message, { cause });
       }
-      await writeAtomically(opts.readme, updated, '--readme');
+      await writeTextFileAtomically(opts.readme, updated, `${opts.readme} (--readme)`);
     });
 
   config
@@ -88,18 +88,4 @@ Exit code 2, with the file or variable and the field named, when it is not valid
       const pipeline = await loadPipeline(file);
       process.stdout.write(stringifyYaml(pipeline));
     });
-}
-
-/** Written beside, then renamed: a reader (or an editor) never sees half a file. */
-async function writeAtomically(file: string, text: string, option: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
-  try {
-    // As tokenizer fit and report do: a missing folder is created, not an error.
-    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-    await writeFile(temporary, text);
-    await rename(temporary, file);
-  } catch (cause) {
-    await rm(temporary, { force: true }).catch(() => undefined);
-    throw new SinkError(`cannot write ${file} (${option}): ${(cause as Error).message}`, { cause, canRetry: false });
-  }
 }

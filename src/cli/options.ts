@@ -1,6 +1,7 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError, SinkError } from '../errors.js';
 
 /** Commander argument parser for a non-negative integer option. */
 export function parseInteger(value: string): number {
@@ -32,4 +33,21 @@ export async function requireInputFile(file: string, setting: string, options: {
     throw new ConfigError(setting, `file not found: ${file}${options.hint === undefined ? '' : `; ${options.hint}`}`, { cause });
   }
   if (!isFile) throw new ConfigError(setting, `${file} is not a file`);
+}
+
+/**
+ * Writes `text` to `file` as a whole: to a temporary name beside it, then renamed, so a
+ * reader (an editor, a browser, a pipeline) never sees half a file. A missing folder is
+ * created. A failure is a SinkError "cannot write <what>: <reason>".
+ */
+export async function writeTextFileAtomically(file: string, text: string, what: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    await writeFile(temporary, text, 'utf8');
+    await rename(temporary, file);
+  } catch (cause) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw new SinkError(`cannot write ${what}: ${(cause as Error).message}`, { cause, canRetry: false });
+  }
 }

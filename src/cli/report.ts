@@ -1,12 +1,11 @@
-import { writeFile, rename, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError, SourceError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { noOutputFiles } from './inspect.js';
 import { buildReportData } from '../report/build.js';
 import { headerRows, renderReport } from '../report/html.js';
 import { makeReportSummary } from '../report/summary.js';
-import { requireInputFile } from './options.js';
+import { requireInputFile, writeTextFileAtomically } from './options.js';
 import { makeCountBar } from './progress.js';
 
 export function registerReportCommand(program: Command): void {
@@ -45,15 +44,7 @@ per class; the header states its worst-case error.`,
       if (data.files === 0 && data.unreadableFiles.length === 0) throw new ConfigError('output dir', noOutputFiles(dir));
       const html = renderReport(data);
       const out = path.resolve(opts.out);
-      // Written beside, then renamed: a reader never sees half a report.
-      const temp = `${out}.${process.pid}.tmp`;
-      try {
-        await mkdir(path.dirname(out), { recursive: true });
-        await writeFile(temp, html, 'utf8');
-        await rename(temp, out);
-      } catch (err) {
-        throw new SourceError(`cannot write the report to ${out}: ${String(err)}`, { cause: err });
-      }
+      await writeTextFileAtomically(out, html, `the report to ${out}`);
       if (data.unreadableFiles.length > 0) {
         // The report is written for the files that could be read; the run still fails.
         process.stderr.write(

@@ -4,11 +4,9 @@
  * start from a vocabulary of the full corpus (`tokenizer.path`) instead of fitting one on
  * its first `tokenizer.bootstrapRows` messages.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadPipeline } from '../config/load.js';
-import { ConfigError, SinkError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { DeadLetterReason } from '../message.js';
 import { decodeRecord } from '../sources/decode.js';
 import { ParquetSource } from '../sources/parquet.js';
@@ -16,7 +14,7 @@ import { cleanEmail, cleanText } from '../text/clean.js';
 import { stateFromJSON, stateToKerasJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
 import { makeLogger } from './logger.js';
-import { parseInteger, requireInputFile } from './options.js';
+import { parseInteger, requireInputFile, writeTextFileAtomically } from './options.js';
 import { makeCountBar } from './progress.js';
 
 export interface TokenizerFitSummary {
@@ -116,7 +114,7 @@ or configuration error (e.g. the input file does not exist).`,
         .fitOnTexts(texts)
         .freeze();
       const saved = opts.format === 'keras' ? stateToKerasJSON(stateFromJSON(fitted.toJSON())) : JSON.stringify(fitted.toJSON());
-      await writeAtomically(opts.out, `${saved}\n`);
+      await writeTextFileAtomically(opts.out, `${saved}\n`, `the tokenizer to ${opts.out} (--out)`);
       const summary: TokenizerFitSummary = {
         input,
         out: opts.out,
@@ -143,15 +141,3 @@ function formatSummary(s: TokenizerFitSummary): string {
   ].join('\n');
 }
 
-/** Temp file then rename: a reader never sees half a tokenizer. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-    await writeFile(tmp, text);
-    await rename(tmp, file);
-  } catch (cause) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw new SinkError(`cannot write the tokenizer to ${file} (--out): ${(cause as Error).message}`, { cause, canRetry: false });
-  }
-}
