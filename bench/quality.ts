@@ -135,7 +135,7 @@ async function replayInto(pipeline: Readonly<PipelineConfig>, input: string, sin
     ...pipeline,
     sink: { ...pipeline.sink, dir: sinkDir, includeText: true },
     deadLetter: { ...pipeline.deadLetter, path: null },
-    model: { ...pipeline.model, checkpointDir: null },
+    model: { ...pipeline.model, checkpoints: false },
     metrics: { ...pipeline.metrics, enabled: false },
   };
   const at = performance.now();

@@ -27,7 +27,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -76,10 +75,8 @@ def windows(scores, labels, bootstrap_rows):
 
 
 def read_output(directory):
-    # Files only: the replay's folders are named file=<input>.parquet, and the dead-letter
-    # file lives beside them.
-    files = sorted(str(p) for p in Path(directory).rglob("*.parquet") if p.is_file())
-    table = ds.dataset(files, format="parquet").to_table(columns=["offset", "text", "label", "score"])
+    # The output folder is one dataset; its `_` folders (checkpoints, dead letters) are skipped.
+    table = ds.dataset(directory, format="parquet").to_table(columns=["offset", "text", "label", "score"])
     order = np.argsort(table.column("offset").to_numpy())
     texts = table.column("text").to_pylist()
     return (

@@ -38,7 +38,7 @@ function benchConfig(opts: ReplayBenchOptions, mode: ReplayMode, dir: string): P
   return {
     ...base,
     source: { ...base.source, path: opts.input, columns: { ...base.source.columns, label } },
-    model: { ...base.model, backend: opts.backend, checkpointDir: null },
+    model: { ...base.model, backend: opts.backend, checkpoints: false },
     sink: { ...base.sink, dir: path.join(dir, 'out') },
     deadLetter: { ...base.deadLetter, path: path.join(dir, 'dead-letters.jsonl') },
     metrics: { ...base.metrics, enabled: false },

@@ -40,7 +40,7 @@ const base = await loadPipeline(path.join(repo, 'pipelines', 'spamassassin.yaml'
 const config = {
   ...base,
   source: { ...base.source, path: path.join(repo, 'data', 'spamassassin.parquet') },
-  model: { ...base.model, backend: 'wasm' as const, checkpointDir: null },
+  model: { ...base.model, backend: 'wasm' as const, checkpoints: false },
   sink: { ...base.sink, dir: path.join(dir, 'out') },
   deadLetter: { ...base.deadLetter, path: path.join(dir, 'dead-letters.jsonl') },
   metrics: { ...base.metrics, host: '127.0.0.1', port: 0 },

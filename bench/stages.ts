@@ -157,7 +157,6 @@ export async function measureParquetWrite(
         const sink = new ParquetSink({
           dir: path.join(root, String(pass++)),
           pipeline: config.name,
-          prefix: 'file',
           rotateRows: config.sink.rotateRows,
           compression: config.sink.compression,
           includeText: config.sink.includeText,

@@ -287,7 +287,7 @@ test('should run one trainer with --role train on the scorers\' pipeline and sna
   // A restarted or re-created trainer resumes its model: checkpoints go to a named volume of
   // its own, on a directory the image's user can write.
   const docker = dockerfileRuntime();
-  assert.ok(pipeline.model.checkpointDir, 'the trainer checkpoints');
+  assert.ok(pipeline.model.checkpoints && pipeline.model.checkpointDir, 'the trainer checkpoints, to a folder of its own');
   assert.ok(pipeline.model.checkpointEveryRows > 0, 'it checkpoints while it runs, so a crash resumes too');
   const checkpoints = path.posix.resolve(docker.workdir, pipeline.model.checkpointDir);
   const volume = mounts('trainer').find((m) => checkpoints === m.target || checkpoints.startsWith(`${m.target}/`));

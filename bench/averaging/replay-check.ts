@@ -30,7 +30,7 @@ export async function replayCheck(config: Readonly<PipelineConfig>, input: strin
       {
         ...config,
         source: { ...config.source, path: input },
-        model: { ...config.model, checkpointDir: null },
+        model: { ...config.model, checkpoints: false },
         sink: { ...config.sink, dir: path.join(dir, 'out') },
         deadLetter: { ...config.deadLetter, path: path.join(dir, 'dead-letters.jsonl') },
         metrics: { ...config.metrics, enabled: false },

@@ -36,7 +36,7 @@ import type { TokenizedMessage } from '../../src/message.js';
 import { applyAverage, federatedAverage, federatedUpdate, modelWeightsOf, type ModelWeights } from '../../src/model/averaging.js';
 import { OnlineEvaluator, type EvaluationSnapshot } from '../../src/model/evaluation.js';
 import { labelledRows, type PrequentialLearner } from '../../src/model/learner.js';
-import { makeModelParts } from '../../src/runtime/components.js';
+import { makeModelParts, NO_CHECKPOINTS } from '../../src/runtime/components.js';
 import { splitBatch, type BatchSizes } from '../../src/runtime/split-batch.js';
 
 /** Rows of the stream per point of an AveragingRun's learning curve. */
@@ -114,9 +114,9 @@ export async function runAveraging(opts: AveragingRunOptions): Promise<Averaging
       // model.initialModel); its vocabulary is not used (the stream is tokenized already).
       const sizes = batchSizes[k]!;
       const parts = await makeModelParts(
-        { ...config, model: { ...config.model, checkpointDir: null, trainBatchSize: sizes.trainBatchSize } },
+        { ...config, model: { ...config.model, trainBatchSize: sizes.trainBatchSize } },
         opts.logger,
-        'never',
+        NO_CHECKPOINTS,
       );
       trainers.push({
         learner: parts.learner,

@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../../src/config/schema.js';
 import type { TokenizedMessage } from '../../src/message.js';
-import { makeModelParts } from '../../src/runtime/components.js';
+import { makeModelParts, NO_CHECKPOINTS } from '../../src/runtime/components.js';
 import { cleanEmail, cleanText } from '../../src/text/clean.js';
 import { loadCorpus } from '../corpus.js';
 
@@ -67,7 +67,7 @@ export async function prepareStream(opts: StreamOptions): Promise<PreparedStream
   }
 
   // The product's model parts, for the vocabulary only: replay fits and encodes through it.
-  const parts = await makeModelParts({ ...config, model: { ...config.model, checkpointDir: null } }, opts.logger, 'never');
+  const parts = await makeModelParts(config, opts.logger, NO_CHECKPOINTS);
   parts.learner.dispose();
   const bootstrap = parts.vocabulary.frozen ? [] : cleaned.slice(0, config.tokenizer.bootstrapRows).map((c) => c.text);
   if (!parts.vocabulary.frozen) parts.vocabulary.fitAndFreeze(bootstrap);

@@ -30,6 +30,7 @@ export interface FaultContext {
   kafkaPort: number;
   /** <sink.dir>/<pipeline name>: the workers' shared output. */
   outputDir: string;
+  /** The checkpoint root a worker saves its topic's checkpoints to. */
   checkpointDir: (worker: number) => string;
 }
 
@@ -105,7 +106,7 @@ async function restartBroker(ctx: FaultContext): Promise<string> {
 /** The output's partition folders refuse writes for a few seconds (a full or read-only disk). */
 async function failSinkWrites(ctx: FaultContext): Promise<string> {
   const entries = await readdir(ctx.outputDir, { recursive: true, withFileTypes: true }).catch(() => []);
-  const dirs = entries.filter((e) => e.isDirectory() && e.name.startsWith('partition=')).map((e) => path.join(e.parentPath, e.name));
+  const dirs = entries.filter((e) => e.isDirectory() && e.name.startsWith('partition-')).map((e) => path.join(e.parentPath, e.name));
   const seconds = 3 + Math.floor(ctx.random() * 4);
   setReadOnly(dirs, true);
   try {

@@ -146,7 +146,8 @@ async function injectAsProgressAllows(opts: ChaosOptions, pool: WorkerPool, admi
         random,
         kafkaPort: opts.kafkaPort,
         outputDir: path.join(opts.dir, 'out', 'chaos'),
-        checkpointDir: (worker) => checkpointDir(opts.dir, worker),
+        // model.checkpointDir holds a root per topic.
+        checkpointDir: (worker) => path.join(checkpointDir(opts.dir, worker), target.topic),
       });
       // The armed kill counts when it fires (see onInjectedKill), not when it is armed.
       if (kind !== 'kill-after-publish') target.injected[kind] = (target.injected[kind] ?? 0) + 1;

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { selectBackend } from '../model/backend.js';
-import { ExportFiles, ExportFormats, exportKeras, loadCheckpointAt } from '../model/export.js';
+import { loadCheckpointAt } from '../model/checkpoint.js';
+import { ExportFiles, ExportFormats, exportKeras } from '../model/export.js';
 
 export function registerModelCommand(program: Command): void {
   const model = program
@@ -11,7 +12,7 @@ export function registerModelCommand(program: Command): void {
       'after',
       `
 Examples:
-  $ textstream model export checkpoints --format keras --out keras-model
+  $ textstream model export out/spamassassin --format keras --out keras-model
   $ python keras-model/${ExportFiles.LOADER}          writes keras-model/model.keras`,
     );
 
@@ -21,15 +22,16 @@ Examples:
       "Export a checkpoint's model and tokenizer. --format keras writes model.json + weights.bin (tfjs layers " +
         `format, stock layers), ${ExportFiles.TOKENIZER} (Keras to_json) and ${ExportFiles.LOADER}, which turns them into a Keras 3 model.keras.`,
     )
-    .argument('<checkpoint dir>', 'a checkpoint root (model.checkpointDir, its LATEST is used) or one ckpt-… directory')
+    .argument('<checkpoint dir>', "a pipeline's output folder (out/spamassassin: its input's latest checkpoint), a checkpoint root (LATEST is used) or one ckpt-… directory")
     .addOption(new Option('--format <format>', 'what to write').choices(Object.values(ExportFormats)).default(ExportFormats.KERAS))
     .requiredOption('--out <dir>', 'the directory to write (created if missing)')
     .addHelpText(
       'after',
       `
 Examples:
-  $ textstream model export checkpoints --format keras --out keras-model
-  $ textstream model export checkpoints/ckpt-000000001234-1767225600000 --out keras-model
+  $ textstream model export out/spamassassin --format keras --out keras-model
+  $ textstream model export out/spamassassin/_checkpoints/spamassassin --out keras-model
+  $ textstream model export out/spamassassin/_checkpoints/spamassassin/ckpt-000000001234-1767225600000 --out keras-model
   $ $(bash scripts/python-env.sh) keras-model/${ExportFiles.LOADER}
   $ python keras-model/${ExportFiles.LOADER} --predict tokens.json   also print predictions
 

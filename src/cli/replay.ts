@@ -19,8 +19,12 @@ export function registerReplayCommand(program: Command): void {
     .option('--limit <n>', 'stop after n records', parseInteger)
     .option(
       '--resume',
-      'start from the latest checkpoint in model.checkpointDir and continue the input after the last row it learnt, keeping the output written before',
+      'start from the input’s latest checkpoint and continue the input after the last row it learnt, keeping the output written before',
       false,
+    )
+    .option(
+      '--resume-from <checkpoint>',
+      'start from this checkpoint (another input’s: an output folder, a checkpoint folder or one ckpt-… directory) to go on learning on this input; its own checkpoints go to its own folder',
     )
     .option('--json', 'no progress display; print the summary as one JSON object', false)
     .addHelpText(
@@ -30,15 +34,19 @@ Examples:
   $ textstream replay pipelines/spamassassin.yaml
   $ textstream replay pipelines/spamassassin.yaml --limit 1000
   $ textstream replay pipelines/spamassassin.yaml --input my-emails.parquet
+  $ textstream replay pipelines/spamassassin.yaml --input december.parquet --resume-from out/spamassassin/_checkpoints/november
   $ textstream replay pipelines/spamassassin.yaml --json | jq .evaluation.accuracy
 
-Output: Parquet files under <sink.dir>/<name>/file=<input>/partition=0/, dead letters in
-<sink.dir>/<name>/dead-letters.jsonl, metrics on http://<metrics.host>:<metrics.port>/metrics
-while it runs. SIGINT/SIGTERM stop reading, finish the files and exit non-zero. A run whose
-every row became a dead letter exits 1 (it says why). A run that read no row saves no
-checkpoint, so it never replaces the last real one.`,
+Output: <sink.dir>/<name>/ opens as one dataset in pandas, pyarrow, DuckDB and Spark:
+Parquet files under input=<input>/partition-0/ (its name without .parquet), and beside
+them, skipped by those readers, checkpoints in _checkpoints/<input>/ and dead letters in
+_dead-letters/<input>.jsonl; a run replaces only its own input's. Metrics are served on
+http://<metrics.host>:<metrics.port>/metrics while it runs. SIGINT/SIGTERM stop reading,
+finish the files and exit non-zero. A run whose every row became a dead letter exits 1
+(it says why). A run that read no row saves no checkpoint, so it never replaces the
+last real one.`,
     )
-    .action(async (file: string, opts: { input?: string; limit?: number; resume: boolean; json: boolean }, command: Command) => {
+    .action(async (file: string, opts: { input?: string; limit?: number; resume: boolean; resumeFrom?: string; json: boolean }, command: Command) => {
       const logger = makeLogger(command.optsWithGlobals<{ logLevel: string }>().logLevel);
       const config = await loadPipeline(file);
       const controller = new AbortController();
@@ -50,6 +58,7 @@ checkpoint, so it never replaces the last real one.`,
           input: opts.input ?? null,
           limit: opts.limit ?? null,
           resume: opts.resume,
+          resumeFrom: opts.resumeFrom ?? null,
           logger,
           signal: controller.signal,
           onStart: ({ total }) => {

@@ -48,7 +48,9 @@ Examples:
   $ TEXTSTREAM_SNAPSHOTS_TOPIC=emails.model textstream run pipelines/kafka-spamassassin.yaml --role score
 
 Start several workers with the same source.groupId to share the topic's partitions.
-Output: <sink.dir>/<name>/topic=<topic>/partition=<p>/<firstOffset>-<lastOffset>.parquet.
+Output: <sink.dir>/<name>/input=<topic>/partition-<p>/<firstOffset>-<lastOffset>.parquet, a
+folder that opens as one dataset; files of the old topic=/partition= layout are moved
+there when the worker takes the partition. Checkpoints: <model.checkpointDir>/<topic>/.
 Offsets are committed only once the file holding their rows is durable; dead letters go
 to the topic deadLetter.topic (default <topic>.dlq; created when missing). SIGINT/SIGTERM
 drain the worker (stop fetching, finish files, commit, checkpoint) within

@@ -240,7 +240,16 @@ export const PipelineSchema = z
           ),
         trainBatchSize: positiveInt.default(32).describe('Labelled rows per training step.'),
         seed: z.number().int().default(42).describe('Seed for the initial weights.'),
-        checkpointDir: z.string().min(1).nullable().default(null).describe('Where checkpoints go; null: none.'),
+        checkpoints: z
+          .boolean()
+          .default(true)
+          .describe('Save checkpoints (at the end of a run, and every checkpointEveryRows), so that a run can be resumed and its model exported.'),
+        checkpointDir: z
+          .string()
+          .min(1)
+          .nullable()
+          .default(null)
+          .describe('Where checkpoints go, in a folder per input file or topic (<checkpointDir>/<input>/); null: <sink.dir>/<name>/_checkpoints.'),
         initialModel: z
           .string()
           .min(1)
@@ -308,7 +317,7 @@ export const PipelineSchema = z
           .min(1)
           .nullable()
           .default(null)
-          .describe('Replay: JSON-lines file; null: <sink.dir>/<name>/dead-letters.jsonl.'),
+          .describe('Replay: JSON-lines file; null: one per input, <sink.dir>/<name>/_dead-letters/<input>.jsonl.'),
         topic: z
           .string()
           .min(1)

@@ -24,7 +24,7 @@ export function formatInspectReport(r: InspectReport): string {
   line(
     'dead letters',
     r.deadLetters.files.length === 0
-      ? 'no dead-letters.jsonl file'
+      ? 'no dead-letter file'
       : `${count(r.deadLetters.total)} in ${r.deadLetters.files.length} file${r.deadLetters.files.length === 1 ? '' : 's'}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
   );
   if (r.deadLetters.note) line('', r.deadLetters.note);
@@ -35,7 +35,7 @@ export function formatInspectReport(r: InspectReport): string {
       ['pipeline', 'source', 'partition', 'files', 'rows', 'first offset', 'last offset', 'missing', 'dead-lettered', 'status'],
       ...r.partitions.map((p) => [
         p.pipeline,
-        `${p.key}=${p.source}`,
+        p.legacy ? `${p.source} (old layout)` : p.source,
         String(p.partition),
         String(p.files),
         count(p.rows),
@@ -61,6 +61,14 @@ export function formatInspectReport(r: InspectReport): string {
   if (r.tempFiles.length > 0) {
     out.push('', 'Temporary files (a writer at work, or stale after a crash; not read)');
     for (const t of r.tempFiles) out.push(`  ${t.path}  (${count(t.bytes)} bytes)`);
+  }
+  if (r.legacyFolders.length > 0) {
+    out.push(
+      '',
+      'Old layout (pandas and Spark cannot read this folder as one dataset until these move; the next',
+      '`textstream replay --resume` of the input, or the Kafka worker that owns the partition, moves them):',
+    );
+    for (const l of r.legacyFolders) out.push(`  ${l.folder}  →  ${l.movesTo}`);
   }
   if (r.warnings.length > 0) {
     out.push('', `Accepted gaps (--allow-gaps): ${r.warnings.length}`);

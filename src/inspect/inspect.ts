@@ -2,8 +2,9 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { SourceError } from '../errors.js';
+import { partitionDirectory } from '../sinks/parquet.js';
 import type { PartitionSummary } from '../report/aggregate.js';
-import { scanOutputLayout, type PartitionFiles, type RangeFile } from './layout.js';
+import { holdsSource, scanOutputLayout, type PartitionFiles, type RangeFile } from './layout.js';
 import { readInspectRows, type InspectRow } from './read.js';
 
 /** Kinds of inconsistency; any of them makes `inspect` exit 1 (gaps only without allowGaps). */
@@ -25,7 +26,7 @@ export type ProblemKind = (typeof ProblemKinds)[keyof typeof ProblemKinds];
 
 export interface Problem {
   kind: ProblemKind;
-  /** `<pipeline>/<key>=<source>/partition=<p>`, or null for a file outside the layout. */
+  /** `<pipeline>/input=<source>/partition-<p>`, or null for a file outside the layout. */
   partition: string | null;
   /** The file(s) concerned, relative to the inspected folder. */
   files: string[];
@@ -37,7 +38,8 @@ export interface Problem {
 
 /** The report's per-partition figures (offsets as decimal strings), plus what inspect checks. */
 export interface PartitionReport extends PartitionSummary {
-  key: string;
+  /** A folder of the legacy layout `<key>=<source>/partition=<p>` (see legacyFolders). */
+  legacy: boolean;
   /** Offsets between firstOffset and lastOffset with no row. */
   missingOffsets: number;
   /** How many of those a dead letter accounts for. */
@@ -73,9 +75,14 @@ export interface InspectReport {
     total: number;
     byReason: Record<string, number>;
     unreadable: number;
-    /** Set when the folder holds Kafka output: its dead letters are in a topic, not here. */
+    /** Set when there is output but no dead-letter file: a Kafka worker's letters are in a topic. */
     note: string | null;
   };
+  /**
+   * Partition folders of the legacy layout, which keep pandas and Spark from reading the
+   * folder as a dataset, and where they belong (relative paths).
+   */
+  legacyFolders: Array<{ folder: string; movesTo: string }>;
   tempFiles: Array<{ path: string; bytes: number }>;
   problems: Problem[];
   /** Gaps accepted with allowGaps, still listed. */
@@ -126,7 +133,7 @@ export async function inspectOutput(options: InspectOptions): Promise<InspectRep
     const holes: Hole[] = [];
     const report: PartitionReport = {
       pipeline: p.pipeline,
-      key: p.key,
+      legacy: p.legacy,
       source: p.source,
       partition: p.partition,
       files: p.files.length,
@@ -160,12 +167,14 @@ export async function inspectOutput(options: InspectOptions): Promise<InspectRep
   // Dead letters: counted by reason, and matched against the missing offsets.
   const letters = { files: layout.deadLetterFiles.map(rel), total: 0, byReason: new Map<string, number>(), unreadable: 0 };
   for (const file of layout.deadLetterFiles) {
-    const pipeline = path.basename(path.dirname(path.resolve(file)));
+    const folder = path.dirname(path.resolve(file));
+    // `<pipeline>/_dead-letters/<input>.jsonl`, or the legacy `<pipeline>/dead-letters.jsonl`.
+    const pipeline = path.basename(path.basename(folder).startsWith('_') ? path.dirname(folder) : folder);
     const candidates = layout.partitions.filter((p) => p.pipeline === pipeline);
     const scope = candidates.length > 0 ? candidates : layout.partitions;
     await readDeadLetters(file, letters, (source, partition, offset) => {
       for (const p of scope) {
-        if (p.source !== source || p.partition !== partition) continue;
+        if (!holdsSource(p, source) || p.partition !== partition) continue;
         const hole = findHole(holesByPartition.get(p)!, offset);
         if (hole) hole.covered++;
       }
@@ -192,7 +201,12 @@ export async function inspectOutput(options: InspectOptions): Promise<InspectRep
     }
   });
 
-  const kafka = layout.partitions.some((p) => p.key === 'topic');
+  const legacyFolders = layout.partitions
+    .filter((p) => p.legacy)
+    .map((p) => {
+      const folder = path.dirname(p.files[0]!.path);
+      return { folder: rel(folder), movesTo: rel(partitionDirectory({ dir: path.dirname(path.dirname(path.dirname(folder))), pipeline: p.pipeline }, p.source, p.partition)) };
+    });
   return {
     dir,
     consistent: problems.length === 0,
@@ -207,12 +221,14 @@ export async function inspectOutput(options: InspectOptions): Promise<InspectRep
       total: letters.total,
       byReason: Object.fromEntries([...letters.byReason].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
       unreadable: letters.unreadable,
-      note: kafka
-        ? 'Kafka workers write dead letters to the dead-letter topic (deadLetter.topic), not to this folder; ' +
-          'missing offsets in topic= partitions cannot be matched against them here'
-        : null,
+      note:
+        layout.deadLetterFiles.length === 0 && layout.partitions.length > 0
+          ? 'no dead-letter file here: Kafka workers write dead letters to the dead-letter topic (deadLetter.topic), ' +
+            'so missing offsets cannot be matched against them here'
+          : null,
     },
     tempFiles: layout.tempFiles.map((t) => ({ path: rel(t.path), bytes: t.bytes })),
+    legacyFolders,
     problems,
     warnings,
   };
@@ -243,7 +259,7 @@ async function checkFile(
     ({ declaredRows: declared } = await readInspectRows(file.path, (slice: InspectRow[]) => {
       for (const row of slice) {
         stats.add(row);
-        if (row.source !== p.source || row.partition !== p.partition) {
+        if (!holdsSource(p, row.source) || row.partition !== p.partition) {
           if (seen.wrongPartition++ === 0) seen.firstWrong = `offset ${row.offset} has source ${JSON.stringify(row.source)} partition ${row.partition}`;
         }
         const last = seen.last;

@@ -1,12 +1,15 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
+import { LEGACY_DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
+import { INPUT_KEY, sourceDirectoryName } from '../sinks/parquet.js';
 
 /**
  * What a run left in an output folder, sorted into what `inspect` reads (published Parquet
  * files, grouped by partition), what it only lists (temporary files) and what does not
- * fit the sink's layout `<pipeline>/<key>=<source>/partition=<p>/<first>-<last>.parquet`.
+ * fit the sink's layout `<pipeline>/input=<source>/partition-<p>/<first>-<last>.parquet`
+ * (sinks/parquet.ts). Files of the legacy layout `<key>=<source>/partition=<p>/` are read
+ * too, and flagged: the next `replay --resume` or worker start moves them into place.
  */
 export interface OutputLayout {
   partitions: PartitionFiles[];
@@ -14,17 +17,18 @@ export interface OutputLayout {
   tempFiles: Array<{ path: string; bytes: number }>;
   /** `.parquet` files whose path or name does not fit the layout; never read as data. */
   strayFiles: Array<{ path: string; reason: string }>;
+  /** `_dead-letters/<input>.jsonl`, and the legacy `dead-letters.jsonl`. */
   deadLetterFiles: string[];
 }
 
 export interface PartitionFiles {
   pipeline: string;
-  /** `topic` (Kafka) or `file` (replay), as written by the sink. */
-  key: string;
-  /** The source name, unescaped from the directory name. */
+  /** The source's name in its folder, unescaped (`spamassassin` for `input=spamassassin`, from `spamassassin.parquet`). */
   source: string;
+  /** True for a folder of the legacy layout (`<key>=<source>/partition=<p>`). */
+  legacy: boolean;
   partition: number;
-  /** `<pipeline>/<key>=<escaped source>/partition=<p>`, for messages. */
+  /** `<pipeline>/<source folder>/<partition folder>`, for messages. */
   label: string;
   /** In offset order (by first offset, then last). */
   files: RangeFile[];
@@ -37,10 +41,18 @@ export interface RangeFile {
   last: bigint;
 }
 
+/** Whether rows or letters of `source` (the name in the files) belong in the partition's folder. */
+export function holdsSource(p: PartitionFiles, source: string): boolean {
+  return p.legacy ? source === p.source : unescapePathSegment(sourceDirectoryName(source)) === p.source;
+}
+
 /** Same pattern as the sink's final names (sinks/parquet.ts): 20-digit offsets. */
 const FINAL_NAME = /^(\d{20})-(\d{20})\.parquet$/u;
-const PARTITION_DIR = /^partition=(\d+)$/u;
-const SOURCE_DIR = /^([A-Za-z0-9_]+)=(.+)$/u;
+const PARTITION_DIR = /^partition-(\d+)$/u;
+const SOURCE_DIR = new RegExp(`^${INPUT_KEY}=(.+)$`, 'u');
+const LEGACY_PARTITION_DIR = /^partition=(\d+)$/u;
+const LEGACY_SOURCE_DIR = /^(topic|file)=(.+)$/u;
+const DEAD_LETTER_DIR = '_dead-letters';
 /** The sink's temporary names: hidden, `.parquet.inprogress` (see ParquetSink#openFile). */
 const TEMP_SUFFIX = '.parquet.inprogress';
 
@@ -61,13 +73,15 @@ export async function scanOutputLayout(dir: string): Promise<OutputLayout> {
     for (const entry of entries) {
       const full = path.join(at, entry.name);
       if (entry.isDirectory()) {
-        if (!entry.name.startsWith('.')) await walk(full);
+        // `_` folders hold state (checkpoints, quarantine), not output; dead letters are listed.
+        if (entry.name === DEAD_LETTER_DIR) await listDeadLetters(full, layout);
+        else if (!entry.name.startsWith('.') && !entry.name.startsWith('_')) await walk(full);
         continue;
       }
       if (!entry.isFile()) continue;
       if (entry.name.startsWith('.') && entry.name.endsWith(TEMP_SUFFIX)) {
         layout.tempFiles.push({ path: full, bytes: (await stat(full)).size });
-      } else if (entry.name === DEAD_LETTER_FILE) {
+      } else if (entry.name === LEGACY_DEAD_LETTER_FILE) {
         layout.deadLetterFiles.push(full);
       } else if (entry.name.endsWith('.parquet') && !entry.name.startsWith('.')) {
         placeFile(full, byDir, layout);
@@ -76,20 +90,29 @@ export async function scanOutputLayout(dir: string): Promise<OutputLayout> {
   };
   await walk(dir);
   layout.partitions = [...byDir.values()].sort(
-    (a, b) => cmp(a.pipeline, b.pipeline) || cmp(a.key, b.key) || cmp(a.source, b.source) || a.partition - b.partition,
+    (a, b) => cmp(a.pipeline, b.pipeline) || cmp(a.source, b.source) || Number(a.legacy) - Number(b.legacy) || a.partition - b.partition,
   );
   for (const p of layout.partitions) p.files.sort((a, b) => cmpBig(a.first, b.first) || cmpBig(a.last, b.last));
   return layout;
+}
+
+async function listDeadLetters(dir: string, layout: OutputLayout): Promise<void> {
+  for (const name of (await readdir(dir)).sort()) {
+    if (name.endsWith('.jsonl') && !name.startsWith('.')) layout.deadLetterFiles.push(path.join(dir, name));
+  }
 }
 
 function placeFile(file: string, byDir: Map<string, PartitionFiles>, layout: OutputLayout): void {
   const name = path.basename(file);
   const partitionDir = path.dirname(path.resolve(file));
   const sourceDir = path.dirname(partitionDir);
-  const partitionMatch = PARTITION_DIR.exec(path.basename(partitionDir));
-  const sourceMatch = SOURCE_DIR.exec(path.basename(sourceDir));
-  if (!partitionMatch || !sourceMatch) {
-    layout.strayFiles.push({ path: file, reason: 'not in a <key>=<source>/partition=<p> folder' });
+  const currentSource = SOURCE_DIR.exec(path.basename(sourceDir));
+  const current = currentSource === null ? null : PARTITION_DIR.exec(path.basename(partitionDir));
+  const legacyPartition = LEGACY_PARTITION_DIR.exec(path.basename(partitionDir));
+  const legacySource = LEGACY_SOURCE_DIR.exec(path.basename(sourceDir));
+  const legacy = current === null;
+  if (legacy && (legacyPartition === null || legacySource === null)) {
+    layout.strayFiles.push({ path: file, reason: `not in a ${INPUT_KEY}=<source>/partition-<p> folder` });
     return;
   }
   const range = FINAL_NAME.exec(name);
@@ -102,9 +125,9 @@ function placeFile(file: string, byDir: Map<string, PartitionFiles>, layout: Out
     const pipeline = path.basename(path.dirname(sourceDir));
     partition = {
       pipeline,
-      key: sourceMatch[1]!,
-      source: unescapePartitionValue(sourceMatch[2]!),
-      partition: Number(partitionMatch[1]),
+      source: unescapePathSegment(legacy ? legacySource![2]! : currentSource![1]!),
+      legacy,
+      partition: Number((current ?? legacyPartition)![1]),
       label: `${pipeline}/${path.basename(sourceDir)}/${path.basename(partitionDir)}`,
       files: [],
     };
@@ -113,8 +136,8 @@ function placeFile(file: string, byDir: Map<string, PartitionFiles>, layout: Out
   partition.files.push({ path: file, name, first: BigInt(range[1]!), last: BigInt(range[2]!) });
 }
 
-/** Reverses escapePartitionValue (sinks/parquet.ts): %XX are UTF-8 bytes. */
-export function unescapePartitionValue(value: string): string {
+/** Reverses escapePathSegment (sinks/parquet.ts): %XX are UTF-8 bytes. */
+export function unescapePathSegment(value: string): string {
   try {
     return decodeURIComponent(value);
   } catch {

@@ -28,16 +28,18 @@
  * `tf.io.fromMemory`.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
-import { CheckpointError } from '../errors.js';
+import { CheckpointError, ConfigError } from '../errors.js';
 import type { NetworkConfig } from './network.js';
 import type { EvaluatorState } from './evaluation.js';
 
 export const CHECKPOINT_FORMAT = 'textstream-checkpoint';
 export const CHECKPOINT_FORMAT_VERSION = 1;
 
+/** The folder of a pipeline's output folder that holds a checkpoint root per input (runtime/run-state.ts). */
+export const CHECKPOINTS_FOLDER = '_checkpoints';
 const LATEST = 'LATEST';
 const TMP_PREFIX = '.tmp-';
 const DIR_PREFIX = 'ckpt-';
@@ -226,8 +228,7 @@ export async function loadLatestCheckpoint(root: string, options: LoadCheckpoint
 }
 
 /**
- * Tries LATEST's checkpoint, then every other checkpoint directory, newest (highest model
- * version) first; quarantines each damaged one on the way. Every move is reported, even
+ * Tries LATEST's checkpoint, then every other checkpoint directory, newest first; quarantines each damaged one on the way. Every move is reported, even
  * when a later step throws.
  */
 async function loadRecovering(root: string, onQuarantine: LoadCheckpointOptions['onQuarantine']): Promise<CheckpointState | null> {
@@ -306,7 +307,7 @@ function isCheckpointName(name: string): boolean {
   return /^ckpt-[\w.-]+$/.test(name);
 }
 
-/** Checkpoint directory names under `root`, newest (highest model version) first. */
+/** Checkpoint directory names under `root`, newest save first. */
 async function listCheckpoints(root: string): Promise<string[]> {
   let entries: string[];
   try {
@@ -315,7 +316,17 @@ async function listCheckpoints(root: string): Promise<string[]> {
     if (isNotFound(cause)) return [];
     throw new CheckpointError(`could not list ${root}: ${String(cause)}`, { cause });
   }
-  return entries.filter(isCheckpointName).sort().reverse();
+  return bySaveTime(entries.filter(isCheckpointName)).reverse();
+}
+
+/**
+ * Checkpoint names, oldest save first: by the save time their names end with, not by
+ * model version, which starts at 0 again when a fresh run of the same input saves into
+ * the same root.
+ */
+function bySaveTime(names: string[]): string[] {
+  const savedAt = (name: string): number => Number(/-(\d+)$/.exec(name)?.[1] ?? 0);
+  return [...names].sort((a, b) => savedAt(a) - savedAt(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** Moves `root/name` to `root/quarantine/`, never over an earlier entry there; returns where. */
@@ -333,6 +344,50 @@ async function quarantine(root: string, name: string): Promise<string> {
   } catch (cause) {
     throw new CheckpointError(`could not move the damaged ${path.join(root, name)} to ${dir}: ${String(cause)}`, { cause });
   }
+}
+
+/**
+ * Loads the checkpoint a user points at: one checkpoint directory (holding manifest.json),
+ * a checkpoint root (holding LATEST), or a pipeline's output folder (or its _checkpoints)
+ * with one input's root. Anything else is a ConfigError naming `where`, the argument or
+ * option the path came from.
+ */
+export async function loadCheckpointAt(checkpointPath: string, where = '<checkpoint dir>'): Promise<CheckpointState> {
+  let isDir = false;
+  try {
+    isDir = (await stat(checkpointPath)).isDirectory();
+  } catch {
+    throw new ConfigError(where, `${checkpointPath} does not exist`);
+  }
+  if (!isDir) throw new ConfigError(where, `${checkpointPath} is not a directory`);
+  if (await exists(path.join(checkpointPath, Files.MANIFEST))) return loadCheckpointDir(checkpointPath);
+  const latest = await loadLatestCheckpoint(checkpointPath);
+  if (latest !== null) return latest;
+  // A pipeline's output folder, or its _checkpoints folder: one root per input below it.
+  const roots = await inputRoots(checkpointPath);
+  if (roots.length === 1) return (await loadLatestCheckpoint(roots[0]!))!;
+  if (roots.length > 1) {
+    throw new ConfigError(where, `${checkpointPath} holds the checkpoints of ${roots.length} inputs; name one: ${roots.join(', ')}`);
+  }
+  throw new ConfigError(where, `${checkpointPath} holds no checkpoint (neither a manifest.json nor a LATEST file)`);
+}
+
+/** The checkpoint roots (folders with a LATEST) directly under `dir` or under `dir/_checkpoints`. */
+async function inputRoots(dir: string): Promise<string[]> {
+  const parent = (await exists(path.join(dir, CHECKPOINTS_FOLDER))) ? path.join(dir, CHECKPOINTS_FOLDER) : dir;
+  const entries = await readdir(parent, { withFileTypes: true });
+  const roots: string[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (await exists(path.join(parent, entry.name, LATEST))) roots.push(path.join(parent, entry.name));
+  }
+  return roots;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Loads and verifies one checkpoint directory. */
@@ -484,7 +539,7 @@ async function publishLatest(root: string, name: string): Promise<void> {
  */
 async function prune(root: string, current: string, keep: number): Promise<void> {
   const entries = await readdir(root);
-  const checkpoints = entries.filter((e) => e.startsWith(DIR_PREFIX) && e !== current).sort();
+  const checkpoints = bySaveTime(entries.filter((e) => e.startsWith(DIR_PREFIX) && e !== current));
   const stale = checkpoints.slice(0, Math.max(0, checkpoints.length - (keep - 1)));
   const dayAgo = Date.now() - 24 * 3600 * 1000;
   for (const e of entries.filter((e) => e.startsWith(TMP_PREFIX))) {
@@ -492,6 +547,38 @@ async function prune(root: string, current: string, keep: number): Promise<void>
     if (info !== null && info.mtimeMs < dayAgo) stale.push(e);
   }
   for (const e of stale) await rm(path.join(root, e), { recursive: true, force: true });
+}
+
+/**
+ * The sources the latest checkpoint in `root` trained on (its trainedThrough), or null when
+ * `root` holds no checkpoint. Reads the manifest only.
+ */
+export async function latestCheckpointSources(root: string): Promise<string[] | null> {
+  const latest = await readLatest(root);
+  if (latest.kind !== 'name') return null;
+  const manifest = parseManifest(await readFile(path.join(root, latest.name, Files.MANIFEST)), root);
+  return Object.keys(manifest.trainedThrough ?? {});
+}
+
+/**
+ * Moves the checkpoints of `from` (LATEST, the checkpoint directories and the quarantine)
+ * into `to`, one rename each; for a root saved before checkpoints had a folder per input.
+ * Returns the names moved; nothing when `to` already holds a LATEST. Removes `from` when
+ * that leaves it empty.
+ */
+export async function moveCheckpoints(from: string, to: string): Promise<string[]> {
+  if ((await readLatest(to)).kind !== 'missing') return [];
+  const names = (await readdir(from)).filter((n) => n === LATEST || n === QUARANTINE || isCheckpointName(n));
+  await mkdir(to, { recursive: true });
+  // LATEST last: until it moves, `to` holds no pointer to a checkpoint not there yet.
+  for (const name of [...names.filter((n) => n !== LATEST), ...names.filter((n) => n === LATEST)]) {
+    await rename(path.join(from, name), path.join(to, name));
+  }
+  await fsyncDir(to);
+  await fsyncDir(from);
+  // A folder left empty goes too (it would sit in the output folder, where it used to be).
+  if ((await readdir(from)).length === 0) await rmdir(from).catch(() => undefined);
+  return names;
 }
 
 function utf8(text: string): Uint8Array {

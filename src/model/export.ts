@@ -16,12 +16,12 @@
  *   load_keras.py   scripts/keras_interop.py: rebuilds the network in Keras 3 from
  *                   model.json, loads weights.bin with numpy and saves `model.keras`
  */
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError, ConfigError } from '../errors.js';
+import { CheckpointError } from '../errors.js';
 import { stateFromJSON, stateToKerasJSON } from '../text/tokenizer-json.js';
-import { loadCheckpointDir, loadLatestCheckpoint, type CheckpointState } from './checkpoint.js';
+import type { CheckpointState } from './checkpoint.js';
 import { buildNetwork, resolveNetworkConfig } from './network.js';
 
 export const ExportFormats = { KERAS: 'keras' } as const;
@@ -43,28 +43,6 @@ export interface ExportResult {
   modelVersion: number;
   /** Null when the checkpoint holds no tokenizer. */
   tokenizerWords: number | null;
-}
-
-/**
- * Loads a checkpoint from `checkpointPath`: either one checkpoint directory (holding
- * manifest.json) or a checkpoint root (holding LATEST). A path with neither is a
- * ConfigError naming `<checkpoint dir>`: the user pointed at the wrong place.
- */
-export async function loadCheckpointAt(checkpointPath: string): Promise<CheckpointState> {
-  const where = '<checkpoint dir>';
-  let isDir = false;
-  try {
-    isDir = (await stat(checkpointPath)).isDirectory();
-  } catch {
-    throw new ConfigError(where, `${checkpointPath} does not exist`);
-  }
-  if (!isDir) throw new ConfigError(where, `${checkpointPath} is not a directory`);
-  if (await exists(path.join(checkpointPath, 'manifest.json'))) return loadCheckpointDir(checkpointPath);
-  const latest = await loadLatestCheckpoint(checkpointPath);
-  if (latest === null) {
-    throw new ConfigError(where, `${checkpointPath} holds no checkpoint (neither a manifest.json nor a LATEST file)`);
-  }
-  return latest;
 }
 
 /** Writes the export directory for `checkpoint` (see the file comment). */
@@ -157,11 +135,3 @@ function loaderScript(template: string, checkpoint: CheckpointState): string {
   return template.includes(marker) ? template.replace(marker, info) : template;
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -6,9 +6,7 @@ import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMe
 import { compressors } from 'hyparquet-compressors';
 import { ConfigError, SourceError } from '../errors.js';
 import type { ReportRow } from './aggregate.js';
-import { DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
-
-/** The file name a replay or worker gives its dead letters (see runtime/replay.ts). */
+import { LEGACY_DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
 
 /** Columns the report needs; `id` and `text` are never read. */
 const COLUMNS = ['score', 'predicted', 'label', 'processed_at', 'source', 'partition', 'offset'] as const;
@@ -24,7 +22,8 @@ export interface OutputFiles {
 
 /**
  * Every published Parquet file and dead-letter file under `dir`. Hidden entries are
- * skipped: the sink writes unfinished files under a hidden temporary name.
+ * skipped (the sink writes unfinished files under a hidden temporary name), and so are
+ * `_` folders but `_dead-letters`: they hold state, such as checkpoints and quarantine.
  */
 export async function findOutputFiles(dir: string): Promise<OutputFiles> {
   const info = await stat(dir).catch((err: unknown) => {
@@ -38,24 +37,28 @@ export async function findOutputFiles(dir: string): Promise<OutputFiles> {
     for (const entry of entries) {
       if (entry.name.startsWith('.')) continue;
       const full = path.join(at, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile() && entry.name.endsWith('.parquet')) found.parquet.push({ file: full, pipeline: pipelineOf(dir, full) });
-      else if (entry.isFile() && entry.name === DEAD_LETTER_FILE) found.deadLetters.push(full);
+      if (entry.isDirectory()) {
+        if (!entry.name.startsWith('_') || entry.name === DEAD_LETTER_DIR) await walk(full);
+      } else if (entry.isFile() && entry.name.endsWith('.parquet')) found.parquet.push({ file: full, pipeline: pipelineOf(dir, full) });
+      else if (entry.isFile() && (entry.name === LEGACY_DEAD_LETTER_FILE || (path.basename(at) === DEAD_LETTER_DIR && entry.name.endsWith('.jsonl')))) {
+        found.deadLetters.push(full);
+      }
     }
   };
   await walk(dir);
   return found;
 }
 
+const DEAD_LETTER_DIR = '_dead-letters';
+
 /**
- * The pipeline of `<dir>/<pipeline>/<key>=<source>/partition=<p>/<range>.parquet`: the path
- * segments before the first `key=value` one; when `dir` is the pipeline's own folder,
- * its base name.
+ * The pipeline of `<dir>/<pipeline>/input=<source>/partition-<p>/<range>.parquet` (or of the
+ * legacy `<key>=<source>/partition=<p>/`): the path segments before the source folder;
+ * when `dir` is the pipeline's own folder, its base name.
  */
 export function pipelineOf(dir: string, file: string): string {
   const segments = path.relative(dir, path.dirname(file)).split(path.sep).filter((s) => s !== '');
-  const hive = segments.findIndex((s) => s.includes('='));
-  const before = hive === -1 ? segments : segments.slice(0, hive);
+  const before = segments.slice(0, -2);
   return before.length > 0 ? before.join('/') : path.basename(path.resolve(dir));
 }
 

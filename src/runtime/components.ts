@@ -11,7 +11,7 @@ import { selectBackend, type BackendInfo } from '../model/backend.js';
 import { fusedLstmUnavailableReason } from '../model/fused-lstm.js';
 import { resolveNetworkConfig, type NetworkConfig } from '../model/network.js';
 import { applyInitialWeights, loadInitialWeights } from '../model/initial-model.js';
-import { loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
+import { loadCheckpointAt, loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
 import { PrequentialLearner, type LearnerOptions, type RejectedUpdate } from '../model/learner.js';
@@ -23,14 +23,25 @@ import type { DriftEvent, PipelineParts, PipelineProgress, Vocabulary } from './
 /** Whether to start from the latest checkpoint: never, only if there is one, or required. */
 export type ResumeMode = 'never' | 'if-present' | 'required';
 
+/** The checkpoints of a run: their root (see run-state.ts; null: none) and whether to start from the latest. */
+export interface CheckpointUse {
+  root: string | null;
+  resume: ResumeMode;
+  /** Start from this checkpoint instead of the root's latest (another input's; see loadCheckpointAt). */
+  from?: string | null;
+}
+
+/** For runs that neither load nor save a checkpoint (benchmarks, tests, scorers). */
+export const NO_CHECKPOINTS: CheckpointUse = { root: null, resume: 'never' };
+
 export interface ModelParts {
   backend: BackendInfo;
   tokenizer: Tokenizer;
   learner: PrequentialLearner;
   vocabulary: Vocabulary;
   /**
-   * Writes a checkpoint to `model.checkpointDir` and returns its directory; null, saving
-   * nothing, when the directory is null or no row reached the model since it was loaded
+   * Writes a checkpoint to the run's checkpoint root and returns its directory; null,
+   * saving nothing, when there is no root or no row reached the model since it was loaded
    * or last saved (a `--limit 0` run, or one whose every row was a dead letter, must not
    * replace the checkpoint a real run left).
    */
@@ -59,13 +70,13 @@ export function pipelineNetwork(config: Readonly<PipelineConfig>): Partial<Netwo
 export async function makeModelParts(
   config: Readonly<PipelineConfig>,
   logger: Logger,
-  resume: ResumeMode,
+  checkpoints: CheckpointUse,
   faults: Pick<LearnerOptions, 'nanLossAtStep'> = {},
 ): Promise<ModelParts> {
   const backend = await selectBackend(config.model.backend);
   logger.info({ backend: backend.name, reason: backend.reason }, `model backend: ${backend.name}`);
 
-  const checkpoint = await loadCheckpointFor(config, resume, logger);
+  const checkpoint = await loadCheckpointFor(checkpoints, logger);
   const tokenizer = checkpoint ? Tokenizer.fromJSON(checkpoint.tokenizer as TokenizerJSON) : await makeTokenizer(config);
   const learnerOptions = {
     network: pipelineNetwork(config),
@@ -113,13 +124,14 @@ export async function makeModelParts(
       encode: (text) => tokenizer.encode(text),
     },
     async checkpoint() {
-      if (config.model.checkpointDir === null) return null;
+      const root = checkpoints.root;
+      if (root === null) return null;
       // An unfitted vocabulary, or no row since the last save, means there is nothing new to keep.
       if (!tokenizer.frozen || learner.rowsSeen === rowsSeenAtLastSave) {
-        logger.info({ dir: config.model.checkpointDir }, 'no checkpoint saved: no row reached the model since the last one');
+        logger.info({ dir: root }, 'no checkpoint saved: no row reached the model since the last one');
         return null;
       }
-      const saved = await saveCheckpoint(config.model.checkpointDir, await learner.checkpointState(tokenizer.toJSON()));
+      const saved = await saveCheckpoint(root, await learner.checkpointState(tokenizer.toJSON()));
       lastCheckpointAtMs = Date.now();
       rowsSeenAtLastSave = learner.rowsSeen;
       logger.info({ dir: saved.dir, bytes: saved.bytes, modelVersion: learner.modelVersion }, 'checkpoint saved');
@@ -209,19 +221,20 @@ export async function makeTokenizer(config: Readonly<PipelineConfig>): Promise<T
   return tokenizer;
 }
 
-async function loadCheckpointFor(config: Readonly<PipelineConfig>, resume: ResumeMode, logger: Logger) {
+async function loadCheckpointFor({ root, resume, from }: CheckpointUse, logger: Logger) {
+  if (from != null) return loadCheckpointAt(from, '--resume-from');
   if (resume === 'never') return null;
-  if (config.model.checkpointDir === null) {
-    if (resume === 'required') throw new ConfigError('model.checkpointDir', 'must be set to resume from a checkpoint');
+  if (root === null) {
+    if (resume === 'required') throw new ConfigError('model.checkpoints', 'is false: there is no checkpoint to resume from');
     return null;
   }
   // A checkpoint damaged on disk is moved aside (never read as valid), and the one before it is used.
-  const checkpoint = await loadLatestCheckpoint(config.model.checkpointDir, {
+  const checkpoint = await loadLatestCheckpoint(root, {
     onDamaged: 'quarantine',
     onQuarantine: (event) => logger.warn(event, event.message),
   });
   if (!checkpoint && resume === 'required') {
-    throw new ConfigError('model.checkpointDir', `no checkpoint in ${config.model.checkpointDir} to resume from`);
+    throw new ConfigError('--resume', `no checkpoint in ${root} to resume from (a run of this input without --resume saves one)`);
   }
   return checkpoint;
 }

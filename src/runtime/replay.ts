@@ -8,19 +8,22 @@ import type { MetricsServer } from '../metrics/server.js';
 import type { BackendInfo } from '../model/backend.js';
 import type { EvaluationSnapshot } from '../model/evaluation.js';
 import type { PrequentialLearner } from '../model/learner.js';
-import { DEAD_LETTER_FILE, DeadLetterFileSink, lastDeadLetterOffset } from '../sinks/dead-letter-file.js';
-import { ParquetSink, partitionDirectory, recoverPartitionOutput, type ParquetLayout } from '../sinks/parquet.js';
+import { DeadLetterFileSink, dropDeadLettersOf, lastDeadLetterOffset, LEGACY_DEAD_LETTER_FILE, splitDeadLetters } from '../sinks/dead-letter-file.js';
+import { legacyPartitionDirectory, ParquetSink, partitionDirectory, recoverPartitionOutput, type ParquetLayout } from '../sinks/parquet.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
+import { adoptLegacyCheckpoint, checkpointRoot, deadLetterPath as deadLetterPathOf } from './run-state.js';
 
 export interface ReplayOptions {
   /** Replay this file instead of `source.path`. */
   input?: string | null;
   /** Stop after this many records. */
   limit?: number | null;
-  /** Start from the latest checkpoint in `model.checkpointDir` (weights, optimizer, vocabulary). */
+  /** Start from the input's latest checkpoint (weights, optimizer, vocabulary; see run-state.ts). */
   resume?: boolean;
+  /** Start from this checkpoint instead: another input's, to go on learning on this one. */
+  resumeFrom?: string | null;
   logger: Logger;
   signal: AbortSignal;
   /** Called once the source is open and the model is ready, before the first record. */
@@ -41,9 +44,6 @@ export interface ReplaySummary extends RunSummary {
   checkpointDir: string | null;
 }
 
-/** Output files of a replay are named with this key: `<dir>/<name>/file=<input>/…`. */
-export const REPLAY_PATH_PREFIX = 'file';
-
 /**
  * Replays a Parquet dataset through the full pipeline. Shutdown runs in reverse data-flow
  * order: the pipeline drains (flushes the batcher, finishes Parquet files), then dead
@@ -60,19 +60,24 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   const datasetBuilt = await ensureInput(sourceConfig, input, opts.input != null, logger);
 
   await ensureSinkDir(config.sink.dir);
-  const model = await makeModelParts(config, logger, opts.resume ? 'required' : 'never');
-  const { backend, learner } = model;
-  let server: MetricsServer | null = null;
   // The source's name in positions and paths (ParquetSource's default).
   const name = path.basename(input);
-  const layout = { dir: config.sink.dir, pipeline: config.name, prefix: REPLAY_PATH_PREFIX };
-  const deadLetterPath = config.deadLetter.path ?? path.join(config.sink.dir, config.name, DEAD_LETTER_FILE);
-  const resume = opts.resume ? await resumePoint(learner, layout, name, deadLetterPath) : null;
+  const layout = { dir: config.sink.dir, pipeline: config.name };
+  const deadLetterPath = deadLetterPathOf(config, name);
+  const root = checkpointRoot(config, name);
+  await moveLegacyState(config, layout, name, root, logger);
+  const resumeFrom = opts.resumeFrom ?? null;
+  const model = await makeModelParts(config, logger, { root, resume: opts.resume || resumeFrom !== null ? 'required' : 'never', from: resumeFrom });
+  const { backend, learner } = model;
+  let server: MetricsServer | null = null;
+  const resume = opts.resume || resumeFrom !== null ? await resumePoint(learner, layout, name, deadLetterPath) : null;
   if (resume === null) {
-    // A replay regenerates its whole output; files left by an earlier run of the same input
-    // (possibly with other offset ranges) would otherwise sit beside the new ones.
+    // A replay regenerates its input's whole output; files left by an earlier run of the
+    // same input (possibly with other offset ranges) would otherwise sit beside the new
+    // ones. Other inputs' files and letters stay.
     await rm(path.dirname(partitionDirectory(layout, name, 0)), { recursive: true, force: true });
-    await rm(deadLetterPath, { force: true });
+    await rm(path.dirname(legacyPartitionDirectory(layout, 'file', name, 0)), { recursive: true, force: true });
+    await dropDeadLettersOf(deadLetterPath, name);
   } else {
     logger.info(resume, `resuming ${name} at row ${resume.fromRow}, the first the checkpoint has not learnt`);
   }
@@ -114,7 +119,7 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
       resumedAtRow: resume?.fromRow ?? null,
       deadLetterPath,
       // Only when this run saved one: the summary must not point at an older run's model.
-      checkpointDir: saved === null ? null : config.model.checkpointDir,
+      checkpointDir: saved === null ? null : root,
     };
   } finally {
     await source.close();
@@ -141,11 +146,25 @@ async function resumePoint(
 ): Promise<{ fromRow: number; newFromRow: number } | null> {
   const learnt = learner.trainedThrough(name, 0);
   if (learnt === null) return null;
-  const onDisk = (await recoverPartitionOutput(layout, name, 0)).lastOffset;
+  const onDisk = (await recoverPartitionOutput(layout, name, 0, { legacyKey: 'file' })).lastOffset;
   // Dead letters never reach the model: rows after the last one learnt may be letters already.
   const lettered = await lastDeadLetterOffset(deadLetterPath, name, 0);
   const lastDone = [onDisk, lettered].reduce<bigint>((max, o) => (o !== null && o > max ? o : max), learnt);
   return { fromRow: Number(learnt) + 1, newFromRow: Number(lastDone) + 1 };
+}
+
+/**
+ * Moves what an earlier version left in the output folder, where it kept the folder from
+ * opening as a dataset, to where this version keeps it: the shared dead-letter file's
+ * letters to one file per input, and a checkpoint of this input to its own root.
+ */
+async function moveLegacyState(config: Readonly<PipelineConfig>, layout: ParquetLayout, input: string, root: string | null, logger: Logger): Promise<void> {
+  const legacyLetters = path.join(layout.dir, layout.pipeline, LEGACY_DEAD_LETTER_FILE);
+  if (config.deadLetter.path === null && (await stat(legacyLetters).catch(() => null)) !== null) {
+    const files = await splitDeadLetters(legacyLetters, (source) => deadLetterPathOf(config, source ?? 'unreadable'));
+    logger.warn({ from: legacyLetters, to: files }, `moved the letters of ${LEGACY_DEAD_LETTER_FILE} to one file per input`);
+  }
+  if (root !== null) await adoptLegacyCheckpoint(config, root, input, logger);
 }
 
 /**

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
 import { ConfigError, SourceError } from '../errors.js';
@@ -16,6 +17,7 @@ import { SnapshotPublisher } from './snapshot-publisher.js';
 import { SnapshotScorer } from './snapshot-scorer.js';
 import { splitBatch } from './split-batch.js';
 import { runPipeline, type PipelineProgress, type RunSummary } from './pipeline.js';
+import { adoptLegacyCheckpoint, checkpointRoot } from './run-state.js';
 
 /**
  * What a worker does with the topic: `all` scores, writes and trains (one model per
@@ -60,9 +62,6 @@ export function trainerGroupId(groupId: string): string {
   return `${groupId}-trainers`;
 }
 
-/** Output files of a worker: `<dir>/<name>/topic=<topic>/partition=<p>/<first>-<last>.parquet`. */
-export const KAFKA_PATH_PREFIX = 'topic';
-
 /**
  * A consumer-group worker: the replay pipeline's stages with a Kafka source, a Kafka
  * dead-letter topic, and offsets committed only for records that are durable (see
@@ -101,11 +100,14 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
   if (role !== 'train') await ensureSinkDir(config.sink.dir);
   const kafka = makeKafkaClient({ brokers: sourceConfig.brokers, clientId: sourceConfig.clientId, sasl: sourceConfig.sasl, tls: sourceConfig.tls, logger });
   const scoring = role === 'score' ? await SnapshotScorer.start(kafka, config, logger, opts.signal) : null;
-  const model = scoring?.parts ?? (await makeModelParts(config, logger, 'if-present', { nanLossAtStep: opts.nanLossAtStep ?? null }));
+  // A scorer loads snapshots, not checkpoints, and saves none.
+  const root = role === 'score' ? null : checkpointRoot(config, sourceConfig.topic);
+  if (root !== null) await adoptLegacyCheckpoint(config, root, sourceConfig.topic, logger);
+  const model = scoring?.parts ?? (await makeModelParts(config, logger, { root, resume: 'if-present' }, { nanLossAtStep: opts.nanLossAtStep ?? null }));
   const metricsParts = await makeMetricsParts(config, model, logger);
   const { metrics, server: metricsServer } = metricsParts;
   const server: MetricsServer | null = metricsServer;
-  const layout = { dir: config.sink.dir, pipeline: config.name, prefix: KAFKA_PATH_PREFIX };
+  const layout = { dir: config.sink.dir, pipeline: config.name };
   const sink = role === 'train' ? new DiscardSink() : new ParquetSink({
     ...layout,
     rotateRows: config.sink.rotateRows,
@@ -149,7 +151,10 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
         if (role === 'train') return { lastOffset: null, lostAfterLast: false };
         // This worker owns the partition now: temp files there are leftovers of a crash, and
         // a final file that is not a whole Parquet file must not mark where the output ends.
-        const recovery = await recoverPartitionOutput(layout, sourceConfig.topic, partition);
+        const recovery = await recoverPartitionOutput(layout, sourceConfig.topic, partition, { legacyKey: 'topic' });
+        if (recovery.migrated.length > 0) {
+          logger.warn({ partition, moved: recovery.migrated.length, to: path.dirname(recovery.migrated[0]!) }, 'moved the output files of the old topic=/partition= layout into place');
+        }
         if (recovery.removedTempFiles.length > 0) {
           logger.warn({ partition, removed: recovery.removedTempFiles.length, files: recovery.removedTempFiles }, 'removed unfinished temporary files left by an earlier worker');
         }
@@ -228,7 +233,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       topic: sourceConfig.topic,
       groupId,
       deadLetterTopic,
-      checkpointDir: role === 'score' ? null : config.model.checkpointDir,
+      checkpointDir: root,
       snapshots: scoring?.scorer.swaps ?? snapshots?.published ?? 0,
     };
   } finally {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { SinkError } from '../errors.js';
@@ -7,8 +7,11 @@ import type { DeadLetter } from '../message.js';
 import { makeDirectoryDurably } from './parquet.js';
 import type { DeadLetterSink } from './sink.js';
 
-/** The replay dead-letter file's name beside a pipeline's output (the report finds it by this name). */
-export const DEAD_LETTER_FILE = 'dead-letters.jsonl';
+/**
+ * The name of the one dead-letter file every replay of a pipeline shared before they had
+ * one per input (runtime/run-state.ts); splitDeadLetters moves its letters out.
+ */
+export const LEGACY_DEAD_LETTER_FILE = 'dead-letters.jsonl';
 
 export interface DeadLetterFileSinkOptions {
   /** The JSON-lines file; created with its folders on the first letter, appended to after. */
@@ -114,24 +117,87 @@ export function toLine(letter: DeadLetter): DeadLetterLine {
  */
 export async function lastDeadLetterOffset(file: string, source: string, partition: number): Promise<bigint | null> {
   let last: bigint | null = null;
+  for await (const { letter } of readLetters(file)) {
+    if (letter?.source !== source || letter.partition !== partition || typeof letter.offset !== 'string' || !/^\d+$/.test(letter.offset)) continue;
+    const offset = BigInt(letter.offset);
+    if (last === null || offset > last) last = offset;
+  }
+  return last;
+}
+
+/**
+ * Removes the letters of `source` from `file`, keeping every other line (a fresh replay of
+ * one input must not delete another's). Rewrites through a temporary file and a rename, so
+ * a crash leaves the old file or the new one; deletes the file when nothing is left.
+ */
+export async function dropDeadLettersOf(file: string, source: string): Promise<void> {
+  if ((await stat(file).catch(() => null)) === null) return;
+  const temp = `${file}.${process.pid}.tmp`;
+  const out = await open(temp, 'w');
+  let kept = 0;
+  try {
+    for await (const { line, letter } of readLetters(file)) {
+      if (letter?.source === source) continue;
+      await out.appendFile(`${line}\n`, 'utf8');
+      kept++;
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  if (kept === 0) {
+    await unlink(temp);
+    await unlink(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  } else {
+    await rename(temp, file);
+  }
+}
+
+/**
+ * Moves every line of `file` to the file `destination(source)` names (appended; null for
+ * a line that is not a letter), then deletes `file`. Returns the files written to.
+ */
+export async function splitDeadLetters(file: string, destination: (source: string | null) => string): Promise<string[]> {
+  const handles = new Map<string, FileHandle>();
+  try {
+    for await (const { line, letter } of readLetters(file)) {
+      const to = destination(typeof letter?.source === 'string' ? letter.source : null);
+      let handle = handles.get(to);
+      if (handle === undefined) {
+        await makeDirectoryDurably(path.dirname(path.resolve(to)));
+        handle = await open(to, 'a');
+        handles.set(to, handle);
+      }
+      await handle.appendFile(`${line}\n`, 'utf8');
+    }
+    for (const handle of handles.values()) await handle.sync();
+  } finally {
+    for (const handle of handles.values()) await handle.close();
+  }
+  await unlink(file);
+  return [...handles.keys()];
+}
+
+/** The lines of a dead-letter file with their parsed letter (null: not JSON); nothing when there is no file. */
+async function* readLetters(file: string): AsyncGenerator<{ line: string; letter: Partial<DeadLetterLine> | null }> {
   const stream = createReadStream(file, { encoding: 'utf8' });
   try {
     for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
-      let letter: Partial<DeadLetterLine>;
+      if (line === '') continue;
+      let letter: Partial<DeadLetterLine> | null;
       try {
         letter = JSON.parse(line) as Partial<DeadLetterLine>;
       } catch {
-        continue;
+        letter = null;
       }
-      if (letter.source !== source || letter.partition !== partition || typeof letter.offset !== 'string' || !/^\d+$/.test(letter.offset)) continue;
-      const offset = BigInt(letter.offset);
-      if (last === null || offset > last) last = offset;
+      yield { line, letter };
     }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   } finally {
     stream.destroy();
   }
-  return last;
 }

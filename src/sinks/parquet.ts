@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -32,7 +32,43 @@ interface ParquetJsField {
   compression: ParquetCompression;
   statistics?: boolean;
 }
-const parquetjs = createRequire(import.meta.url)('parquetjs-lite') as ParquetJsLite;
+const requireCjs = createRequire(import.meta.url);
+const parquetjs = requireCjs('parquetjs-lite') as ParquetJsLite;
+
+// The Thrift structures parquetjs-lite writes its footer with (also without type declarations).
+interface ThriftSchemaElement {
+  write: (this: ThriftSchemaElement, output: unknown) => unknown;
+  converted_type?: number | null;
+  logicalType?: unknown;
+}
+interface ParquetThrift {
+  SchemaElement: { prototype: ThriftSchemaElement };
+  ConvertedType: Record<string, number>;
+  LogicalType: new (args: object) => object;
+  TimestampType: new (args: object) => object;
+  TimeUnit: new (args: object) => object;
+  MilliSeconds: new () => object;
+}
+
+/**
+ * parquetjs-lite annotates timestamps with the legacy converted type TIMESTAMP_MILLIS only,
+ * which DuckDB reads as a TIMESTAMP without time zone. The format defines that converted
+ * type as an instant (UTC-adjusted) in milliseconds, so every such column also gets the
+ * matching logical type, as parquet-mr and Arrow write both. Done once, on the prototype
+ * parquetjs-lite's footer encoder instantiates: it offers no hook for logical types.
+ */
+function annotateTimestampsAsInstants(thrift: ParquetThrift): void {
+  const write = thrift.SchemaElement.prototype.write;
+  const millis = thrift.ConvertedType.TIMESTAMP_MILLIS;
+  thrift.SchemaElement.prototype.write = function (this: ThriftSchemaElement, output: unknown) {
+    if (this.converted_type === millis && this.logicalType == null) {
+      const unit = new thrift.TimeUnit({ MILLIS: new thrift.MilliSeconds() });
+      this.logicalType = new thrift.LogicalType({ TIMESTAMP: new thrift.TimestampType({ isAdjustedToUTC: true, unit }) });
+    }
+    return write.call(this, output);
+  };
+}
+annotateTimestampsAsInstants(requireCjs('parquetjs-lite/gen-nodejs/parquet_types') as ParquetThrift);
 
 export const ParquetCompressions = {
   UNCOMPRESSED: 'UNCOMPRESSED',
@@ -281,13 +317,24 @@ export async function makeDirectoryDurably(dir: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Layout: <dir>/<pipeline>/<prefix>=<source>/partition=<p>/<firstOffset>-<lastOffset>.parquet
+// Layout of a pipeline's output folder `<dir>/<pipeline>/`, which pandas, pyarrow, DuckDB
+// and Spark read as one dataset:
+//
+//   input=<source>/partition-<p>/<firstOffset>-<lastOffset>.parquet   published files
+//   input=<source>/partition-<p>/.<…>.parquet.inprogress               a file being written
+//   _quarantine/input=<source>/partition-<p>/<name>.<ms>.quarantined   invalid files moved aside
+//
+// `input=` is a Hive partition: Spark reads nested folders only below one, and readers add
+// an `input` column from it. The partition folder is not one: `partition=<p>` would add a
+// column that clashes with the files' own `partition` (pandas refuses int32 against
+// dictionary<int32>, DuckDB makes it BIGINT). All four readers skip names that start with
+// `_` or `.`, which is where state lives (checkpoints and dead letters too, see
+// runtime/run-state.ts).
 
-/** Where a pipeline's files live; `prefix` names the source key (`topic` for Kafka, `file` for replay). */
+/** Where a pipeline's files live: `<dir>/<pipeline>/`. */
 export interface ParquetLayout {
   dir: string;
   pipeline: string;
-  prefix: string;
 }
 
 /**
@@ -297,6 +344,9 @@ export interface ParquetLayout {
 const OFFSET_DIGITS = 20;
 const FINAL_NAME = /^(\d{20})-(\d{20})\.parquet$/;
 const TEMP_SUFFIX = '.parquet.inprogress';
+const PARQUET_EXTENSION = '.parquet';
+/** The Hive partition key of a source's folder (a replayed file or a Kafka topic). */
+export const INPUT_KEY = 'input';
 
 export function padOffset(offset: bigint): string {
   return offset.toString().padStart(OFFSET_DIGITS, '0');
@@ -307,27 +357,50 @@ export function parquetFileName(firstOffset: bigint, lastOffset: bigint): string
 }
 
 /**
- * Escapes a source name for use as a Hive-style partition value: anything outside
- * [A-Za-z0-9._-] becomes %XX (UTF-8), so a file name like `a b/c` cannot add a path level.
- * Kafka topic names are already in that set and stay unchanged.
+ * Escapes a source name for use in a path: anything outside [A-Za-z0-9._-] becomes %XX
+ * (UTF-8), so a file name like `a b/c` cannot add a path level, and a leading `_` or `.`
+ * too, which readers would skip as hidden. Kafka topic names are almost always unchanged.
  */
-export function escapePartitionValue(value: string): string {
+export function escapePathSegment(value: string): string {
   if (value === '') throw new SinkError('a source name must not be empty', { canRetry: false });
-  const escaped = value.replace(/[^A-Za-z0-9._-]/gu, (ch) =>
-    [...Buffer.from(ch, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
-  );
-  // `.` and `..` are valid names but would walk the directory tree.
+  // Escaping a leading `.` also keeps `.` and `..` from walking the directory tree.
+  return value.replace(/[^A-Za-z0-9._-]|^[._]/gu, percentEncode);
+}
+
+/** The escaping of the legacy layout: a leading `_` or `.` was kept, `.` and `..` were not. */
+function escapeLegacyPathSegment(value: string): string {
+  const escaped = value.replace(/[^A-Za-z0-9._-]/gu, percentEncode);
   return escaped === '.' || escaped === '..' ? escaped.replaceAll('.', '%2E') : escaped;
 }
 
-export function partitionDirectory(layout: ParquetLayout, source: string, partition: number): string {
-  return path.join(
-    layout.dir,
-    layout.pipeline,
-    `${layout.prefix}=${escapePartitionValue(source)}`,
-    `partition=${partition}`,
-  );
+function percentEncode(ch: string): string {
+  return [...Buffer.from(ch, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
 }
+
+/**
+ * A source's name in paths: escaped, without a `.parquet` extension, so that globbing for
+ * Parquet files never returns a folder (`spamassassin.parquet` → `spamassassin`).
+ */
+export function sourceDirectoryName(source: string): string {
+  const escaped = escapePathSegment(source);
+  const bare = escaped.endsWith(PARQUET_EXTENSION) ? escaped.slice(0, -PARQUET_EXTENSION.length) : escaped;
+  return bare === '' ? escaped : bare;
+}
+
+export function partitionDirectory(layout: ParquetLayout, source: string, partition: number): string {
+  return path.join(layout.dir, layout.pipeline, `${INPUT_KEY}=${sourceDirectoryName(source)}`, `partition-${partition}`);
+}
+
+/**
+ * The layout before output folders became datasets: `<key>=<source>/partition=<p>/`, with
+ * key `topic` (Kafka) or `file` (replay) and the source's full name. Recovery moves what
+ * it finds there into partitionDirectory (see recoverPartitionOutput).
+ */
+export function legacyPartitionDirectory(layout: ParquetLayout, key: LegacyKey, source: string, partition: number): string {
+  return path.join(layout.dir, layout.pipeline, `${key}=${escapeLegacyPathSegment(source)}`, `partition=${partition}`);
+}
+
+export type LegacyKey = 'topic' | 'file';
 
 const PARQUET_MAGIC = Buffer.from('PAR1', 'latin1');
 /** 'PAR1', then at the end: footer length (uint32 LE) and 'PAR1'. */
@@ -366,7 +439,7 @@ export async function checkParquetFile(file: string): Promise<string | null> {
 export interface QuarantinedFile {
   /** Where it was. */
   path: string;
-  /** Where it is now: `<dir>/<pipeline>/quarantine/<key>=<source>/partition=<p>/<name>.<ms>.quarantined`. */
+  /** Where it is now: `<dir>/<pipeline>/_quarantine/input=<source>/partition-<p>/<name>.<ms>.quarantined`. */
   movedTo: string;
   reason: string;
   firstOffset: bigint;
@@ -392,6 +465,8 @@ export interface PartitionRecovery {
    * the consumer is not already past them (see the worker's recovery).
    */
   quarantined: QuarantinedFile[];
+  /** Files of the legacy layout moved into the partition's folder (see legacyPartitionDirectory). */
+  migrated: string[];
 }
 
 interface FinalFile {
@@ -495,28 +570,38 @@ async function removeTempFiles(dir: string): Promise<{ removed: string[]; left: 
   return { removed, left };
 }
 
-const QUARANTINE_DIR = 'quarantine';
+const QUARANTINE_DIR = '_quarantine';
 /** Not `.parquet`: globs of published files (DuckDB read_parquet, inspect, report) must not read it. */
 const QUARANTINE_SUFFIX = '.quarantined';
 
-/** `<dir>/<pipeline>/quarantine/<key>=<source>/partition=<p>`: beside the data, never read as data. */
+/** `<dir>/<pipeline>/_quarantine/input=<source>/partition-<p>`: beside the data, never read as data. */
 export function quarantineDirectory(layout: ParquetLayout, source: string, partition: number): string {
-  return partitionDirectory({ dir: path.join(layout.dir, layout.pipeline), pipeline: QUARANTINE_DIR, prefix: layout.prefix }, source, partition);
+  return partitionDirectory({ dir: path.join(layout.dir, layout.pipeline), pipeline: QUARANTINE_DIR }, source, partition);
+}
+
+export interface RecoveryOptions {
+  /** Also move the partition's files of the legacy layout, with this key, into place first. */
+  legacyKey?: LegacyKey;
+  /** Clock for quarantined names; tests pass their own. */
+  now?: () => number;
 }
 
 /**
- * Start-up recovery of a partition this worker now owns: deletes a crashed writer's
- * temporary files, moves final files that fail checkParquetFile (from the highest
- * offset down to the first valid one) to quarantineDirectory, and returns the last
- * offset of a valid file. Call it only for an owned partition, before writing to it.
+ * Start-up recovery of a partition this worker now owns: moves its files of the legacy
+ * layout into place, deletes a crashed writer's temporary files, moves final files that
+ * fail checkParquetFile (from the highest offset down to the first valid one) to
+ * quarantineDirectory, and returns the last offset of a valid file. Call it only for an
+ * owned partition, before writing to it.
  */
 export async function recoverPartitionOutput(
   layout: ParquetLayout,
   source: string,
   partition: number,
-  now: () => number = Date.now,
+  options: RecoveryOptions = {},
 ): Promise<PartitionRecovery> {
+  const now = options.now ?? Date.now;
   const dir = partitionDirectory(layout, source, partition);
+  const migrated = options.legacyKey === undefined ? [] : await migrateLegacyPartition(legacyPartitionDirectory(layout, options.legacyKey, source, partition), dir);
   const temp = await removeTempFiles(dir);
   const quarantined: QuarantinedFile[] = [];
   const last = await findLastValidFile(dir, async (file, reason) => {
@@ -535,7 +620,36 @@ export async function recoverPartitionOutput(
       throw new SinkError(`cannot quarantine ${from} (${reason}) to ${movedTo}`, { cause: err });
     }
   });
-  return { lastOffset: last === null ? null : last.lastOffset, removedTempFiles: temp.removed, tempFilesLeft: temp.left, quarantined };
+  return { lastOffset: last === null ? null : last.lastOffset, removedTempFiles: temp.removed, tempFilesLeft: temp.left, quarantined, migrated };
+}
+
+/**
+ * Moves the final files of a legacy partition folder into `dir` (a rename: same disk,
+ * atomic per file), deletes its temporary files, and removes the folder and its source
+ * folder once empty. Returns the new paths. A name already in `dir` is left where it is
+ * and stops the move: two copies of one range need a person to look (`textstream inspect`).
+ */
+async function migrateLegacyPartition(legacy: string, dir: string): Promise<string[]> {
+  const files = await listFinalFiles(legacy);
+  if (files === null) return [];
+  await removeTempFiles(legacy);
+  await makeDirectoryDurably(dir);
+  const moved: string[] = [];
+  for (const { name } of files) {
+    const to = path.join(dir, name);
+    if (await stat(to).then(() => true, () => false)) {
+      throw new SinkError(`cannot move ${path.join(legacy, name)} to ${to}: a file of that name is already there`, { canRetry: false });
+    }
+    await rename(path.join(legacy, name), to);
+    moved.push(to);
+  }
+  await fsyncDirectory(dir);
+  // Only empty folders go: anything else left there stays for a person to see.
+  for (const folder of [legacy, path.dirname(legacy)]) {
+    if ((await readdir(folder)).length > 0) break;
+    await rmdir(folder).catch(() => {});
+  }
+  return moved;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -544,8 +658,6 @@ export async function recoverPartitionOutput(
 export interface ParquetSinkOptions {
   dir: string;
   pipeline: string;
-  /** Name of the source key in paths: `topic` (Kafka) or `file` (replay). Default `topic`. */
-  prefix?: string;
   /** Finish a file after this many rows. Default 10 000. */
   rotateRows?: number;
   /** Also finish files older than this (checked on each write), so slow partitions commit. Default: never. */
@@ -984,12 +1096,10 @@ function resolveOptions(o: ParquetSinkOptions): ResolvedOptions {
   const rowGroupRows = o.rowGroupRows ?? 4096;
   const maxFileAgeMs = o.maxFileAgeMs ?? null;
   const compression = o.compression ?? ParquetCompressions.SNAPPY;
-  const prefix = o.prefix ?? 'topic';
   if (!o.dir) throw new ConfigError('sink.dir', 'must not be empty');
   if (!o.pipeline || /[/\\]/u.test(o.pipeline) || o.pipeline === '.' || o.pipeline === '..') {
     throw new ConfigError('sink.pipeline', `must be a single path segment, got ${JSON.stringify(o.pipeline)}`);
   }
-  if (!/^[A-Za-z0-9_]+$/u.test(prefix)) throw new ConfigError('sink.prefix', `must be letters, digits or _, got ${JSON.stringify(prefix)}`);
   if (!Number.isInteger(rotateRows) || rotateRows <= 0) throw new ConfigError('sink.rotateRows', 'must be > 0');
   if (!Number.isInteger(rowGroupRows) || rowGroupRows <= 0) throw new ConfigError('sink.rowGroupRows', 'must be > 0');
   if (maxFileAgeMs !== null && !(maxFileAgeMs > 0)) throw new ConfigError('sink.maxFileAgeMs', 'must be > 0 or null');
@@ -1001,7 +1111,7 @@ function resolveOptions(o: ParquetSinkOptions): ResolvedOptions {
   if (!Number.isFinite(initialDelayMs) || initialDelayMs <= 0) throw new ConfigError('sink.retry.initialDelayMs', 'must be > 0');
   if (!Number.isFinite(maxDelayMs) || maxDelayMs < initialDelayMs) throw new ConfigError('sink.retry.maxDelayMs', 'must be >= sink.retry.initialDelayMs');
   return {
-    layout: { dir: o.dir, pipeline: o.pipeline, prefix },
+    layout: { dir: o.dir, pipeline: o.pipeline },
     rotateRows,
     maxFileAgeMs,
     compression,

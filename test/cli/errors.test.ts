@@ -114,7 +114,7 @@ before(async () => {
   await writeFile(path.join(fx.badManifest, 'manifest.json'), '{"format":"something else"}\n');
   await mkdir(fx.danglingLatest);
   await writeFile(path.join(fx.danglingLatest, 'LATEST'), 'ckpt-000000000001-1767225600000\n');
-  const partition = path.join(fx.corruptOutput, 'p', 'file=mail.parquet', 'partition=0');
+  const partition = path.join(fx.corruptOutput, 'p', 'input=mail', 'partition-0');
   await mkdir(partition, { recursive: true });
   await writeFile(path.join(partition, '00000000000000000000-00000000000000000003.parquet'), 'not Parquet at all, just text\n');
 
@@ -122,7 +122,7 @@ before(async () => {
   const replayed = await run(['replay', at('replay.yaml'), '--json'], fx.root);
   assert.equal(replayed.code, 0, replayed.stderr);
   await cp(fx.output, fx.mixedOutput, { recursive: true });
-  const partitionDir = path.join(fx.mixedOutput, 'p', 'file=mail.parquet', 'partition=0');
+  const partitionDir = path.join(fx.mixedOutput, 'p', 'input=mail', 'partition-0');
   await writeFile(path.join(partitionDir, '00000000000000000099-00000000000000000099.parquet'), 'damaged\n');
 
   await saveSmallCheckpoint(fx.checkpoint);
@@ -299,18 +299,32 @@ const cases: ErrorCase[] = [
     stderr: /^textstream: --input: file not found: missing\.parquet$/m,
   },
   {
-    what: 'replay --resume without model.checkpointDir',
+    what: 'replay --resume with model.checkpoints false',
+    args: () => ['replay', 'p.yaml', '--resume'],
+    files: () => pipelineFile('model:\n  checkpoints: false\n'),
+    code: 2,
+    stderr: /^textstream: model\.checkpoints: is false: there is no checkpoint to resume from$/m,
+  },
+  {
+    what: 'replay --resume of an input no run has checkpointed',
     args: () => ['replay', 'p.yaml', '--resume'],
     files: () => pipelineFile(),
     code: 2,
-    stderr: /^textstream: model\.checkpointDir: must be set to resume from a checkpoint$/m,
+    stderr: /^textstream: --resume: no checkpoint in out\/p\/_checkpoints\/mail to resume from \(a run of this input without --resume saves one\)$/m,
   },
   {
     what: 'replay --resume from a folder without checkpoints',
     args: () => ['replay', 'p.yaml', '--resume'],
     files: () => pipelineFile(`model:\n  checkpointDir: ${fx.emptyDir}\n`),
     code: 2,
-    stderr: /^textstream: model\.checkpointDir: no checkpoint in .*empty to resume from$/m,
+    stderr: /^textstream: --resume: no checkpoint in .*empty\/mail to resume from/m,
+  },
+  {
+    what: 'replay --resume-from a folder without checkpoints',
+    args: () => ['replay', 'p.yaml', '--resume-from', fx.emptyDir],
+    files: () => pipelineFile(),
+    code: 2,
+    stderr: /^textstream: --resume-from: \S*empty holds no checkpoint/m,
   },
   {
     what: 'a tokenizer.path that does not exist',
@@ -485,7 +499,7 @@ const cases: ErrorCase[] = [
     args: () => ['report', fx.corruptOutput, '--out', 'r.html'],
     code: 1,
     stderr:
-      /^textstream report: 1 output file\(s\) could not be read and are left out of the report: .*corrupt-out\/p\/file=mail\.parquet\/partition=0\/00000000000000000000-00000000000000000003\.parquet is not a Parquet file/m,
+      /^textstream report: 1 output file\(s\) could not be read and are left out of the report: .*corrupt-out\/p\/input=mail\/partition-0\/00000000000000000000-00000000000000000003\.parquet is not a Parquet file/m,
   },
   {
     what: 'report of a run with one damaged file among good ones (the others are reported)',

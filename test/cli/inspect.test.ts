@@ -62,14 +62,14 @@ test('should report a clean replay with the figures DuckDB computes from the sam
   // A stale temporary file from a crashed writer: listed, never read as data.
   const stale = `.${'0'.repeat(20)}-${randomUUID()}.parquet.inprogress`;
   const copy = await copyOutput();
-  const copyPartition = path.join(copy, 'insp', 'file=mail.parquet', 'partition=0');
+  const copyPartition = path.join(copy, 'insp', 'input=mail', 'partition-0');
   await writeFile(path.join(copyPartition, stale), 'PAR1 half a file');
 
   const { code, report, stderr } = await inspectJson(copy);
   assert.equal(code, 0, stderr);
   assert.equal(report.consistent, true);
   assert.deepEqual(report.problems, []);
-  assert.deepEqual(report.tempFiles.map((t) => t.path), [path.join('insp', 'file=mail.parquet', 'partition=0', stale)]);
+  assert.deepEqual(report.tempFiles.map((t) => t.path), [path.join('insp', 'input=mail', 'partition-0', stale)]);
 
   const db = await (await DuckDBInstance.create(':memory:')).connect();
   const glob = path.join(copy, '**', '*.parquet');
@@ -111,8 +111,8 @@ test('should report a clean replay with the figures DuckDB computes from the sam
   assert.equal(report.partitions.length, 1);
   const [p] = report.partitions;
   assert.deepEqual(
-    [p!.pipeline, p!.key, p!.source, p!.partition, p!.files, p!.rows, p!.firstOffset, p!.lastOffset],
-    ['insp', 'file', 'mail.parquet', 0, totals!.files, totals!.n, String(totals!.first), String(totals!.last)],
+    [p!.pipeline, p!.legacy, p!.source, p!.partition, p!.files, p!.rows, p!.firstOffset, p!.lastOffset],
+    ['insp', false, 'mail', 0, totals!.files, totals!.n, String(totals!.first), String(totals!.last)],
   );
   // Two bad rows in the middle: their offsets are missing and each has a dead letter.
   assert.equal(p!.missingOffsets, 2);
@@ -124,14 +124,14 @@ test('should report a clean replay with the figures DuckDB computes from the sam
   const text = await run(['inspect', copy]);
   assert.equal(text.code, 0);
   assert.match(text.stdout, new RegExp(`rows +${summary.rowsWritten}\\n`));
-  assert.match(text.stdout, /insp +file=mail\.parquet +0 +\d+ +\d+ +0 +\d+ +2 +2 +ok/);
+  assert.match(text.stdout, /insp +mail +0 +\d+ +\d+ +0 +\d+ +2 +2 +ok/);
   assert.match(text.stdout, /Temporary files/);
   assert.match(text.stdout, /Consistent: no gaps, overlaps or mismatches\./);
 });
 
 test('should exit 1 and name the partition and ranges when a middle file is missing', async () => {
   const copy = await copyOutput();
-  const dir = path.join(copy, 'insp', 'file=mail.parquet', 'partition=0');
+  const dir = path.join(copy, 'insp', 'input=mail', 'partition-0');
   const files = (await readdir(dir)).sort();
   assert.ok(files.length >= 3, `${files.length} files`);
   const range = (name: string): [bigint, bigint] => name.replace('.parquet', '').split('-').map(BigInt) as [bigint, bigint];
@@ -146,7 +146,7 @@ test('should exit 1 and name the partition and ranges when a middle file is miss
   assert.equal(report.problems.length, 1);
   const [gap] = report.problems;
   assert.equal(gap!.kind, 'gap');
-  assert.equal(gap!.partition, 'insp/file=mail.parquet/partition=0');
+  assert.equal(gap!.partition, 'insp/input=mail/partition-0');
   assert.deepEqual([gap!.from, gap!.to], [String(prevLast + 1n), String(nextFirst - 1n)]);
   assert.deepEqual(gap!.files.map((f) => path.basename(f)), [files[0], files[2]]);
 
@@ -155,7 +155,7 @@ test('should exit 1 and name the partition and ranges when a middle file is miss
   assert.match(text.stdout, /Problems: 1/);
   assert.match(
     text.stdout,
-    new RegExp(`gap +insp/file=mail\\.parquet/partition=0: offsets ${prevLast + 1n}–${nextFirst - 1n} are missing between ${files[0]}`),
+    new RegExp(`gap +insp/input=mail/partition-0: offsets ${prevLast + 1n}–${nextFirst - 1n} are missing between ${files[0]}`),
   );
   assert.match(text.stdout, / 1 problem$/m);
 
@@ -167,7 +167,7 @@ test('should exit 1 and name the partition and ranges when a middle file is miss
 
 test('should exit 1 on overlapping files and on a file whose rows do not match its name', async () => {
   const copy = await copyOutput();
-  const dir = path.join(copy, 'insp', 'file=mail.parquet', 'partition=0');
+  const dir = path.join(copy, 'insp', 'input=mail', 'partition-0');
   const files = (await readdir(dir)).sort();
   const [first, last] = files[1]!.replace('.parquet', '').split('-').map(BigInt) as [bigint, bigint];
   // The same rows again under a name shifted by 3: it overlaps both neighbours' ranges.
@@ -185,7 +185,7 @@ test('should exit 1 on overlapping files and on a file whose rows do not match i
   assert.match(mismatch.message, new RegExp(`its name says offsets ${first + 3n}–${last + 3n}, its rows hold offsets ${first}–${last}`));
   const text = await run(['inspect', copy]);
   assert.equal(text.code, 1);
-  assert.match(text.stdout, /^ {2}overlap +insp\/file=mail\.parquet\/partition=0: /m);
+  assert.match(text.stdout, /^ {2}overlap +insp\/input=mail\/partition-0: /m);
 });
 
 test('should exit 2 naming a missing folder, and document its exit codes in --help', async () => {
@@ -288,7 +288,7 @@ async function writeKafkaFile(dir: string, topic: string, partition: number, off
 
 test('should check a Kafka layout and say its dead letters live in a topic', async () => {
   const dir = path.join(root, `kafka-${randomUUID()}`);
-  const part = path.join(dir, 'worker', 'topic=emails', 'partition=1');
+  const part = path.join(dir, 'worker', 'input=emails', 'partition-1');
   const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
   await writeKafkaFile(part, 'emails', 1, range(100, 109));
   await writeKafkaFile(part, 'emails', 1, range(110, 119));
@@ -298,8 +298,8 @@ test('should check a Kafka layout and say its dead letters live in a topic', asy
   assert.equal(code, 1);
   assert.equal(report.rows, 25);
   assert.deepEqual(
-    report.partitions.map((p) => [p.key, p.source, p.partition, p.files, p.rows, p.firstOffset, p.lastOffset, p.missingOffsets]),
-    [['topic', 'emails', 1, 3, 25, '100', '129', 5]],
+    report.partitions.map((p) => [p.legacy, p.source, p.partition, p.files, p.rows, p.firstOffset, p.lastOffset, p.missingOffsets]),
+    [[false, 'emails', 1, 3, 25, '100', '129', 5]],
   );
   assert.deepEqual(report.modelVersions, { min: 0, max: 29 });
   assert.match(report.deadLetters.note ?? '', /dead-letter topic/);
@@ -310,10 +310,10 @@ test('should check a Kafka layout and say its dead letters live in a topic', asy
   assert.equal((await inspectJson(dir, '--allow-gaps')).code, 0);
 
   // A file copied into another partition's folder: its rows say where they belong.
-  const other = path.join(dir, 'worker', 'topic=emails', 'partition=2');
+  const other = path.join(dir, 'worker', 'input=emails', 'partition-2');
   await mkdir(other);
   await copyFile(path.join(part, parquetFileName(100n, 109n)), path.join(other, parquetFileName(100n, 109n)));
   const moved = await inspectJson(dir, '--allow-gaps');
   assert.equal(moved.code, 1);
-  assert.deepEqual(moved.report.problems.map((p) => [p.kind, p.partition]), [['wrong-partition', 'worker/topic=emails/partition=2']]);
+  assert.deepEqual(moved.report.problems.map((p) => [p.kind, p.partition]), [['wrong-partition', 'worker/input=emails/partition-2']]);
 });

@@ -99,7 +99,7 @@ test('should build the bundled dataset on first use, replay it and print the sum
   assert.match(result.stdout, /rows written +64 in 1 Parquet file/);
   assert.match(result.stdout, /prequential accuracy +\d+\.\d %/);
   assert.match(result.stdout, /^ {2}model +64 /m);
-  const files = await readdir(path.join(dir, 'out', 'cli', 'file=corpus.parquet', 'partition=0'));
+  const files = await readdir(path.join(dir, 'out', 'cli', 'input=corpus', 'partition-0'));
   assert.deepEqual(files, ['00000000000000000000-00000000000000000063.parquet']);
 });
 
@@ -144,6 +144,6 @@ test('should stop on SIGTERM after finishing its files, report it and exit 1', a
   assert.match(result.stdout, /\(stopped early\)/);
   const written = Number(/rows written +([\d,]+)/.exec(result.stdout)![1]!.replace(/,/g, ''));
   assert.ok(written > 0 && written < 6046);
-  const files = await readdir(path.join(dir, 'out', 'cli', 'file=corpus.parquet', 'partition=0'));
+  const files = await readdir(path.join(dir, 'out', 'cli', 'input=corpus', 'partition-0'));
   assert.ok(files.length > 0 && files.every((f) => f.endsWith('.parquet')), 'no temporary file is left behind');
 });

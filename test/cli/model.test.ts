@@ -11,7 +11,7 @@ test('should show examples in the help of the model command group and of model e
   const group = await run(['model', '--help'], dir);
   assert.equal(group.code, 0);
   assert.match(group.stdout, /export/);
-  assert.match(group.stdout, /\$ textstream model export checkpoints --format keras --out keras-model/);
+  assert.match(group.stdout, /\$ textstream model export out\/spamassassin --format keras --out keras-model/);
   const top = await run(['--help'], dir);
   assert.match(top.stdout, /\bmodel\b/);
   const sub = await run(['model', 'export', '--help'], dir);

@@ -30,7 +30,7 @@ async function pipeline(dir: string, extra = ''): Promise<string> {
   await writeFile(
     file,
     `name: p\nsource:\n  type: parquet\n  path: mail.parquet\ntokenizer:\n  bootstrapRows: 4\n` +
-      `model:\n  backend: wasm\n  checkpointDir: ckpt\nsink:\n  dir: out\nmetrics:\n  enabled: false\n${extra}`,
+      `model:\n  backend: wasm\nsink:\n  dir: out\nmetrics:\n  enabled: false\n${extra}`,
   );
   return file;
 }
@@ -40,7 +40,9 @@ function summaryOf(run: CliRun): Record<string, unknown> {
   return JSON.parse(run.stdout) as Record<string, unknown>;
 }
 
-const latestOf = async (dir: string): Promise<string> => (await readFile(path.join(dir, 'ckpt', 'LATEST'), 'utf8')).trim();
+/** The checkpoint root of mail.parquet: its own folder in the output's _checkpoints. */
+const rootOf = (dir: string): string => path.join(dir, 'out', 'p', '_checkpoints', 'mail');
+const latestOf = async (dir: string): Promise<string> => (await readFile(path.join(rootOf(dir), 'LATEST'), 'utf8')).trim();
 
 test('should train on text labels mapped by decode.labels', async (t) => {
   const dir = await tempDir(t);
@@ -60,11 +62,11 @@ test('should exit 1 and say what to fix when every row became a dead letter', as
   assert.equal(run.code, 1, run.stderr);
   assert.match(
     run.stderr,
-    /^textstream replay: every one of the 6 rows became a dead letter \(invalid-label 6\) and nothing was written; the reasons are in \S+dead-letters\.jsonl; .*decode\.labels/m,
+    /^textstream replay: every one of the 6 rows became a dead letter \(invalid-label 6\) and nothing was written; the reasons are in \S+_dead-letters\/mail\.jsonl; .*decode\.labels/m,
   );
   // Nothing reached the model, so there is no checkpoint to leave behind either.
   assert.equal((JSON.parse(run.stdout) as { checkpointDir: unknown }).checkpointDir, null);
-  await assert.rejects(readdir(path.join(dir, 'ckpt')), { code: 'ENOENT' });
+  await assert.rejects(readdir(rootOf(dir)), { code: 'ENOENT' });
 });
 
 test('should keep the last checkpoint when a later run reads no row or only dead letters', async (t) => {
@@ -81,7 +83,7 @@ test('should keep the last checkpoint when a later run reads no row or only dead
   await writeFile(file, (await readFile(file, 'utf8')).replace('decode:\n  labels: {spam: 1, ham: 0}\n', ''));
   assert.equal((await runCli(['replay', file, '--json'], dir)).code, 1);
   assert.equal(await latestOf(dir), latest, 'a run of dead letters must not replace the checkpoint');
-  assert.deepEqual((await readdir(path.join(dir, 'ckpt'))).filter((d) => d.startsWith('ckpt-')).length, 1);
+  assert.deepEqual((await readdir(rootOf(dir))).filter((d) => d.startsWith('ckpt-')).length, 1);
 });
 
 test('should say, in the summary and the log, that it built the bundled corpus where source.path did not exist', async (t) => {
@@ -133,7 +135,7 @@ test('should learn again, not write again, rows written after the checkpoint it 
   const beforeCrash = await latestOf(dir);
   summaryOf(await runCli(['replay', file, '--json', '--resume'], dir));
   // As if the process had died after publishing rows 4–5 but before saving their checkpoint.
-  await writeFile(path.join(dir, 'ckpt', 'LATEST'), `${beforeCrash}\n`);
+  await writeFile(path.join(rootOf(dir), 'LATEST'), `${beforeCrash}\n`);
 
   const again = summaryOf(await runCli(['replay', file, '--json', '--resume'], dir));
   assert.equal(again.resumedAtRow, 4);

@@ -11,7 +11,8 @@ import { tokenMatrix } from '../../src/batch/builder.js';
 import { parsePipeline } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { saveCheckpoint } from '../../src/model/checkpoint.js';
-import { ExportFiles, exportKeras, loadCheckpointAt } from '../../src/model/export.js';
+import { loadCheckpointAt } from '../../src/model/checkpoint.js';
+import { ExportFiles, exportKeras } from '../../src/model/export.js';
 import { loadInitialWeights } from '../../src/model/initial-model.js';
 import { PrequentialLearner } from '../../src/model/learner.js';
 import { makeModelParts } from '../../src/runtime/components.js';
@@ -185,10 +186,10 @@ json.dump(model.predict(tokens, verbose=0).reshape(-1).astype(float).tolist(), o
         embeddingDim: SMALL_NETWORK.embeddingDim,
         units: SMALL_NETWORK.units,
         initialModel: path.join(init, 'model.json'),
-        checkpointDir: path.join(dir, 'checkpoints'),
       },
     });
-    const parts = await makeModelParts(config, logger, 'if-present');
+    const checkpoints = { root: path.join(dir, 'checkpoints'), resume: 'if-present' } as const;
+    const parts = await makeModelParts(config, logger, checkpoints);
     try {
       const diff = maxAbsDiff(predict(parts.learner.model, rows), keras);
       t.diagnostic(`max |tfjs (${parts.learner.lstm} LSTM) − Keras 3| over 100 sequences: ${diff.toExponential(2)}`);
@@ -204,7 +205,7 @@ json.dump(model.predict(tokens, verbose=0).reshape(-1).astype(float).tolist(), o
       parts.learner.dispose();
     }
     logs.length = 0;
-    const resumed = await makeModelParts(config, logger, 'if-present');
+    const resumed = await makeModelParts(config, logger, checkpoints);
     try {
       assert.ok(resumed.learner.modelVersion > 0);
       assert.ok(logs.some((l) => l.includes('model.initialModel not used')));

@@ -148,6 +148,8 @@ test('should count dead letters by reason and keep unreadable lines visible', as
 });
 
 test('should take the pipeline name from the output layout', () => {
+  assert.equal(pipelineOf('out', path.join('out', 'spam', 'x', 'partition-0', 'a.parquet')), 'spam');
+  assert.equal(pipelineOf('out/spam', path.join('out', 'spam', 't', 'partition-3', 'a.parquet')), 'spam');
+  // The legacy layout has the same depth.
   assert.equal(pipelineOf('out', path.join('out', 'spam', 'file=x.parquet', 'partition=0', 'a.parquet')), 'spam');
-  assert.equal(pipelineOf('out/spam', path.join('out', 'spam', 'topic=t', 'partition=3', 'a.parquet')), 'spam');
 });

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { parsePipeline } from '../../src/config/load.js';
 import type { PipelineConfig } from '../../src/config/schema.js';
 import type { RawRecord, SourcePosition } from '../../src/message.js';
-import { makeMetricsParts, makeModelParts, makeStageParts } from '../../src/runtime/components.js';
+import { makeMetricsParts, makeModelParts, makeStageParts, NO_CHECKPOINTS } from '../../src/runtime/components.js';
 import type { PrequentialLearner } from '../../src/model/learner.js';
 import { runPipeline, type BatchModel, type RunSummary } from '../../src/runtime/pipeline.js';
 import { DeadLetterFileSink } from '../../src/sinks/dead-letter-file.js';
@@ -102,7 +102,7 @@ interface RunOptions {
 
 /** The real pipeline (model, cleaning, sinks) over `source`; dead letters go to `<dir>/dead-letters.jsonl`. */
 async function runThrough(t: TestContext, config: PipelineConfig, source: Source, options: RunOptions = {}): Promise<RunSummary> {
-  const model = await makeModelParts(config, silent, 'never');
+  const model = await makeModelParts(config, silent, NO_CHECKPOINTS);
   t.after(() => model.learner.dispose());
   if (options.vocabulary) model.vocabulary.fitAndFreeze(options.vocabulary);
   const metricsParts = await makeMetricsParts(config, model, silent);

@@ -122,16 +122,20 @@ test('should replay real emails end to end: every row written or dead-lettered, 
 
   // The checkpoint is there and resumes. The same input: every row was learnt or
   // dead-lettered (the last rows are letters), so nothing is read, nothing lettered twice.
-  assert.ok((await readdir(path.join(dir, 'ckpt'))).includes('LATEST'));
+  assert.ok((await readdir(path.join(dir, 'ckpt', 'mail'))).includes('LATEST'), 'a checkpoint root per input');
   const same = await replay(config, { logger: silent, signal: new AbortController().signal, resume: true });
   assert.deepEqual([same.rowsIn, same.rowsWritten, same.resumedAtRow, same.modelVersion], [0, 0, good, summary.modelVersion]);
   assert.equal((await readFile(summary.deadLetterPath, 'utf8')).trim().split('\n').length, bad.size);
-  // Another input: the model goes on learning from the checkpoint, its version count with it.
+  // Another input, from this input's checkpoint: the model goes on learning, its version
+  // count with it, and saves into the other input's root.
+  const mailLatest = await readFile(path.join(dir, 'ckpt', 'mail', 'LATEST'), 'utf8');
   const other = path.join(dir, 'more-mail.parquet');
   await copyFile(input, other);
-  const resumed = await replay(config, { input: other, logger: silent, signal: new AbortController().signal, resume: true, limit: 40 });
+  const resumed = await replay(config, { input: other, logger: silent, signal: new AbortController().signal, resumeFrom: path.join(dir, 'ckpt', 'mail'), limit: 40 });
   assert.equal(resumed.resumedAtRow, null);
   assert.ok(resumed.modelVersion > summary.modelVersion);
+  assert.equal(resumed.checkpointDir, path.join(dir, 'ckpt', 'more-mail'));
+  assert.equal(await readFile(path.join(dir, 'ckpt', 'mail', 'LATEST'), 'utf8'), mailLatest, 'the first input keeps its checkpoint');
 });
 
 /** The to_json() output of the golden fixture's Keras tokenizer with the given config name. */

@@ -10,7 +10,7 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { pino } from 'pino';
 import { parsePipeline } from '../../src/config/load.js';
 import type { RawRecord, SourcePosition } from '../../src/message.js';
-import { makeMetricsParts, makeModelParts, makeStageParts } from '../../src/runtime/components.js';
+import { makeMetricsParts, makeModelParts, makeStageParts, NO_CHECKPOINTS } from '../../src/runtime/components.js';
 import { runPipeline } from '../../src/runtime/pipeline.js';
 import { DeadLetterFileSink } from '../../src/sinks/dead-letter-file.js';
 import { DiscardDeadLetterSink, DiscardSink } from '../../src/sinks/discard.js';
@@ -54,7 +54,7 @@ async function run(t: TestContext, sinks: (dir: string) => { sink: Sink; deadLet
     sink: { dir: path.join(dir, 'out') },
     metrics: { enabled: false },
   });
-  const model = await makeModelParts(config, silent, 'never');
+  const model = await makeModelParts(config, silent, NO_CHECKPOINTS);
   t.after(() => model.learner.dispose());
   const metricsParts = await makeMetricsParts(config, model, silent);
   const { sink, deadLetters } = sinks(dir);

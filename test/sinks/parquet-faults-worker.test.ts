@@ -23,7 +23,7 @@ interface Harness {
   dir: string;
   undo: (fn: Undo) => void;
   pipeline: string;
-  /** `<dir>/out/w/topic=<topic>/partition=<p>` */
+  /** `<dir>/out/w/input=<topic>/partition-<p>` */
   partitionDir: (p: number) => string;
   produce: (from: number, count: number) => Promise<string[]>;
 }
@@ -45,7 +45,7 @@ async function setUp(t: { after: (fn: () => Promise<void>) => void }, name: stri
     dir,
     undo,
     pipeline,
-    partitionDir: (p) => path.join(dir, 'out', PIPELINE, `topic=${topic}`, `partition=${p}`),
+    partitionDir: (p) => path.join(dir, 'out', PIPELINE, `input=${topic}`, `partition-${p}`),
     produce: async (from, count) =>
       (await produceEach(brokers, topic, Array.from({ length: count }, (_, k) => labelledMessage(from + k, PARTITIONS)))).map(
         (p) => `${p.partition}/${p.offset}`,

@@ -55,7 +55,7 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
 }
 
 function sinkOptions(dir: string, extra: Partial<ParquetSinkOptions> = {}): ParquetSinkOptions {
-  return { dir, pipeline: 'spam', prefix: 'file', rotateRows: 4, ...extra };
+  return { dir, pipeline: 'spam', rotateRows: 4, ...extra };
 }
 
 /** Every offset in the published files (DuckDB reads what a user's glob would). */
@@ -225,7 +225,7 @@ void test('should stop retrying a call whose own signal aborts (a rebalance) and
 
 void test('should leave a crash’s temporary file it cannot delete (read-only folder), and remove it at the next start', async (t) => {
   const { dir, undo } = await tempDir(t);
-  const layout = { dir, pipeline: 'spam', prefix: 'file' };
+  const layout = { dir, pipeline: 'spam' };
   const partitionDir = partitionDirectory(layout, SOURCE, 0);
   await mkdir(partitionDir, { recursive: true });
   const temp = path.join(partitionDir, '.00000000000000000004-crashed.parquet.inprogress');
@@ -293,18 +293,18 @@ void test('should delete a truncated temporary file left by a crash, and never c
   const bytes = await readFile(path.join(partitionDir, parquetFileName(8n, 11n)));
   const temp = path.join(partitionDir, `.${'12'.padStart(20, '0')}-0b6b5a0e-0000-4000-8000-000000000000.parquet.inprogress`);
   await writeFile(temp, bytes.subarray(0, Math.floor(bytes.length / 2)));
-  const layout = { dir, pipeline: 'spam', prefix: 'file' };
+  const layout = { dir, pipeline: 'spam' };
   assert.equal(await findLastOffsetOnDisk(layout, SOURCE, 0), 11n);
 
   const recovery = await recoverPartitionOutput(layout, SOURCE, 0);
-  assert.deepEqual(recovery, { lastOffset: 11n, removedTempFiles: [temp], tempFilesLeft: [], quarantined: [] });
+  assert.deepEqual(recovery, { lastOffset: 11n, removedTempFiles: [temp], tempFilesLeft: [], quarantined: [], migrated: [] });
   assert.deepEqual(await names(partitionDir), [parquetFileName(0n, 3n), parquetFileName(4n, 7n), parquetFileName(8n, 11n)]);
 });
 
 void test('should quarantine truncated final files and resume after the last valid one', async (t) => {
   const { dir } = await tempDir(t);
   const partitionDir = await threeFiles(dir);
-  const layout = { dir, pipeline: 'spam', prefix: 'file' };
+  const layout = { dir, pipeline: 'spam' };
   const last = path.join(partitionDir, parquetFileName(8n, 11n));
   const fullSize = (await stat(last)).size;
   // A disk error cut the newest file short; a bad copy left an empty one above it.
@@ -313,9 +313,9 @@ void test('should quarantine truncated final files and resume after the last val
   // Read-only lookup: the invalid files are not the end of the output.
   assert.equal(await findLastOffsetOnDisk(layout, SOURCE, 0), 7n);
 
-  const recovery = await recoverPartitionOutput(layout, SOURCE, 0, () => 1_700_000_000_000);
+  const recovery = await recoverPartitionOutput(layout, SOURCE, 0, { now: () => 1_700_000_000_000 });
   const quarantine = quarantineDirectory(layout, SOURCE, 0);
-  assert.equal(quarantine, path.join(dir, 'spam', 'quarantine', `file=${SOURCE}`, 'partition=0'));
+  assert.equal(quarantine, path.join(dir, 'spam', '_quarantine', 'input=corpus', 'partition-0'));
   assert.equal(recovery.lastOffset, 7n);
   assert.deepEqual(recovery.removedTempFiles, []);
   assert.deepEqual(
@@ -336,7 +336,7 @@ void test('should quarantine truncated final files and resume after the last val
   await sink.close();
   assert.deepEqual(await offsetsOnDisk(dir), range(0, 11));
   assert.equal(await findLastOffsetOnDisk(layout, SOURCE, 0), 11n);
-  assert.deepEqual(await recoverPartitionOutput(layout, SOURCE, 0), { lastOffset: 11n, removedTempFiles: [], tempFilesLeft: [], quarantined: [] });
+  assert.deepEqual(await recoverPartitionOutput(layout, SOURCE, 0), { lastOffset: 11n, removedTempFiles: [], tempFilesLeft: [], quarantined: [], migrated: [] });
 });
 
 void test('should tell a complete Parquet file from a truncated or foreign one by its first and last bytes', async (t) => {

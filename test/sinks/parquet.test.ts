@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -11,10 +11,13 @@ import { ConfigError, SinkError } from '../../src/errors.js';
 import type { TokenizedMessage } from '../../src/message.js';
 import {
   ParquetSink,
-  escapePartitionValue,
+  escapePathSegment,
   findLastOffsetOnDisk,
   parquetFileName,
+  legacyPartitionDirectory,
   partitionDirectory,
+  sourceDirectoryName,
+  recoverPartitionOutput,
   removeStaleTempFiles,
   type ParquetSinkOptions,
 } from '../../src/sinks/parquet.js';
@@ -67,7 +70,7 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
 }
 
 function sinkOptions(dir: string, extra: Partial<ParquetSinkOptions> = {}): ParquetSinkOptions {
-  return { dir, pipeline: 'spam', prefix: 'file', rotateRows: 4, ...extra };
+  return { dir, pipeline: 'spam', rotateRows: 4, ...extra };
 }
 
 async function listAll(dir: string): Promise<string[]> {
@@ -94,7 +97,7 @@ const pythonPath = (): string =>
   execFileSync('bash', [path.join(repoRoot, 'scripts', 'python-env.sh')], { encoding: 'utf8' }).trim();
 
 const file = (first: number, last: number): string =>
-  path.join('spam', 'file=corpus.parquet', 'partition=0', parquetFileName(BigInt(first), BigInt(last)));
+  path.join('spam', 'input=corpus', 'partition-0', parquetFileName(BigInt(first), BigInt(last)));
 
 void test('should name files by source, partition and offset range and rotate after rotateRows', async (t) => {
   const dir = await tempDir(t);
@@ -116,7 +119,7 @@ void test('should name files by source, partition and offset range and rotate af
 
 void test('should keep one open file per source and partition and name each by the offsets it holds', async (t) => {
   const dir = await tempDir(t);
-  const sink = new ParquetSink(sinkOptions(dir, { prefix: 'topic', rotateRows: 100 }));
+  const sink = new ParquetSink(sinkOptions(dir, { rotateRows: 100 }));
   // Kafka-style: partitions interleave in a batch and offsets have gaps (dead letters).
   const rows: Row[] = [
     { offset: 10, source: 'mail', partition: 0 },
@@ -130,9 +133,9 @@ void test('should keep one open file per source and partition and name each by t
   assert.deepEqual(
     files.map((f) => path.relative(dir, f.path)).sort(),
     [
-      path.join('spam', 'topic=mail', 'partition=0', parquetFileName(10n, 12n)),
-      path.join('spam', 'topic=mail', 'partition=1', parquetFileName(500n, 501n)),
-      path.join('spam', 'topic=other', 'partition=0', parquetFileName(0n, 0n)),
+      path.join('spam', 'input=mail', 'partition-0', parquetFileName(10n, 12n)),
+      path.join('spam', 'input=mail', 'partition-1', parquetFileName(500n, 501n)),
+      path.join('spam', 'input=other', 'partition-0', parquetFileName(0n, 0n)),
     ].sort(),
   );
   assert.deepEqual(files.map((f) => f.rows).sort(), [1, 2, 2]);
@@ -204,11 +207,23 @@ void test('should finish files older than maxFileAgeMs on the next write', async
   await sink.close();
 });
 
-void test('should escape source names that are not safe as one path segment', () => {
-  assert.equal(escapePartitionValue('corpus.parquet'), 'corpus.parquet');
-  assert.equal(escapePartitionValue('my topic/é'), 'my%20topic%2F%C3%A9');
-  assert.equal(escapePartitionValue('..'), '%2E%2E');
-  assert.throws(() => escapePartitionValue(''), SinkError);
+void test('should escape source names that are not safe as one path segment, or that readers would skip as hidden', () => {
+  assert.equal(escapePathSegment('corpus.parquet'), 'corpus.parquet');
+  assert.equal(escapePathSegment('my topic/é'), 'my%20topic%2F%C3%A9');
+  assert.equal(escapePathSegment('a=b'), 'a%3Db');
+  assert.equal(escapePathSegment('..'), '%2E.');
+  assert.equal(escapePathSegment('.'), '%2E');
+  assert.equal(escapePathSegment('_tmp'), '%5Ftmp');
+  assert.throws(() => escapePathSegment(''), SinkError);
+});
+
+void test('should name a source folder without its .parquet extension, so that no folder looks like a Parquet file', () => {
+  const layout = { dir: '/out', pipeline: 'spam' };
+  assert.equal(sourceDirectoryName('corpus.parquet'), 'corpus');
+  assert.equal(sourceDirectoryName('emails'), 'emails');
+  assert.equal(sourceDirectoryName('.parquet'), '%2Eparquet');
+  assert.equal(partitionDirectory(layout, 'corpus.parquet', 3), path.join('/out', 'spam', 'input=corpus', 'partition-3'));
+  assert.equal(legacyPartitionDirectory(layout, 'file', 'corpus.parquet', 0), path.join('/out', 'spam', 'file=corpus.parquet', 'partition=0'));
 });
 
 void test('should reject invalid options with the path of the bad setting', () => {
@@ -222,7 +237,7 @@ void test('should reject invalid options with the path of the bad setting', () =
 
 void test('should find the last offset on disk per source and partition from final file names only', async (t) => {
   const dir = await tempDir(t);
-  const layout = { dir, pipeline: 'spam', prefix: 'file' };
+  const layout = { dir, pipeline: 'spam' };
   assert.equal(await findLastOffsetOnDisk(layout, 'corpus.parquet', 0), null);
   const sink = new ParquetSink(sinkOptions(dir));
   await sink.write(scored(offsets(0, 9)));
@@ -288,8 +303,9 @@ void test('should write files that DuckDB reads with the right types and values'
         source: 'VARCHAR',
         partition: 'INTEGER',
         offset: 'BIGINT',
-        timestamp: 'TIMESTAMP',
-        processed_at: 'TIMESTAMP',
+        // Instants: the logical type says UTC-adjusted, not only the legacy converted type.
+        timestamp: 'TIMESTAMP WITH TIME ZONE',
+        processed_at: 'TIMESTAMP WITH TIME ZONE',
         text: 'VARCHAR',
       },
       compression,
@@ -357,4 +373,25 @@ void test('should leave out the text column unless includeText is set', async (t
   const types = await duckdb<{ column_name: string }>(`DESCRIBE SELECT * FROM read_parquet('${written!.path}', hive_partitioning = false)`);
   assert.ok(!types.some((c) => c.column_name === 'text'));
   assert.equal(types.length, 10);
+});
+
+void test("should move a partition's files of the legacy topic=/partition= layout into place on recovery, and resume after them", async (t) => {
+  const dir = await tempDir(t);
+  const layout = { dir, pipeline: 'spam' };
+  const sink = new ParquetSink(sinkOptions(dir));
+  await sink.write(scored(offsets(0, 9, { source: 'emails', partition: 1 })));
+  await sink.close();
+  // As the layout before this one left them.
+  const current = partitionDirectory(layout, 'emails', 1);
+  const legacy = legacyPartitionDirectory(layout, 'topic', 'emails', 1);
+  await mkdir(path.dirname(legacy), { recursive: true });
+  await rename(current, legacy);
+  await writeFile(path.join(legacy, `.${'0'.repeat(20)}-abc.parquet.inprogress`), '');
+
+  const recovery = await recoverPartitionOutput(layout, 'emails', 1, { legacyKey: 'topic' });
+  assert.equal(recovery.lastOffset, 9n);
+  assert.deepEqual(recovery.migrated.map((f) => path.basename(f)), [parquetFileName(8n, 9n), parquetFileName(4n, 7n), parquetFileName(0n, 3n)]);
+  assert.deepEqual((await readdir(current)).sort(), [parquetFileName(0n, 3n), parquetFileName(4n, 7n), parquetFileName(8n, 9n)]);
+  assert.deepEqual(await readdir(path.join(dir, 'spam')), ['input=emails'], 'the emptied legacy folders are gone');
+  assert.deepEqual(await recoverPartitionOutput(layout, 'emails', 1, { legacyKey: 'topic' }), { lastOffset: 9n, removedTempFiles: [], tempFilesLeft: [], quarantined: [], migrated: [] });
 });
