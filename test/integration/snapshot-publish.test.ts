@@ -56,7 +56,7 @@ test('should publish the model to the snapshot topic every snapshots.everyRows a
   assert.ok(vocabulary.frozen && vocabulary.wordIndex.size > 0, 'the fitted vocabulary travels with it');
 
   // The checkpoint written at the stop holds the same weights, byte for byte.
-  const checkpoint = await loadLatestCheckpoint(path.join(dir, 'trainer-checkpoint'));
+  const checkpoint = await loadLatestCheckpoint(path.join(dir, 'trainer-checkpoint', topic));
   assert.ok(checkpoint);
   assert.equal(checkpoint.modelVersion, snapshot!.modelVersion);
   assert.deepEqual(bytesOf(snapshot!.artifacts.weightData), bytesOf(checkpoint.artifacts.weightData));

@@ -173,7 +173,8 @@ test('should relearn, without writing them again, the messages a crash took from
   assert.deepEqual({ retrained: summary.rowsRetrained, new: summary.rowsIn }, { retrained: writtenBeforeCrash, new: 200 - writtenBeforeCrash });
   assertExactlyOnce(await outputPositions(h.dir), [...first, ...second]);
   // The model has seen every message exactly once across the three runs.
-  const checkpoints = path.join(h.dir, 'r-checkpoint');
+  // model.checkpointDir holds a checkpoint root per topic.
+  const checkpoints = path.join(h.dir, 'r-checkpoint', h.topic);
   const latest = (await readFile(path.join(checkpoints, 'LATEST'), 'utf8')).trim();
   const manifest = JSON.parse(await readFile(path.join(checkpoints, latest, 'manifest.json'), 'utf8')) as { rowsSeen: number; trainedThrough: Record<string, Record<string, string>> };
   assert.equal(manifest.rowsSeen, 400);
