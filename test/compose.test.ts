@@ -220,7 +220,7 @@ test('should create the pipeline topic and its dead-letter topic before the work
   assert.ok(replicas >= 2 && replicas <= partitions, `every scorer replica gets at least one of the ${partitions} partitions`);
 });
 
-test('should build the scorer from the Dockerfile and run a valid Kafka pipeline with --role score', async () => {
+test('should point the scorer\'s build at the Dockerfile, whose entrypoint is the textstream CLI, and give it a valid Kafka pipeline with --role score', async () => {
   const scorer = service('scorer');
   assert.deepEqual(scorer.build, { context: '.', dockerfile: 'Dockerfile' });
   const docker = dockerfileRuntime();

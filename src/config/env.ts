@@ -24,6 +24,7 @@ export const NON_CONFIG_ENV_VARIABLES: ReadonlySet<string> = new Set([
   'TEXTSTREAM_KAFKA_PORT', // scripts/kafka.sh: port of the local broker
   'TEXTSTREAM_KAFKA_SASL', // scripts/kafka.sh: 1 makes the local broker require SASL (and add a TLS listener)
   'TEXTSTREAM_REPORT_SCREENSHOT', // test/report: keep the report test's screenshot
+  'TEXTSTREAM_TEST_SEED', // test/helpers/seed.ts: replay a test's random draws
 ]);
 
 /** `['deadLetter', 'path']` → `TEXTSTREAM_DEAD_LETTER_PATH`. */

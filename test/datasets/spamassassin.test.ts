@@ -78,7 +78,39 @@ void test('should build the whole corpus as a seeded, shuffled Parquet file the 
   assert.deepEqual([...otherIds].sort(), [...ids].sort());
 });
 
+/**
+ * The reference: Durstenfeld's in-place Fisher–Yates (Knuth's Algorithm P), as written in
+ * TAOCP vol. 2 §3.4.2: for j from n−1 down to 1, swap item j with item ⌊U·(j+1)⌋.
+ */
+function referenceFisherYates<T>(items: readonly T[], draws: readonly number[]): T[] {
+  const out = [...items];
+  for (let j = out.length - 1, k = 0; j > 0; j--, k++) {
+    const i = Math.floor(draws[k]! * (j + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 void test('should shuffle deterministically with Fisher–Yates over a seeded PRNG', () => {
+  // By hand: draws of 0 swap each item with the first, draws just under 1 swap nothing.
+  const zeros = [0, 1, 2, 3];
+  shuffle(zeros, () => 0);
+  assert.deepEqual(zeros, [1, 2, 3, 0]);
+  const ones = [0, 1, 2, 3];
+  shuffle(ones, () => 0.999_999);
+  assert.deepEqual(ones, [0, 1, 2, 3]);
+  // With the seeded PRNG: one draw per position but the first, used as the reference uses them.
+  const seeded = mulberry32(1);
+  const draws: number[] = [];
+  const shuffled = Array.from({ length: 20 }, (_, i) => i);
+  shuffle(shuffled, () => {
+    const u = seeded();
+    draws.push(u);
+    return u;
+  });
+  assert.equal(draws.length, 19);
+  assert.deepEqual(shuffled, referenceFisherYates(Array.from({ length: 20 }, (_, i) => i), draws));
+
   const a = Array.from({ length: 20 }, (_, i) => i);
   const b = [...a];
   shuffle(a, mulberry32(1));

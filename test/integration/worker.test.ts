@@ -11,6 +11,7 @@ import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { committedOffsets, createTopic, deleteTopic, ensureBroker, produceEach, readTopic, topicMessageCount, uniqueName, type TestMessage } from '../helpers/kafka.js';
 import { assertExactlyOnce, labelledMessage, outputPositions, startWorker, waitFor, workerPipelineYaml } from '../helpers/worker.js';
+import { seededRandom } from '../helpers/seed.js';
 
 const PARTITIONS = 4;
 
@@ -190,8 +191,9 @@ test('should stay exactly once when a worker is SIGKILLed mid-stream and restart
   // Enough messages that the kill lands mid-stream even with the fused LSTM (≈ 1 000+
   // rows/s here): the worker must not have finished when the kill comes.
   const expected = await produce(h.brokers, h.topic, goodMessages(0, 4_000));
-  // Kill at a random point once some files are durable (and some offsets committed).
-  const killAfter = 60 + Math.floor(Math.random() * 200);
+  // Kill at a random point once some files are durable (and some offsets committed); the
+  // seed is in the test's diagnostics, so a failure can be replayed.
+  const killAfter = 60 + Math.floor(seededRandom(t)() * 200);
   await waitFor(
     `${killAfter} rows written and a checkpoint saved`,
     async () => /checkpoint saved/.test(first.stderr()) && (await outputPositions(h.dir)).length >= killAfter,

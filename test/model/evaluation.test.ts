@@ -103,7 +103,10 @@ test('should keep a row-weighted running training loss', () => {
   assert.equal(snap.trainedRows, 48);
   assert.ok(Math.abs(snap.trainLoss! - (32 + 8) / 48) < 1e-12);
   assert.equal(snap.lastTrainLoss, 0.5);
-  assert.ok(snap.recentTrainLoss! > 0.5 && snap.recentTrainLoss! < 1);
+  // Faded with the default 0.999 per row: the first step's 32 rows weigh d = 0.999^16 once
+  // the second step's 16 rows are in.
+  const d = 0.999 ** 16;
+  assert.ok(Math.abs(snap.recentTrainLoss! - (32 * d * 1 + 16 * 0.5) / (32 * d + 16)) < 1e-12, `${snap.recentTrainLoss}`);
 });
 
 test('should survive a JSON round trip with an identical snapshot', () => {

@@ -105,12 +105,13 @@ void test('should block without committing while the output folder is read-only,
   const third = await h.produce(240, 20);
   const retriesSoFar = retryLines(worker.stderr()).length;
   await waitFor('a failed attempt after the second fault', () => retryLines(worker.stderr()).length > retriesSoFar, 30_000, 100);
-  const stoppedAt = Date.now();
   worker.child.kill('SIGTERM');
   const code = await worker.exited;
-  assert.ok(Date.now() - stoppedAt < 10_000, `stopped ${Date.now() - stoppedAt} ms after SIGTERM`);
   assert.equal(code, 1, 'a drain that could not write its rows exits non-zero');
+  // Told by what it logged, not by the clock: the sink gave up on the signal, and the
+  // drain deadline never had to cut the shutdown short.
   assert.match(worker.stderr(), /stopped retrying/);
+  assert.doesNotMatch(worker.stderr(), /shutdown deadline passed/);
   assert.equal(await committed(h.brokers, h.groupId, h.topic), 240);
   (again as { restore: () => void }).restore();
 

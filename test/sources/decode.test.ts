@@ -68,7 +68,10 @@ for (const [what, over, reason, detail] of badCases) {
     assert.equal(decoded.deadLetter.reason, reason);
     assert.match(decoded.deadLetter.detail, detail);
     assert.equal(decoded.deadLetter.position, position);
+    // The source's own bytes; else a string text's UTF-8 (an unpaired surrogate becomes
+    // U+FFFD, the best a string allows); nothing when there was no text.
     if (record.text instanceof Uint8Array) assert.equal(decoded.deadLetter.original, record.text);
+    else assert.deepEqual(decoded.deadLetter.original, new TextEncoder().encode(record.text ?? ''));
   });
 }
 
