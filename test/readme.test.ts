@@ -1,8 +1,9 @@
 /**
- * The README's walkthrough, run as a new user would: every shell block marked
- * `<!-- runnable -->` runs in order, in one bash session, in the repository root, exactly
- * as written, against the local broker. The quick start itself (`npm ci && npm start`,
- * `npm test`) is what .ci/run runs.
+ * The documentation's walkthrough, run as a new user would: every shell block marked
+ * `<!-- runnable -->` in README.md and docs/*.md (in that order, docs/ by name) runs in
+ * order, in one bash session, in the repository root, exactly as written, against the
+ * local broker. The quick start itself (`npm ci && npm start`, `npm test`) is what
+ * .ci/run runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,21 +14,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { userEnvironment } from './helpers/cli.js';
+import { readDocs } from './helpers/docs.js';
 import { ensureBroker } from './helpers/kafka.js';
 import { repoRoot } from './helpers/paths.js';
 
 export const RUNNABLE_MARKER = '<!-- runnable -->';
 
-/** The fenced `sh` blocks that directly follow a runnable marker, in README order. */
-export function runnableBlocks(markdown: string): string[] {
+/** The fenced `sh` blocks that directly follow a runnable marker, in file order. */
+export function runnableBlocks(markdown: string, file = 'README'): string[] {
   const blocks: string[] = [];
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i++) {
     if (lines[i]!.trim() !== RUNNABLE_MARKER) continue;
     const fence = lines[i + 1]?.trim();
-    if (fence !== '```sh') throw new Error(`README line ${i + 2}: a runnable marker must be followed by a \`\`\`sh block, found ${JSON.stringify(fence)}`);
+    if (fence !== '```sh') throw new Error(`${file} line ${i + 2}: a runnable marker must be followed by a \`\`\`sh block, found ${JSON.stringify(fence)}`);
     const end = lines.indexOf('```', i + 2);
-    if (end < 0) throw new Error(`README line ${i + 2}: the runnable block is never closed`);
+    if (end < 0) throw new Error(`${file} line ${i + 2}: the runnable block is never closed`);
     blocks.push(lines.slice(i + 2, end).join('\n'));
     i = end;
   }
@@ -38,6 +40,7 @@ test('should find runnable blocks only where a marker precedes an sh block', () 
   const md = ['text', RUNNABLE_MARKER, '```sh', 'echo one', 'echo two', '```', '```sh', 'echo skipped', '```', RUNNABLE_MARKER, '```sh', 'echo three', '```'].join('\n');
   assert.deepEqual(runnableBlocks(md), ['echo one\necho two', 'echo three']);
   assert.throws(() => runnableBlocks(`${RUNNABLE_MARKER}\n\`\`\`js\nx\n\`\`\``), /must be followed by a ```sh block/);
+  assert.throws(() => runnableBlocks(`x\n${RUNNABLE_MARKER}\n\`\`\`sh\necho`, 'docs/kafka.md'), /^Error: docs\/kafka\.md line 3: the runnable block is never closed/);
 });
 
 test('should run the README quick start commands in .ci/run, as CI must', async () => {
@@ -107,15 +110,15 @@ function runBash(script: string): Promise<{ code: number | null; output: string 
   });
 }
 
-test('should run every runnable README block as written: produce the corpus, two workers, inspect, report', { timeout: 600_000 }, async () => {
-  const blocks = runnableBlocks(await readFile(path.join(repoRoot, 'README.md'), 'utf8'));
-  assert.ok(blocks.length >= 3, `the README marks ${blocks.length} runnable block(s); the walkthrough has at least 3`);
+test('should run every runnable block of README.md and docs/ as written: produce the corpus, two workers, inspect, report', { timeout: 600_000 }, async () => {
+  const blocks = (await readDocs()).flatMap((doc) => runnableBlocks(doc.text, doc.file).map((block, i) => ({ block, where: `${doc.file}, runnable block ${i + 1}` })));
+  assert.ok(blocks.length >= 3, `the docs mark ${blocks.length} runnable block(s); the walkthrough has at least 3`);
   await resetWalkthroughState(await ensureBroker());
 
   // One session, like one terminal; a marker before each block says where a failure was.
-  const script = ['set -euo pipefail', ...blocks.map((b, i) => `echo ">>> README runnable block ${i + 1}" >&2\n${b}`)].join('\n');
+  const script = ['set -euo pipefail', ...blocks.map(({ block, where }) => `echo ">>> ${where}" >&2\n${block}`)].join('\n');
   const run = await runBash(script);
-  assert.equal(run.code, 0, `the README walkthrough failed:\n${run.output.slice(-6000)}`);
+  assert.equal(run.code, 0, `the walkthrough failed:\n${run.output.slice(-6000)}`);
 
   // What the walkthrough says it does: every email of the corpus scored once, a report.
   const db = await (await DuckDBInstance.create(':memory:')).connect();

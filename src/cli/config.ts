@@ -17,7 +17,7 @@ export function registerConfigCommand(program: Command): void {
 Examples:
   $ textstream config show pipelines/spamassassin.yaml
   $ textstream config schema --out pipelines/pipeline.schema.json
-  $ textstream config reference --readme README.md`,
+  $ textstream config reference --readme docs/configuration.md`,
     );
 
   config
@@ -48,7 +48,7 @@ line (path relative to it) for completion, hover help and checks in the editor.`
       `
 Examples:
   $ textstream config reference
-  $ textstream config reference --readme README.md`,
+  $ textstream config reference --readme docs/configuration.md`,
     )
     .action(async (opts: { readme?: string }) => {
       const table = makeConfigReference();

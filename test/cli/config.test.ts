@@ -26,12 +26,12 @@ test('should print the committed JSON Schema, or write it with --out', async (t)
   assert.equal(await readFile(path.join(dir, 'no', 'such', 'dir', 'schema.json'), 'utf8'), committed);
 });
 
-test('should print the reference table the README holds, or update a file between its markers', async (t) => {
+test('should print the reference table docs/configuration.md holds, or update a file between its markers', async (t) => {
   const dir = await tempDir(t);
-  const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+  const configuration = await readFile(path.join(repoRoot, 'docs', 'configuration.md'), 'utf8');
   const printed = await run(['config', 'reference'], dir);
   assert.equal(printed.code, 0, printed.stderr);
-  assert.equal(printed.stdout, extractReferenceBlock(readme));
+  assert.equal(printed.stdout, extractReferenceBlock(configuration));
   const doc = path.join(dir, 'doc.md');
   await writeFile(doc, '# x\n<!-- config-reference:start -->\nstale\n<!-- config-reference:end -->\nend\n');
   const updated = await run(['config', 'reference', '--readme', 'doc.md'], dir);

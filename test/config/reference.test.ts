@@ -6,13 +6,13 @@ import { listPipelineFields } from '../../src/config/json-schema.js';
 import { extractReferenceBlock, makeConfigReference, replaceReferenceBlock } from '../../src/config/reference.js';
 import { repoRoot } from '../helpers/paths.js';
 
-test('should match the README block (regenerate: textstream config reference --readme README.md)', async () => {
-  const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
-  const block = extractReferenceBlock(readme);
-  assert.ok(block !== null, 'README.md has no config-reference markers');
+test('should match the block in docs/configuration.md (regenerate: textstream config reference --readme docs/configuration.md)', async () => {
+  const configuration = await readFile(path.join(repoRoot, 'docs', 'configuration.md'), 'utf8');
+  const block = extractReferenceBlock(configuration);
+  assert.ok(block !== null, 'docs/configuration.md has no config-reference markers');
   assert.equal(block, makeConfigReference());
   // Under the heading the brief asks for, inside "## The pipeline definition".
-  const section = readme.slice(readme.indexOf('## The pipeline definition'), readme.indexOf('<!-- config-reference:start -->'));
+  const section = configuration.slice(configuration.indexOf('## The pipeline definition'), configuration.indexOf('<!-- config-reference:start -->'));
   assert.match(section, /### Configuration reference/);
   assert.doesNotMatch(section.slice(3), /\n## /);
 });
