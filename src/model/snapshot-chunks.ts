@@ -10,8 +10,8 @@
  * snapshot that a newer one of the same producer supersedes, and never mix into it.
  */
 import { createHash } from 'node:crypto';
-import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { SourceError } from '../errors.js';
+import type { IHeaders, KafkaMessage } from '../kafka/types.js';
 import { readSnapshotHeader } from './snapshot-codec.js';
 
 /** Header names of a snapshot chunk record; values are UTF-8 strings. */

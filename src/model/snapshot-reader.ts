@@ -9,8 +9,8 @@
  * are assembled by snapshot-chunks.ts; only the survivors are decoded.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { SourceError, TextstreamError } from '../errors.js';
+import type { Consumer, Kafka, KafkaMessage } from '../kafka/types.js';
 import { IgnoredReasons, SnapshotAssembler, type AssembledSnapshot, type IgnoredSnapshot } from './snapshot-chunks.js';
 import { decodeSnapshot, type ModelSnapshot } from './snapshot-codec.js';
 

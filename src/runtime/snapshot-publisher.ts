@@ -4,9 +4,9 @@
  * worker stops, so that scorers and other trainers can load what it has learnt.
  */
 import os from 'node:os';
-import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
+import type { Kafka, Producer } from '../kafka/types.js';
 import { makeSnapshot } from '../model/snapshot-codec.js';
 import { ensureSnapshotTopicOn, makeSnapshotProducer, publishSnapshot, type SnapshotTopic } from '../model/snapshot-topic.js';
 import type { ModelParts } from './components.js';
