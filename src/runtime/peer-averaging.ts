@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Kafka } from '../kafka/types.js';
 import { applyAverage, federatedAverage, modelWeightsOf, type AverageInput } from '../model/averaging.js';
 import type { PrequentialLearner } from '../model/learner.js';
-import { SnapshotWatcher } from '../model/snapshot-reader.js';
+import { SnapshotWatcher } from '../snapshots/reader.js';
 
 export class PeerAverager {
   readonly #watcher: SnapshotWatcher;

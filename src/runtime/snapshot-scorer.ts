@@ -12,7 +12,7 @@ import type { Kafka } from '../kafka/types.js';
 import { selectBackend } from '../model/backend.js';
 import { PrequentialLearner } from '../model/learner.js';
 import type { ModelSnapshot } from '../model/snapshot-codec.js';
-import { SnapshotWatcher } from '../model/snapshot-reader.js';
+import { SnapshotWatcher } from '../snapshots/reader.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
 import { makeTokenizer, pipelineNetwork, type ModelParts } from './components.js';

@@ -1,13 +1,13 @@
 /**
  * The snapshot topic's writing side: creating or checking the topic, and publishing
- * snapshots to it in chunks. Trainers publish; readers (snapshot-reader.ts) take the latest
+ * snapshots to it in chunks. Trainers publish; readers (reader.ts) take the latest
  * complete snapshot of each trainer.
  *
  * Topic: one partition, so the log is a total order and "latest" means "completed last";
  * `cleanup.policy=compact`, so the topic keeps each trainer's latest snapshot forever and
  * drops older ones; `max.message.bytes` stays at the broker's default (≈ 1 MiB), so a
- * snapshot's payload (snapshot-codec.ts) travels in chunks that fit under it, one record
- * each (the record format is in snapshot-chunks.ts).
+ * snapshot's payload (src/model/snapshot-codec.ts) travels in chunks that fit under it, one record
+ * each (the record format is in chunks.ts).
  *
  * kafkajs sends all records of one `send` to a partition as ONE record batch, and the
  * broker checks the whole batch against `max.message.bytes` (measured: three 1 MB records
@@ -17,13 +17,13 @@
  * between them, which assembling by snapshot id makes harmless.
  */
 import { createHash } from 'node:crypto';
-import { SinkError, SourceError, TextstreamError } from '../errors.js';
+import { SourceError, TextstreamError } from '../errors.js';
 import { makeIdempotentProducer } from '../kafka/producer.js';
 import { canRetryKafkaError, isTooLargeError, kafkaErrorType } from '../kafka/protocol-errors.js';
 import { ensureTopic, maxMessageBytesOf, readTopicConfig } from '../kafka/topics.js';
 import type { Admin, Kafka, Message, Producer, RetryOptions } from '../kafka/types.js';
-import { SnapshotHeaders } from './snapshot-chunks.js';
-import { encodeSnapshot, type ModelSnapshot } from './snapshot-codec.js';
+import { encodeSnapshot, type ModelSnapshot } from '../model/snapshot-codec.js';
+import { SnapshotHeaders } from './chunks.js';
 
 /**
  * Bytes of a record batch that are not chunk data, besides the key and headers: log
@@ -159,7 +159,7 @@ export interface PublishedSnapshot {
 /**
  * Encodes `snapshot` and publishes it in chunks (see the module comment); resolves when
  * the broker has acknowledged every chunk (acks = all). Use a producer from
- * `makeSnapshotProducer`. Fails with a SinkError naming the topic, the snapshot and how
+ * `makeSnapshotProducer`. Fails with a SourceError naming the topic, the snapshot and how
  * far it got; the chunks already written are harmless (readers skip an incomplete
  * snapshot), and publishing the same snapshot again completes it.
  */
@@ -176,12 +176,12 @@ export async function publishSnapshot(producer: Producer, topic: string, snapsho
       const type = kafkaErrorType(err);
       const what = `publishing snapshot ${snapshot.id} (producer ${snapshot.producer}, model version ${snapshot.modelVersion}) to topic ${topic} failed at chunk ${i + 1} of ${messages.length}`;
       if (isTooLargeError(type)) {
-        throw new SinkError(
+        throw new SourceError(
           `${what}: the broker rejected a ${options.maxMessageBytes}-byte record as too large (${type}); pass the topic's real max.message.bytes (ensureSnapshotTopic reads it)`,
           { cause: err, canRetry: false },
         );
       }
-      throw new SinkError(`${what}: ${message(err)}`, { cause: err, canRetry: canRetryKafkaError(type) });
+      throw new SourceError(`${what}: ${message(err)}`, { cause: err, canRetry: canRetryKafkaError(type) });
     }
   }
   return {
@@ -236,7 +236,7 @@ export function snapshotMessages(payload: Uint8Array, identity: SnapshotChunkIde
 /** Data bytes per chunk under `maxMessageBytes`, counting the longest key and header values. */
 function chunkDataBytes(identity: SnapshotChunkIdentity, maxMessageBytes: number): number {
   if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) {
-    throw new SinkError(`maxMessageBytes must be a positive integer, got ${String(maxMessageBytes)}`, { canRetry: false });
+    throw new SourceError(`maxMessageBytes must be a positive integer, got ${String(maxMessageBytes)}`, { canRetry: false });
   }
   const longestNumber = 16; // decimal digits of any index, count, length or version we write
   const headerValues = [identity.id, identity.producer, 'x'.repeat(64), ...Array<string>(4).fill('9'.repeat(longestNumber))];
@@ -246,7 +246,7 @@ function chunkDataBytes(identity: SnapshotChunkIdentity, maxMessageBytes: number
   const keyBytes = Buffer.byteLength(identity.producer) + 1 + longestNumber + 5;
   const data = maxMessageBytes - RECORD_HEADROOM - headerBytes - keyBytes;
   if (data < MIN_CHUNK_BYTES) {
-    throw new SinkError(
+    throw new SourceError(
       `maxMessageBytes ${maxMessageBytes} leaves ${data} bytes of snapshot data per record after key and headers; it must leave at least ${MIN_CHUNK_BYTES}`,
       { canRetry: false },
     );
