@@ -4,13 +4,15 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import kafkajs, { type ICustomPartitioner, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { loadPipeline } from '../config/load.js';
 import { ConfigError, SinkError, SourceError } from '../errors.js';
-import { readTopicMaxMessageBytes } from '../sinks/dead-letter-kafka.js';
-import { explainSecurityFailure, NO_KAFKA_SECURITY, resolveKafkaSecurity, type KafkaSecurityConfig } from '../sources/kafka-security.js';
-import { kafkaErrorType, makeFastFailKafkaClient } from '../sources/kafka-client.js';
+import { makeFastFailKafkaClient } from '../kafka/client.js';
+import { DefaultPartitioner } from '../kafka/producer.js';
+import { kafkaErrorType } from '../kafka/protocol-errors.js';
+import { explainSecurityFailure, NO_KAFKA_SECURITY, resolveKafkaSecurity, type KafkaSecurityConfig } from '../kafka/security.js';
+import { readTopicMaxMessageBytes } from '../kafka/topics.js';
+import type { ICustomPartitioner, Kafka, Message, Producer } from '../kafka/types.js';
 import { ParquetSource } from '../sources/parquet.js';
 import { makeLogger } from './logger.js';
 import { parseInteger, requireInputFile } from './options.js';
@@ -287,7 +289,7 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
     const budget = maxMessageBytes - BATCH_OVERHEAD;
     producer = kafka.producer({
       allowAutoTopicCreation: false,
-      createPartitioner: options.partitionsBy === PartitionStrategies.ROUND_ROBIN ? roundRobin : kafkajs.Partitioners.DefaultPartitioner,
+      createPartitioner: options.partitionsBy === PartitionStrategies.ROUND_ROBIN ? roundRobin : DefaultPartitioner,
       retry: { retries: 5 },
     });
     await producer.connect().catch((err: unknown) => {

@@ -1,6 +1,6 @@
 /**
  * A model snapshot as one self-checking byte string, for shipping a trainer's model to
- * other processes (the snapshot topic, see snapshot-topic.ts). A snapshot is the on-disk
+ * other processes (the snapshot topic, see src/snapshots/topic.ts). A snapshot is the on-disk
  * checkpoint's state (checkpoint.ts: weights, Adam's state, tokenizer, version, rows seen,
  * offsets trained through, running evaluation) plus who published it, when, and the
  * metrics it had then. It is the checkpoint's content in another container, not a second

@@ -4,11 +4,11 @@
  * weighted by the rows each trained since the previous average. Rounds are not
  * synchronised: each trainer averages with what the others last published.
  */
-import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import type { Kafka } from '../kafka/types.js';
 import { applyAverage, federatedAverage, modelWeightsOf, type AverageInput } from '../model/averaging.js';
 import type { PrequentialLearner } from '../model/learner.js';
-import { SnapshotWatcher } from '../model/snapshot-reader.js';
+import { SnapshotWatcher } from '../snapshots/reader.js';
 
 export class PeerAverager {
   readonly #watcher: SnapshotWatcher;

@@ -1,14 +1,14 @@
 /**
- * Publishes a worker's model to the snapshot topic (see src/model/snapshot-topic.ts) at
+ * Publishes a worker's model to the snapshot topic (see src/snapshots/topic.ts) at
  * the cadence of `snapshots.everyRows` / `snapshots.everySeconds`, and once more when the
  * worker stops, so that scorers and other trainers can load what it has learnt.
  */
 import os from 'node:os';
-import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
+import type { Kafka, Producer } from '../kafka/types.js';
 import { makeSnapshot } from '../model/snapshot-codec.js';
-import { ensureSnapshotTopicOn, makeSnapshotProducer, publishSnapshot, type SnapshotTopic } from '../model/snapshot-topic.js';
+import { ensureSnapshotTopicOn, makeSnapshotProducer, publishSnapshot, type SnapshotTopic } from '../snapshots/topic.js';
 import type { ModelParts } from './components.js';
 import { PeerAverager } from './peer-averaging.js';
 

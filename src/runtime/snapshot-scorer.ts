@@ -3,16 +3,16 @@
  * newer one between batches. A scorer never trains; every row it writes carries the
  * version of the snapshot that scored it.
  */
-import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { RecordBatch } from 'apache-arrow';
 import { retokenize } from '../batch/retokenize.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { SourceError } from '../errors.js';
+import type { Kafka } from '../kafka/types.js';
 import { selectBackend } from '../model/backend.js';
 import { PrequentialLearner } from '../model/learner.js';
 import type { ModelSnapshot } from '../model/snapshot-codec.js';
-import { SnapshotWatcher } from '../model/snapshot-reader.js';
+import { SnapshotWatcher } from '../snapshots/reader.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
 import { makeTokenizer, pipelineNetwork, type ModelParts } from './components.js';

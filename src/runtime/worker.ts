@@ -9,7 +9,7 @@ import { KafkaDeadLetterSink } from '../sinks/dead-letter-kafka.js';
 import { DiscardDeadLetterSink, DiscardSink } from '../sinks/discard.js';
 import { ParquetSink, recoverPartitionOutput } from '../sinks/parquet.js';
 import type { DurableFile } from '../sinks/sink.js';
-import { listTopicsOnFirstContact, makeKafkaClient } from '../sources/kafka-client.js';
+import { listTopicsOnFirstContact, makeKafkaClient } from '../kafka/client.js';
 import { kafkaMessageToRecord } from '../sources/kafka-message.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';

@@ -1,7 +1,9 @@
-import kafkajs, { type Admin, type IHeaders, type Kafka, type Message, type Producer, type RetryOptions } from 'kafkajs';
 import { SinkError } from '../errors.js';
+import { makeIdempotentProducer } from '../kafka/producer.js';
+import { canRetryKafkaError, isTooLargeError, kafkaErrorType } from '../kafka/protocol-errors.js';
+import { ensureTopic, KAFKA_DEFAULT_MAX_MESSAGE_BYTES, readTopicMaxMessageBytes, RECORD_BATCH_OVERHEAD } from '../kafka/topics.js';
+import type { IHeaders, Kafka, Message, Producer, RetryOptions } from '../kafka/types.js';
 import type { DeadLetter } from '../message.js';
-import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, kafkaErrorType } from '../sources/kafka-client.js';
 import type { DeadLetterSink } from './sink.js';
 
 /** Header names of a dead-letter record; values are UTF-8 strings. */
@@ -40,19 +42,8 @@ export interface KafkaDeadLetterSinkOptions {
   retry?: RetryOptions;
 }
 
-/** Record-batch header (61 bytes) plus room, so a full request stays under the limit. */
-const BATCH_OVERHEAD = 512;
 /** Per record: length, attributes, varint deltas, header counts — generously. */
 const RECORD_OVERHEAD = 64;
-/** Protocol errors that no retry can fix: the topic or its settings must change. */
-const PERMANENT_ERRORS = new Set([
-  'MESSAGE_TOO_LARGE',
-  'RECORD_LIST_TOO_LARGE',
-  'UNKNOWN_TOPIC_OR_PARTITION',
-  'TOPIC_AUTHORIZATION_FAILED',
-  'INVALID_RECORD',
-  'INVALID_TOPIC_EXCEPTION',
-]);
 
 /**
  * Dead letters as records of a Kafka topic: the value is the original record's bytes
@@ -83,23 +74,15 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
 
   constructor(options: KafkaDeadLetterSinkOptions) {
     if (!options.topic) throw new SinkError('dead-letter topic must not be empty', { canRetry: false });
-    if (options.maxRequestBytes !== undefined && !(Number.isInteger(options.maxRequestBytes) && options.maxRequestBytes > BATCH_OVERHEAD)) {
-      throw new SinkError(`maxRequestBytes must be an integer > ${BATCH_OVERHEAD}, got ${options.maxRequestBytes}`, { canRetry: false });
+    if (options.maxRequestBytes !== undefined && !(Number.isInteger(options.maxRequestBytes) && options.maxRequestBytes > RECORD_BATCH_OVERHEAD)) {
+      throw new SinkError(`maxRequestBytes must be an integer > ${RECORD_BATCH_OVERHEAD}, got ${options.maxRequestBytes}`, { canRetry: false });
     }
     this.topic = options.topic;
     this.#kafka = options.kafka;
     this.#configuredMaxBytes = options.maxRequestBytes;
     this.#createLike = options.createLike;
-    this.#producer = options.kafka.producer({
-      idempotent: true,
-      // kafkajs' idempotent producer keeps order only with one request in flight.
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // Spelled out: it is kafkajs' default, and naming it silences its v2 migration warning.
-      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-      // The idempotent producer would otherwise retry forever and `write` would never fail.
-      retry: options.retry ?? { retries: 5 },
-    });
+    // Idempotent, one request in flight, bounded retries: otherwise `write` would never fail.
+    this.#producer = makeIdempotentProducer(options.kafka, options.retry);
   }
 
   /** Letters acknowledged by the broker so far. */
@@ -151,15 +134,20 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     const admin = this.#kafka.admin();
     try {
       await admin.connect();
-      const topics = await admin.listTopics();
-      if (!topics.includes(this.topic) && this.#createLike) {
-        const maxMessageBytes = await readTopicMaxMessageBytes(admin, this.#createLike.topic);
-        // false: another worker created it first, which is just as good.
-        const created = await admin.createTopics({
-          topics: [{ topic: this.topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] }],
-        });
-        if (created) this.#createLike.onCreated?.(maxMessageBytes);
-      } else if (!topics.includes(this.topic)) {
+      const createLike = this.#createLike;
+      let maxMessageBytes = 0;
+      const presence = await ensureTopic(
+        admin,
+        this.topic,
+        createLike
+          ? async () => {
+              maxMessageBytes = await readTopicMaxMessageBytes(admin, createLike.topic);
+              return { numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] };
+            }
+          : null,
+      );
+      if (presence === 'created') createLike?.onCreated?.(maxMessageBytes);
+      else if (presence === 'missing') {
         throw new SinkError(
           `dead-letter topic "${this.topic}" does not exist; create it first (with max.message.bytes at least that of the source topic), e.g. kafka-topics.sh --create --topic ${this.topic} --config max.message.bytes=<bytes>`,
           { canRetry: false },
@@ -178,7 +166,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
 
   /** Groups letters into requests whose records fit in `maxRequestBytes` together. */
   *#requests(letters: readonly DeadLetter[]): Generator<DeadLetter[]> {
-    const budget = this.#maxRequestBytes - BATCH_OVERHEAD;
+    const budget = this.#maxRequestBytes - RECORD_BATCH_OVERHEAD;
     let request: DeadLetter[] = [];
     let bytes = 0;
     for (const letter of letters) {
@@ -186,7 +174,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
       if (size > budget) {
         const { source, partition, offset } = letter.position;
         throw new SinkError(
-          `dead letter for ${source}/${partition}/${offset} (${letter.reason}) is ${size} bytes, more than dead-letter topic ${this.topic} accepts (max.message.bytes ${this.#maxRequestBytes}); raise it, e.g. kafka-configs.sh --alter --entity-type topics --entity-name ${this.topic} --add-config max.message.bytes=${Math.max(2 * size, size + 2 * BATCH_OVERHEAD)}`,
+          `dead letter for ${source}/${partition}/${offset} (${letter.reason}) is ${size} bytes, more than dead-letter topic ${this.topic} accepts (max.message.bytes ${this.#maxRequestBytes}); raise it, e.g. kafka-configs.sh --alter --entity-type topics --entity-name ${this.topic} --add-config max.message.bytes=${Math.max(2 * size, size + 2 * RECORD_BATCH_OVERHEAD)}`,
           { canRetry: false },
         );
       }
@@ -204,13 +192,13 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   #sendError(err: unknown, request: readonly DeadLetter[]): SinkError {
     const type = kafkaErrorType(err);
     const what = `producing ${request.length} dead letter(s) to ${this.topic} failed`;
-    if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
+    if (isTooLargeError(type)) {
       return new SinkError(`${what}: the broker rejected them as too large (${type}); raise max.message.bytes of the topic (and message.max.bytes of the broker)`, {
         cause: err,
         canRetry: false,
       });
     }
-    return new SinkError(`${what}: ${message(err)}`, { cause: err, canRetry: type === null || !PERMANENT_ERRORS.has(type) });
+    return new SinkError(`${what}: ${message(err)}`, { cause: err, canRetry: canRetryKafkaError(type) });
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -248,25 +236,6 @@ function recordBytes(letter: DeadLetter): number {
     48 + // partition, offset and timestamp as decimal strings
     Object.values(DeadLetterHeaders).reduce((sum, name) => sum + name.length + 4, 0);
   return RECORD_OVERHEAD + letter.original.byteLength + (letter.key?.byteLength ?? 0) + headerBytes;
-}
-
-/**
- * A topic's `max.message.bytes` (the largest record batch it accepts), or Kafka's default
- * when it cannot be read. Shared with `textstream produce`.
- */
-export async function readTopicMaxMessageBytes(admin: Admin, topic: string): Promise<number> {
-  try {
-    const { resources } = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
-    });
-    const value = resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue;
-    const bytes = Number(value);
-    return Number.isSafeInteger(bytes) && bytes > BATCH_OVERHEAD ? bytes : KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
-  } catch {
-    // Reading configs may be denied (ACLs); the broker still enforces the real limit.
-    return KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
-  }
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

@@ -1,6 +1,6 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { SourceError } from '../errors.js';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from '../kafka/types.js';
 import type { RawRecord, SourcePosition } from '../message.js';
 import type { Source } from './source.js';
 
@@ -62,7 +62,7 @@ const WATERMARK_REFRESH_MS = 5000;
 const FETCH_MAX_WAIT_MS = 500;
 
 export interface KafkaSourceOptions {
-  /** The worker's client (see kafka-client.ts); the source makes its consumer and admin from it. */
+  /** The worker's client (see src/kafka/client.ts); the source makes its consumer and admin from it. */
   kafka: Kafka;
   topic: string;
   groupId: string;

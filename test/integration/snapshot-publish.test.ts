@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadLatestCheckpoint } from '../../src/model/checkpoint.js';
-import { readLatestSnapshots } from '../../src/model/snapshot-reader.js';
+import { readLatestSnapshots } from '../../src/snapshots/reader.js';
 import { Tokenizer } from '../../src/text/tokenizer.js';
 import type { TokenizerJSON } from '../../src/text/tokenizer-json.js';
 import { runCli } from '../helpers/cli.js';

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { SinkError } from '../../src/errors.js';
+import { readTopicMaxMessageBytes } from '../../src/kafka/topics.js';
 import type { DeadLetter } from '../../src/message.js';
-import { DeadLetterHeaders, deadLetterToKafkaMessage, KafkaDeadLetterSink, readTopicMaxMessageBytes } from '../../src/sinks/dead-letter-kafka.js';
+import { DeadLetterHeaders, deadLetterToKafkaMessage, KafkaDeadLetterSink } from '../../src/sinks/dead-letter-kafka.js';
 import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type ReadMessage } from '../helpers/kafka.js';
 
 function letter(over: Partial<DeadLetter> = {}): DeadLetter {

@@ -1,13 +1,13 @@
 /**
  * The snapshot topic's writing side: creating or checking the topic, and publishing
- * snapshots to it in chunks. Trainers publish; readers (snapshot-reader.ts) take the latest
+ * snapshots to it in chunks. Trainers publish; readers (reader.ts) take the latest
  * complete snapshot of each trainer.
  *
  * Topic: one partition, so the log is a total order and "latest" means "completed last";
  * `cleanup.policy=compact`, so the topic keeps each trainer's latest snapshot forever and
  * drops older ones; `max.message.bytes` stays at the broker's default (≈ 1 MiB), so a
- * snapshot's payload (snapshot-codec.ts) travels in chunks that fit under it, one record
- * each (the record format is in snapshot-chunks.ts).
+ * snapshot's payload (src/model/snapshot-codec.ts) travels in chunks that fit under it, one record
+ * each (the record format is in chunks.ts).
  *
  * kafkajs sends all records of one `send` to a partition as ONE record batch, and the
  * broker checks the whole batch against `max.message.bytes` (measured: three 1 MB records
@@ -17,11 +17,13 @@
  * between them, which assembling by snapshot id makes harmless.
  */
 import { createHash } from 'node:crypto';
-import kafkajs, { type Admin, type Kafka, type Message, type Producer, type RetryOptions } from 'kafkajs';
-import { SinkError, SourceError, TextstreamError } from '../errors.js';
-import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, kafkaErrorType } from '../sources/kafka-client.js';
-import { SnapshotHeaders } from './snapshot-chunks.js';
-import { encodeSnapshot, type ModelSnapshot } from './snapshot-codec.js';
+import { SourceError, TextstreamError } from '../errors.js';
+import { makeIdempotentProducer } from '../kafka/producer.js';
+import { canRetryKafkaError, isTooLargeError, kafkaErrorType } from '../kafka/protocol-errors.js';
+import { ensureTopic, maxMessageBytesOf, readTopicConfig } from '../kafka/topics.js';
+import type { Admin, Kafka, Message, Producer, RetryOptions } from '../kafka/types.js';
+import { encodeSnapshot, type ModelSnapshot } from '../model/snapshot-codec.js';
+import { SnapshotHeaders } from './chunks.js';
 
 /**
  * Bytes of a record batch that are not chunk data, besides the key and headers: log
@@ -36,8 +38,14 @@ const MIN_CHUNK_BYTES = 1024;
  * to a gigabyte of superseded snapshots; 64 MiB bounds that to a few dozen.
  */
 const SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Protocol errors that no retry of a publish can fix: the topic or its settings must change. */
-const PERMANENT_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'UNKNOWN_TOPIC_OR_PARTITION', 'TOPIC_AUTHORIZATION_FAILED', 'INVALID_RECORD']);
+/** A topic this module creates: see the module comment. */
+const SNAPSHOT_TOPIC = {
+  numPartitions: 1,
+  configEntries: [
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'segment.bytes', value: String(SEGMENT_BYTES) },
+  ],
+};
 
 // ── The topic ───────────────────────────────────────────────────────────────────────────
 
@@ -69,25 +77,10 @@ export interface EnsureSnapshotTopicOptions {
 export async function ensureSnapshotTopic(admin: Admin, topic: string, options: EnsureSnapshotTopicOptions = {}): Promise<SnapshotTopic> {
   requireTopicName(topic);
   try {
-    let created = false;
-    if (!(await admin.listTopics()).includes(topic)) {
-      if (options.create === false) {
-        throw new SourceError(`snapshot topic ${topic} does not exist; a trainer creates it on its first publish`, { canRetry: true });
-      }
-      // false: another process created it first, which is just as good; it is checked below.
-      created = await admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic,
-            numPartitions: 1,
-            configEntries: [
-              { name: 'cleanup.policy', value: 'compact' },
-              { name: 'segment.bytes', value: String(SEGMENT_BYTES) },
-            ],
-          },
-        ],
-      });
+    // Created by another process first, it is checked below like any existing topic.
+    const presence = await ensureTopic(admin, topic, options.create === false ? null : () => SNAPSHOT_TOPIC);
+    if (presence === 'missing') {
+      throw new SourceError(`snapshot topic ${topic} does not exist; a trainer creates it on its first publish`, { canRetry: true });
     }
     const partitions = await partitionCount(admin, topic);
     if (partitions !== 1) {
@@ -96,18 +89,20 @@ export async function ensureSnapshotTopic(admin: Admin, topic: string, options: 
         { canRetry: false },
       );
     }
-    const configs = await readTopicConfigs(admin, topic);
-    if (configs !== null && !configs.cleanupPolicy.split(',').includes('compact')) {
+    // Null when the settings cannot be read (ACLs): the broker still enforces the real limit on publish.
+    const config = await readTopicConfig(admin, topic, ['cleanup.policy', 'max.message.bytes']);
+    const cleanupPolicy = config === null ? null : (config.get('cleanup.policy') ?? 'delete');
+    if (cleanupPolicy !== null && !cleanupPolicy.split(',').includes('compact')) {
       throw new SourceError(
-        `snapshot topic ${topic} has cleanup.policy=${configs.cleanupPolicy}; it must be compacted, or trainers' latest snapshots are deleted with old segments: kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config cleanup.policy=compact`,
+        `snapshot topic ${topic} has cleanup.policy=${cleanupPolicy}; it must be compacted, or trainers' latest snapshots are deleted with old segments: kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config cleanup.policy=compact`,
         { canRetry: false },
       );
     }
     return {
       topic,
-      created,
-      cleanupPolicy: configs?.cleanupPolicy ?? null,
-      maxMessageBytes: configs?.maxMessageBytes ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+      created: presence === 'created',
+      cleanupPolicy,
+      maxMessageBytes: maxMessageBytesOf(config),
     };
   } catch (err) {
     if (err instanceof TextstreamError) throw err;
@@ -131,27 +126,6 @@ async function partitionCount(admin: Admin, topic: string): Promise<number> {
   return topics.find((t) => t.name === topic)?.partitions.length ?? 0;
 }
 
-/** The topic's cleanup policy and size limit, or null when they cannot be read (ACLs). */
-async function readTopicConfigs(admin: Admin, topic: string): Promise<{ cleanupPolicy: string; maxMessageBytes: number } | null> {
-  let entries: { configName: string; configValue: string }[];
-  try {
-    const { resources } = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy', 'max.message.bytes'] }],
-    });
-    entries = resources[0]?.configEntries ?? [];
-  } catch {
-    // Reading configs may be denied; the broker still enforces the real limit on publish.
-    return null;
-  }
-  const value = (name: string): string | undefined => entries.find((e) => e.configName === name)?.configValue;
-  const bytes = Number(value('max.message.bytes'));
-  return {
-    cleanupPolicy: value('cleanup.policy') ?? 'delete',
-    maxMessageBytes: Number.isSafeInteger(bytes) && bytes > 0 ? bytes : KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-  };
-}
-
 // ── Publishing ──────────────────────────────────────────────────────────────────────────
 
 /**
@@ -159,15 +133,8 @@ async function readTopicConfigs(admin: Admin, topic: string): Promise<{ cleanupP
  * chunks land once each, in order) and no topic auto-creation. Connect it before use.
  */
 export function makeSnapshotProducer(kafka: Kafka, options: { retry?: RetryOptions } = {}): Producer {
-  return kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // Spelled out: it is kafkajs' default, and naming it silences its v2 migration warning.
-    createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-    // The idempotent producer would otherwise retry forever and a publish would never fail.
-    retry: options.retry ?? { retries: 5 },
-  });
+  // Bounded retries (5 by default): otherwise a publish would never fail.
+  return makeIdempotentProducer(kafka, options.retry);
 }
 
 export interface PublishSnapshotOptions {
@@ -192,7 +159,7 @@ export interface PublishedSnapshot {
 /**
  * Encodes `snapshot` and publishes it in chunks (see the module comment); resolves when
  * the broker has acknowledged every chunk (acks = all). Use a producer from
- * `makeSnapshotProducer`. Fails with a SinkError naming the topic, the snapshot and how
+ * `makeSnapshotProducer`. Fails with a SourceError naming the topic, the snapshot and how
  * far it got; the chunks already written are harmless (readers skip an incomplete
  * snapshot), and publishing the same snapshot again completes it.
  */
@@ -208,13 +175,13 @@ export async function publishSnapshot(producer: Producer, topic: string, snapsho
     } catch (err) {
       const type = kafkaErrorType(err);
       const what = `publishing snapshot ${snapshot.id} (producer ${snapshot.producer}, model version ${snapshot.modelVersion}) to topic ${topic} failed at chunk ${i + 1} of ${messages.length}`;
-      if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
-        throw new SinkError(
+      if (isTooLargeError(type)) {
+        throw new SourceError(
           `${what}: the broker rejected a ${options.maxMessageBytes}-byte record as too large (${type}); pass the topic's real max.message.bytes (ensureSnapshotTopic reads it)`,
           { cause: err, canRetry: false },
         );
       }
-      throw new SinkError(`${what}: ${message(err)}`, { cause: err, canRetry: type === null || !PERMANENT_ERRORS.has(type) });
+      throw new SourceError(`${what}: ${message(err)}`, { cause: err, canRetry: canRetryKafkaError(type) });
     }
   }
   return {
@@ -269,7 +236,7 @@ export function snapshotMessages(payload: Uint8Array, identity: SnapshotChunkIde
 /** Data bytes per chunk under `maxMessageBytes`, counting the longest key and header values. */
 function chunkDataBytes(identity: SnapshotChunkIdentity, maxMessageBytes: number): number {
   if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) {
-    throw new SinkError(`maxMessageBytes must be a positive integer, got ${String(maxMessageBytes)}`, { canRetry: false });
+    throw new SourceError(`maxMessageBytes must be a positive integer, got ${String(maxMessageBytes)}`, { canRetry: false });
   }
   const longestNumber = 16; // decimal digits of any index, count, length or version we write
   const headerValues = [identity.id, identity.producer, 'x'.repeat(64), ...Array<string>(4).fill('9'.repeat(longestNumber))];
@@ -279,7 +246,7 @@ function chunkDataBytes(identity: SnapshotChunkIdentity, maxMessageBytes: number
   const keyBytes = Buffer.byteLength(identity.producer) + 1 + longestNumber + 5;
   const data = maxMessageBytes - RECORD_HEADROOM - headerBytes - keyBytes;
   if (data < MIN_CHUNK_BYTES) {
-    throw new SinkError(
+    throw new SourceError(
       `maxMessageBytes ${maxMessageBytes} leaves ${data} bytes of snapshot data per record after key and headers; it must leave at least ${MIN_CHUNK_BYTES}`,
       { canRetry: false },
     );

@@ -1,11 +1,13 @@
+/**
+ * Making kafkajs clients: the worker's shared client (its logs into ours, TLS and SASL
+ * from the pipeline) and short-lived fast-failing ones for the first contact and
+ * `textstream produce`.
+ */
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaSaslConfig, KafkaTlsConfig } from '../config/schema.js';
 import { SourceError } from '../errors.js';
-import { describeKafkaSecurity, explainSecurityFailure, resolveKafkaSecurity, type KafkaSecurityOptions } from './kafka-security.js';
-
-/** Kafka's default `max.message.bytes`: what a topic gets when it does not set its own. */
-export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+import { describeKafkaSecurity, explainSecurityFailure, resolveKafkaSecurity, type KafkaSecurityOptions } from './security.js';
 
 /** Where a client connects and how it authenticates (`source.sasl`, `source.tls`). */
 export interface KafkaConnectionOptions {
@@ -113,14 +115,4 @@ export async function listTopicsOnFirstContact(opts: FirstContactOptions): Promi
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-}
-
-/** The kafkajs protocol error type (e.g. MESSAGE_TOO_LARGE) anywhere in the cause chain, or null. */
-export function kafkaErrorType(err: unknown): string | null {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
-  }
-  return null;
 }

@@ -1,6 +1,6 @@
 /**
  * Kafka SASL / TLS settings: what the schema accepts (secrets only by reference), how
- * src/sources/kafka-security.ts resolves them into kafkajs options, and that no secret
+ * src/kafka/security.ts resolves them into kafkajs options, and that no secret
  * reaches an error message or `config show`.
  */
 import { test } from 'node:test';
@@ -11,7 +11,7 @@ import { applyEnvOverrides } from '../../src/config/env.js';
 import { parsePipeline } from '../../src/config/load.js';
 import type { KafkaSourceConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { describeKafkaSecurity, explainSecurityFailure, resolveKafkaSecurity, type KafkaSecurityConfig } from '../../src/sources/kafka-security.js';
+import { describeKafkaSecurity, explainSecurityFailure, resolveKafkaSecurity, type KafkaSecurityConfig } from '../../src/kafka/security.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 
 const SECRET = 's3cr3t-Pa55word!';

@@ -2,17 +2,17 @@
  * Assembles snapshot chunk records back into snapshot payloads, and says why chunks that
  * made no snapshot were skipped. Pure: no Kafka client; records go in in offset order.
  *
- * Each record carries one chunk of a payload (snapshot-codec.ts), keyed
+ * Each record carries one chunk of a payload (src/model/snapshot-codec.ts), keyed
  * `<producer>/<chunk index>`, with headers naming its snapshot (`SnapshotHeaders`;
- * `snapshotMessages` in snapshot-topic.ts writes them). Compaction keeps the newest record
+ * `snapshotMessages` in topic.ts writes them). Compaction keeps the newest record
  * per key, so chunks of an older, longer snapshot may outlive its first chunks: chunks are
  * grouped by snapshot id, never by key, so such leftovers form an unfinished older
  * snapshot that a newer one of the same producer supersedes, and never mix into it.
  */
 import { createHash } from 'node:crypto';
-import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { SourceError } from '../errors.js';
-import { readSnapshotHeader } from './snapshot-codec.js';
+import type { IHeaders, KafkaMessage } from '../kafka/types.js';
+import { readSnapshotHeader } from '../model/snapshot-codec.js';
 
 /** Header names of a snapshot chunk record; values are UTF-8 strings. */
 export const SnapshotHeaders = {

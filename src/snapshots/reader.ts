@@ -1,18 +1,18 @@
 /**
- * Reads the snapshot topic (snapshot-topic.ts): the latest complete snapshot of each
+ * Reads the snapshot topic (topic.ts): the latest complete snapshot of each
  * producer once (`readLatestSnapshots`), or that and every later one as it completes
  * (`SnapshotWatcher`).
  *
  * Each read has a consumer in a fresh random group that never commits (kafkajs 2.2.4 has
  * no manual partition assignment): it reads from the start of the log up to the high
  * watermark taken when the read began, and, for a watcher, on from there for good. Chunks
- * are assembled by snapshot-chunks.ts; only the survivors are decoded.
+ * are assembled by chunks.ts; only the survivors are decoded.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { SourceError, TextstreamError } from '../errors.js';
-import { IgnoredReasons, SnapshotAssembler, type AssembledSnapshot, type IgnoredSnapshot } from './snapshot-chunks.js';
-import { decodeSnapshot, type ModelSnapshot } from './snapshot-codec.js';
+import type { Consumer, Kafka, KafkaMessage } from '../kafka/types.js';
+import { decodeSnapshot, type ModelSnapshot } from '../model/snapshot-codec.js';
+import { IgnoredReasons, SnapshotAssembler, type AssembledSnapshot, type IgnoredSnapshot } from './chunks.js';
 
 /** Per fetch: several chunks at once, while one response stays a bounded buffer. */
 const FETCH_BYTES = 16 * 1024 * 1024;

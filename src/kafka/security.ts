@@ -1,3 +1,7 @@
+/**
+ * Kafka TLS and SASL: a pipeline's security settings (secrets by reference) resolved into
+ * client options at startup, described without secrets, and failed connections explained.
+ */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { SASLOptions } from 'kafkajs';

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IHeaders, Message } from 'kafkajs';
-import { SinkError, SourceError } from '../../src/errors.js';
+import { SourceError } from '../../src/errors.js';
 import type { NetworkConfig } from '../../src/model/network.js';
+import { decodeSnapshot, encodeSnapshot, type ModelSnapshot } from '../../src/model/snapshot-codec.js';
 import {
   IgnoredReasons,
   SnapshotAssembler,
@@ -10,9 +11,8 @@ import {
   type AssembledSnapshot,
   type ChunkRecord,
   type IgnoredSnapshot,
-} from '../../src/model/snapshot-chunks.js';
-import { decodeSnapshot, encodeSnapshot, type ModelSnapshot } from '../../src/model/snapshot-codec.js';
-import { snapshotMessages } from '../../src/model/snapshot-topic.js';
+} from '../../src/snapshots/chunks.js';
+import { snapshotMessages } from '../../src/snapshots/topic.js';
 
 /** A small limit makes the ≈ 8.5 kB snapshots below three chunks each. */
 const SMALL_CHUNKS = 4096;
@@ -293,6 +293,6 @@ test('should cut a payload into keyed chunks that fit under maxMessageBytes, and
     [SnapshotHeaders.PAYLOAD_BYTES]: String(payload.length),
     [SnapshotHeaders.PAYLOAD_SHA256]: messages[0]!.headers![SnapshotHeaders.PAYLOAD_SHA256],
   });
-  assert.throws(() => snapshotMessages(payload, identity, 1500), (err: unknown) => err instanceof SinkError && /leaves -?\d+ bytes of snapshot data per record after key and headers; it must leave at least 1024/.test(err.message));
-  assert.throws(() => snapshotMessages(payload, identity, 0), { name: 'SinkError', message: 'maxMessageBytes must be a positive integer, got 0' });
+  assert.throws(() => snapshotMessages(payload, identity, 1500), (err: unknown) => err instanceof SourceError && /leaves -?\d+ bytes of snapshot data per record after key and headers; it must leave at least 1024/.test(err.message));
+  assert.throws(() => snapshotMessages(payload, identity, 0), { name: 'SourceError', message: 'maxMessageBytes must be a positive integer, got 0' });
 });
