@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { selectBackend } from '../model/backend.js';
-import { loadCheckpointAt } from '../model/checkpoint.js';
+import { loadCheckpointAt } from '../model/checkpoint-roots.js';
 import { ExportFiles, ExportFormats, exportKeras } from '../model/export.js';
 
 export function registerModelCommand(program: Command): void {

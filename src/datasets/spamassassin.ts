@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ConfigError, SourceError } from '../errors.js';
-import { makeDirectoryDurably, ParquetCompressions, ParquetFileWriter, type ParquetCompression } from '../sinks/parquet.js';
+import { makeDirectoryDurably } from '../fs/durable.js';
+import { ParquetCompressions, ParquetFileWriter, type ParquetCompression } from '../sinks/parquet-writer.js';
 import { mulberry32, shuffle } from '../random.js';
 
 /**

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { SourceError } from '../errors.js';
-import { partitionDirectory } from '../sinks/parquet.js';
+import { partitionDirectory } from '../sinks/parquet-layout.js';
 import type { PartitionSummary } from '../report/aggregate.js';
 import { holdsSource, scanOutputLayout, type PartitionFiles, type RangeFile } from './layout.js';
 import { readInspectRows, type InspectRow } from './read.js';

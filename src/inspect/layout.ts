@@ -2,13 +2,13 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { LEGACY_DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
-import { INPUT_KEY, sourceDirectoryName } from '../sinks/parquet.js';
+import { INPUT_KEY, sourceDirectoryName } from '../sinks/parquet-layout.js';
 
 /**
  * What a run left in an output folder, sorted into what `inspect` reads (published Parquet
  * files, grouped by partition), what it only lists (temporary files) and what does not
  * fit the sink's layout `<pipeline>/input=<source>/partition-<p>/<first>-<last>.parquet`
- * (sinks/parquet.ts). Files of the legacy layout `<key>=<source>/partition=<p>/` are read
+ * (sinks/parquet-layout.ts). Files of the legacy layout `<key>=<source>/partition=<p>/` are read
  * too, and flagged: the next `replay --resume` or worker start moves them into place.
  */
 export interface OutputLayout {
@@ -46,7 +46,7 @@ export function holdsSource(p: PartitionFiles, source: string): boolean {
   return p.legacy ? source === p.source : unescapePathSegment(sourceDirectoryName(source)) === p.source;
 }
 
-/** Same pattern as the sink's final names (sinks/parquet.ts): 20-digit offsets. */
+/** Same pattern as the sink's final names (sinks/parquet-layout.ts): 20-digit offsets. */
 const FINAL_NAME = /^(\d{20})-(\d{20})\.parquet$/u;
 const PARTITION_DIR = /^partition-(\d+)$/u;
 const SOURCE_DIR = new RegExp(`^${INPUT_KEY}=(.+)$`, 'u');
@@ -136,7 +136,7 @@ function placeFile(file: string, byDir: Map<string, PartitionFiles>, layout: Out
   partition.files.push({ path: file, name, first: BigInt(range[1]!), last: BigInt(range[2]!) });
 }
 
-/** Reverses escapePathSegment (sinks/parquet.ts): %XX are UTF-8 bytes. */
+/** Reverses escapePathSegment (sinks/parquet-layout.ts): %XX are UTF-8 bytes. */
 export function unescapePathSegment(value: string): string {
   try {
     return decodeURIComponent(value);

@@ -1,7 +1,9 @@
 /**
  * Checkpoints on disk: everything needed to resume training exactly where it stopped —
  * model topology and weights, Adam's state, the frozen tokenizer, model version, rows seen
- * and (optionally) the running evaluation.
+ * and (optionally) the running evaluation. This file holds the format, saving, and loading
+ * one checkpoint directory; checkpoint-recovery.ts loads a root's latest checkpoint (and
+ * quarantines damaged ones), checkpoint-roots.ts finds and moves roots.
  *
  * Layout of a checkpoint root:
  *
@@ -19,38 +21,36 @@
  * only then prunes older checkpoints (the newest `keep`, default 2, stay). A crash at any
  * point leaves LATEST naming a complete checkpoint and, at worst, a `.tmp-` leftover that
  * loading never reads. Loading verifies sizes and hashes, so a damaged checkpoint (disk
- * damage, a copy cut short, a hand edit) is never read as valid: by default it raises
- * CheckpointError; a worker starting up asks for `onDamaged: 'quarantine'` instead, which
- * moves it to <root>/quarantine/ and falls back to the newest intact checkpoint.
+ * damage, a copy cut short, a hand edit) is never read as valid.
  *
  * This is the file half of a tfjs IOHandler (tfjs' own `file://` handler exists only in
  * tfjs-node); the learner moves ModelArtifacts in and out of tfjs with `model.save` and
  * `tf.io.fromMemory`.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
-import { CheckpointError, ConfigError } from '../errors.js';
+import { CheckpointError } from '../errors.js';
+import { fsyncDirectory, writeDurably } from '../fs/durable.js';
 import type { NetworkConfig } from './network.js';
 import type { EvaluatorState } from './evaluation.js';
 
 export const CHECKPOINT_FORMAT = 'textstream-checkpoint';
 export const CHECKPOINT_FORMAT_VERSION = 1;
 
-/** The folder of a pipeline's output folder that holds a checkpoint root per input (runtime/run-state.ts). */
-export const CHECKPOINTS_FOLDER = '_checkpoints';
-const LATEST = 'LATEST';
+/** Names inside a checkpoint root and directory: the format (checkpoint-recovery.ts and checkpoint-roots.ts read them too). */
+export const LATEST = 'LATEST';
 const TMP_PREFIX = '.tmp-';
 const DIR_PREFIX = 'ckpt-';
-const QUARANTINE = 'quarantine';
-const Files = { MANIFEST: 'manifest.json', MODEL: 'model.json', WEIGHTS: 'weights.bin', TOKENIZER: 'tokenizer.json' } as const;
+export const QUARANTINE = 'quarantine';
+export const Files = { MANIFEST: 'manifest.json', MODEL: 'model.json', WEIGHTS: 'weights.bin', TOKENIZER: 'tokenizer.json' } as const;
 
 /**
  * A checkpoint whose content is wrong (missing or truncated files, hash mismatches, not a
  * manifest): what 'quarantine' moves aside. Still a CheckpointError with the same message.
  */
-class DamagedCheckpointError extends CheckpointError {}
+export class DamagedCheckpointError extends CheckpointError {}
 
 /** What a checkpoint holds, in memory. */
 export interface CheckpointState {
@@ -163,13 +163,13 @@ export async function saveCheckpoint(root: string, state: CheckpointState, optio
   try {
     for (const [file, bytes] of Object.entries(payload)) await writeDurably(path.join(tmp, file), bytes);
     await writeDurably(path.join(tmp, Files.MANIFEST), utf8(JSON.stringify(manifest, null, 2)));
-    await fsyncDir(tmp);
+    await fsyncDirectory(tmp);
     await rename(tmp, dir);
   } catch (cause) {
     await rm(tmp, { recursive: true, force: true });
     throw new CheckpointError(`could not write checkpoint ${dir}: ${String(cause)}`, { cause, canRetry: true });
   }
-  await fsyncDir(root);
+  await fsyncDirectory(root);
   await publishLatest(root, name);
   await prune(root, name, keep);
   let bytes = 0;
@@ -177,114 +177,9 @@ export async function saveCheckpoint(root: string, state: CheckpointState, optio
   return { dir, bytes };
 }
 
-/** What `loadLatestCheckpoint` does with a damaged checkpoint (see LoadCheckpointOptions). */
-export const DamagedCheckpointPolicies = { FAIL: 'fail', QUARANTINE: 'quarantine' } as const;
-export type DamagedCheckpointPolicy = (typeof DamagedCheckpointPolicies)[keyof typeof DamagedCheckpointPolicies];
-
-export interface LoadCheckpointOptions {
-  /**
-   * 'fail' (the default): a damaged checkpoint, a LATEST naming a missing directory or
-   * garbage in LATEST is a CheckpointError. For read-only callers such as `model export`,
-   * which must not move a user's files.
-   *
-   * 'quarantine': for a worker starting up. Each damaged checkpoint (and a LATEST that
-   * names none) is moved to <root>/quarantine/, the newest intact checkpoint is loaded
-   * instead and LATEST is repointed at it; null when none is left. A root with checkpoint
-   * directories but no LATEST (a crash between a first save's rename and its publish)
-   * loads its newest intact one too. Moving, not skipping, keeps a damaged checkpoint from
-   * ever being read again, and keeps the next save's pruning (which keeps the newest names)
-   * from deleting the intact one in its place. A checkpoint that is merely unreadable
-   * (permissions, I/O errors) or from a newer format is an error in both modes: it is not
-   * known to be damaged.
-   */
-  onDamaged?: DamagedCheckpointPolicy;
-  /** Told about each checkpoint moved to quarantine; log `event.message` at warn. */
-  onQuarantine?: (event: QuarantinedCheckpoint) => void;
-}
-
-export interface QuarantinedCheckpoint {
-  /** The damaged checkpoint directory's name, or LATEST when the pointer itself was bad. */
-  name: string;
-  /** Why it cannot be used. */
-  reason: string;
-  /** Where it is now: <root>/quarantine/<name> (LATEST-<ms> for the pointer). */
-  movedTo: string;
-  /** The checkpoint loaded instead; null when no intact one is left (a fresh start). */
-  fallback: string | null;
-  /** One line with all of the above, for the log. */
-  message: string;
-}
-
-/**
- * Loads the checkpoint LATEST names; null when `root` holds no published checkpoint. With
- * `onDamaged: 'quarantine'`, recovers from damage instead of failing (see the option).
- */
-export async function loadLatestCheckpoint(root: string, options: LoadCheckpointOptions = {}): Promise<CheckpointState | null> {
-  if (options.onDamaged === DamagedCheckpointPolicies.QUARANTINE) return loadRecovering(root, options.onQuarantine);
-  const latest = await readLatest(root);
-  if (latest.kind === 'missing') return null;
-  if (latest.kind === 'garbage') throw new CheckpointError(latest.reason);
-  return loadCheckpointDir(path.join(root, latest.name));
-}
-
-/**
- * Tries LATEST's checkpoint, then every other checkpoint directory, newest first; quarantines each damaged one on the way. Every move is reported, even
- * when a later step throws.
- */
-async function loadRecovering(root: string, onQuarantine: LoadCheckpointOptions['onQuarantine']): Promise<CheckpointState | null> {
-  const moved: { name: string; reason: string; movedTo: string }[] = [];
-  let chosen: string | null = null;
-  let failed = true;
-  try {
-    const latest = await readLatest(root);
-    const names = await listCheckpoints(root);
-    const published = latest.kind === 'name' && names.includes(latest.name) ? latest.name : null;
-    if (latest.kind === 'garbage') {
-      moved.push({ name: LATEST, reason: latest.reason, movedTo: await quarantine(root, LATEST) });
-    } else if (latest.kind === 'name' && published === null) {
-      const reason = `${path.join(root, LATEST)} names ${latest.name}, which does not exist`;
-      moved.push({ name: LATEST, reason, movedTo: await quarantine(root, LATEST) });
-    }
-    // LATEST is rewritten unless it names the checkpoint that loads.
-    let repoint = published === null;
-    const order = published !== null ? [published, ...names.filter((n) => n !== published)] : names;
-    let state: CheckpointState | null = null;
-    for (const name of order) {
-      try {
-        state = await loadCheckpointDir(path.join(root, name));
-        chosen = name;
-        break;
-      } catch (err) {
-        if (!(err instanceof DamagedCheckpointError)) throw err;
-        moved.push({ name, reason: err.message, movedTo: await quarantine(root, name) });
-        if (name === published) repoint = true;
-      }
-    }
-    if (chosen !== null && repoint) {
-      await publishLatest(root, chosen);
-    } else if (chosen === null && published !== null) {
-      // LATEST names a checkpoint now in quarantine: move it there too, so the next start
-      // finds an empty root instead of reporting the same damage again.
-      await quarantine(root, LATEST);
-    }
-    failed = false;
-    return state;
-  } finally {
-    for (const m of moved) {
-      const outcome =
-        chosen !== null
-          ? `loading ${chosen} instead`
-          : failed
-            ? 'loading stopped on the error that follows'
-            : `no intact checkpoint is left in ${root}: starting without one`;
-      onQuarantine?.({ ...m, fallback: chosen, message: `${m.reason}; moved it to ${m.movedTo}; ${outcome}` });
-    }
-  }
-}
-
 type LatestPointer = { kind: 'missing' } | { kind: 'name'; name: string } | { kind: 'garbage'; reason: string };
 
-async function readLatest(root: string): Promise<LatestPointer> {
+export async function readLatest(root: string): Promise<LatestPointer> {
   const file = path.join(root, LATEST);
   let text: string;
   try {
@@ -303,12 +198,12 @@ async function readLatest(root: string): Promise<LatestPointer> {
 }
 
 /** A checkpoint directory's name: one path component, never `..` or a path. */
-function isCheckpointName(name: string): boolean {
+export function isCheckpointName(name: string): boolean {
   return /^ckpt-[\w.-]+$/.test(name);
 }
 
 /** Checkpoint directory names under `root`, newest save first. */
-async function listCheckpoints(root: string): Promise<string[]> {
+export async function listCheckpoints(root: string): Promise<string[]> {
   let entries: string[];
   try {
     entries = await readdir(root);
@@ -327,67 +222,6 @@ async function listCheckpoints(root: string): Promise<string[]> {
 function bySaveTime(names: string[]): string[] {
   const savedAt = (name: string): number => Number(/-(\d+)$/.exec(name)?.[1] ?? 0);
   return [...names].sort((a, b) => savedAt(a) - savedAt(b) || (a < b ? -1 : a > b ? 1 : 0));
-}
-
-/** Moves `root/name` to `root/quarantine/`, never over an earlier entry there; returns where. */
-async function quarantine(root: string, name: string): Promise<string> {
-  const dir = path.join(root, QUARANTINE);
-  const base = name === LATEST ? `${LATEST}-${Date.now()}` : name;
-  try {
-    await mkdir(dir, { recursive: true });
-    let target = path.join(dir, base);
-    for (let i = 1; (await stat(target).catch(() => null)) !== null; i++) target = path.join(dir, `${base}.${i}`);
-    await rename(path.join(root, name), target);
-    await fsyncDir(dir);
-    await fsyncDir(root);
-    return target;
-  } catch (cause) {
-    throw new CheckpointError(`could not move the damaged ${path.join(root, name)} to ${dir}: ${String(cause)}`, { cause });
-  }
-}
-
-/**
- * Loads the checkpoint a user points at: one checkpoint directory (holding manifest.json),
- * a checkpoint root (holding LATEST), or a pipeline's output folder (or its _checkpoints)
- * with one input's root. Anything else is a ConfigError naming `where`, the argument or
- * option the path came from.
- */
-export async function loadCheckpointAt(checkpointPath: string, where = '<checkpoint dir>'): Promise<CheckpointState> {
-  let isDir = false;
-  try {
-    isDir = (await stat(checkpointPath)).isDirectory();
-  } catch {
-    throw new ConfigError(where, `${checkpointPath} does not exist`);
-  }
-  if (!isDir) throw new ConfigError(where, `${checkpointPath} is not a directory`);
-  if (await exists(path.join(checkpointPath, Files.MANIFEST))) return loadCheckpointDir(checkpointPath);
-  const latest = await loadLatestCheckpoint(checkpointPath);
-  if (latest !== null) return latest;
-  // A pipeline's output folder, or its _checkpoints folder: one root per input below it.
-  const roots = await inputRoots(checkpointPath);
-  if (roots.length === 1) return (await loadLatestCheckpoint(roots[0]!))!;
-  if (roots.length > 1) {
-    throw new ConfigError(where, `${checkpointPath} holds the checkpoints of ${roots.length} inputs; name one: ${roots.join(', ')}`);
-  }
-  throw new ConfigError(where, `${checkpointPath} holds no checkpoint (neither a manifest.json nor a LATEST file)`);
-}
-
-/** The checkpoint roots (folders with a LATEST) directly under `dir` or under `dir/_checkpoints`. */
-async function inputRoots(dir: string): Promise<string[]> {
-  const parent = (await exists(path.join(dir, CHECKPOINTS_FOLDER))) ? path.join(dir, CHECKPOINTS_FOLDER) : dir;
-  const entries = await readdir(parent, { withFileTypes: true });
-  const roots: string[] = [];
-  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (await exists(path.join(parent, entry.name, LATEST))) roots.push(path.join(parent, entry.name));
-  }
-  return roots;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Loads and verifies one checkpoint directory. */
@@ -456,7 +290,7 @@ function weightSpecBytes(spec: io.WeightsManifestEntry, dir: string): number {
   return spec.shape.reduce((n, d) => n * d, 1) * per;
 }
 
-function parseManifest(bytes: Uint8Array, dir: string): Manifest {
+export function parseManifest(bytes: Uint8Array, dir: string): Manifest {
   const m = parseJson(bytes, dir, Files.MANIFEST) as Partial<Manifest> | null;
   if (m === null || typeof m !== 'object' || m.format !== CHECKPOINT_FORMAT) {
     throw new DamagedCheckpointError(`checkpoint ${dir} is invalid: ${Files.MANIFEST} is not a ${CHECKPOINT_FORMAT} manifest`);
@@ -501,32 +335,12 @@ function parseJson(bytes: Uint8Array, dir: string, name: string): unknown {
   }
 }
 
-async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(file, 'wx');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsync a directory so a rename inside it survives a power cut. */
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function publishLatest(root: string, name: string): Promise<void> {
+export async function publishLatest(root: string, name: string): Promise<void> {
   const tmp = path.join(root, `${TMP_PREFIX}${LATEST}-${randomUUID()}`);
   try {
     await writeDurably(tmp, utf8(`${name}\n`));
     await rename(tmp, path.join(root, LATEST));
-    await fsyncDir(root);
+    await fsyncDirectory(root);
   } catch (cause) {
     await rm(tmp, { force: true });
     throw new CheckpointError(`could not publish checkpoint ${name} in ${root}: ${String(cause)}`, { cause, canRetry: true });
@@ -547,38 +361,6 @@ async function prune(root: string, current: string, keep: number): Promise<void>
     if (info !== null && info.mtimeMs < dayAgo) stale.push(e);
   }
   for (const e of stale) await rm(path.join(root, e), { recursive: true, force: true });
-}
-
-/**
- * The sources the latest checkpoint in `root` trained on (its trainedThrough), or null when
- * `root` holds no checkpoint. Reads the manifest only.
- */
-export async function latestCheckpointSources(root: string): Promise<string[] | null> {
-  const latest = await readLatest(root);
-  if (latest.kind !== 'name') return null;
-  const manifest = parseManifest(await readFile(path.join(root, latest.name, Files.MANIFEST)), root);
-  return Object.keys(manifest.trainedThrough ?? {});
-}
-
-/**
- * Moves the checkpoints of `from` (LATEST, the checkpoint directories and the quarantine)
- * into `to`, one rename each; for a root saved before checkpoints had a folder per input.
- * Returns the names moved; nothing when `to` already holds a LATEST. Removes `from` when
- * that leaves it empty.
- */
-export async function moveCheckpoints(from: string, to: string): Promise<string[]> {
-  if ((await readLatest(to)).kind !== 'missing') return [];
-  const names = (await readdir(from)).filter((n) => n === LATEST || n === QUARANTINE || isCheckpointName(n));
-  await mkdir(to, { recursive: true });
-  // LATEST last: until it moves, `to` holds no pointer to a checkpoint not there yet.
-  for (const name of [...names.filter((n) => n !== LATEST), ...names.filter((n) => n === LATEST)]) {
-    await rename(path.join(from, name), path.join(to, name));
-  }
-  await fsyncDir(to);
-  await fsyncDir(from);
-  // A folder left empty goes too (it would sit in the output folder, where it used to be).
-  if ((await readdir(from)).length === 0) await rmdir(from).catch(() => undefined);
-  return names;
 }
 
 function utf8(text: string): Uint8Array {

@@ -1,7 +1,7 @@
 import { AUC_BINS, aucFromHistogram, scoreBin } from '../model/auc.js';
 import { Timeline, type TimelineSummary } from './timeline.js';
 
-/** The columns of one output row that the report reads (see OutputColumns in sinks/parquet.ts). */
+/** The columns of one output row that the report reads (see OutputColumns in sinks/parquet-rows.ts). */
 export interface ReportRow {
   score: number;
   predicted: number;

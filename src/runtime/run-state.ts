@@ -10,8 +10,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
-import { CHECKPOINTS_FOLDER, latestCheckpointSources, moveCheckpoints } from '../model/checkpoint.js';
-import { sourceDirectoryName } from '../sinks/parquet.js';
+import { CHECKPOINTS_FOLDER, latestCheckpointSources, moveCheckpoints } from '../model/checkpoint-roots.js';
+import { sourceDirectoryName } from '../sinks/parquet-layout.js';
 
 const DEAD_LETTERS = '_dead-letters';
 /** Where the bundled pipeline used to pin its checkpoints, inside the output folder. */

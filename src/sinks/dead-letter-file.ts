@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { SinkError } from '../errors.js';
 import type { DeadLetter } from '../message.js';
-import { makeDirectoryDurably } from './parquet.js';
+import { makeDirectoryDurably } from '../fs/durable.js';
 import type { DeadLetterSink } from './sink.js';
 
 /**

@@ -22,7 +22,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { runCli, tempDir, type CliRun } from '../helpers/cli.js';
 import { deleteTopic, ensureBroker, uniqueName } from '../helpers/kafka.js';
 import { saveSmallCheckpoint } from '../model/helpers.js';

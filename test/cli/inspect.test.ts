@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { InspectReport } from '../../src/inspect/inspect.js';
 import type { ReplaySummary } from '../../src/runtime/replay.js';
-import { ParquetFileWriter, parquetFileName, type ParquetColumn } from '../../src/sinks/parquet.js';
+import { parquetFileName } from '../../src/sinks/parquet-layout.js';
+import { ParquetFileWriter, type ParquetColumn } from '../../src/sinks/parquet-writer.js';
 import { CLI, runCli as run } from '../helpers/cli.js';
 import { replayMail } from '../helpers/mail-replay.js';
 
@@ -250,7 +251,7 @@ test('should draw a files bar only on a terminal and never with --json', async (
   assert.deepEqual(JSON.parse(ttyJson!.output), JSON.parse(pipedJson.stdout));
 });
 
-/** Output columns as the sink writes them (sinks/parquet.ts outputSchema, without text). */
+/** Output columns as the sink writes them (sinks/parquet-rows.ts outputSchema, without text). */
 const OUTPUT_COLUMNS: Record<string, ParquetColumn> = {
   id: { type: 'UTF8' },
   score: { type: 'FLOAT' },

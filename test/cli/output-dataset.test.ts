@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
 
@@ -35,7 +35,7 @@ interface ReaderResult {
   error?: string;
 }
 
-/** What each reader must see: the sink's declared types (sinks/parquet.ts outputColumns). */
+/** What each reader must see: the sink's declared types (sinks/parquet-rows.ts outputSchema). */
 const DECLARED: Record<string, string> = {
   id: 'string',
   score: 'float32',

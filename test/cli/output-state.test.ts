@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { runCli, tempDir, type CliRun } from '../helpers/cli.js';
 
 const TEXTS = ['free money now', 'meeting at noon', 'win a prize today', 'lunch tomorrow?', 'cheap pills online', 'notes from the call'];

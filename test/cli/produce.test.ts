@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { createTopic, deleteTopic, ensureBroker, readTopic, uniqueName, type ReadMessage } from '../helpers/kafka.js';
 import { runCli as run, tempDir } from '../helpers/cli.js';
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { CLI, runCli, tempDir, userEnvironment, type CliRun } from '../helpers/cli.js';
 
 const TEXTS = ['free money now', 'meeting at noon', 'win a prize today', 'lunch tomorrow?', 'cheap pills online', 'notes from the call'];

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { cleanEmail } from '../../src/text/clean.js';
 import type { TokenizerJSON } from '../../src/text/tokenizer-json.js';
 import { corpusMessages } from '../helpers/corpus.js';

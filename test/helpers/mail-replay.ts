@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { parsePipeline } from '../../src/config/load.js';
 import { replay, type ReplaySummary } from '../../src/runtime/replay.js';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { corpusMessages } from './corpus.js';
 
 export interface MailReplayOptions {

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { loadLatestCheckpoint } from '../../src/model/checkpoint.js';
+import { loadLatestCheckpoint } from '../../src/model/checkpoint-recovery.js';
 import { readLatestSnapshots } from '../../src/snapshots/reader.js';
 import { Tokenizer } from '../../src/text/tokenizer.js';
 import type { TokenizerJSON } from '../../src/text/tokenizer-json.js';

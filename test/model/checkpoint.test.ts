@@ -5,13 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError } from '../../src/errors.js';
-import {
-  loadCheckpointDir,
-  loadLatestCheckpoint,
-  saveCheckpoint,
-  type LoadCheckpointOptions,
-  type QuarantinedCheckpoint,
-} from '../../src/model/checkpoint.js';
+import { loadCheckpointDir, saveCheckpoint } from '../../src/model/checkpoint.js';
+import { loadLatestCheckpoint, type LoadCheckpointOptions, type QuarantinedCheckpoint } from '../../src/model/checkpoint-recovery.js';
 import { PrequentialLearner } from '../../src/model/learner.js';
 import { SMALL_NETWORK, SyntheticStream, useWasm } from './helpers.js';
 

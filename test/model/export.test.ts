@@ -11,7 +11,7 @@ import { tokenMatrix } from '../../src/batch/builder.js';
 import { parsePipeline } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { saveCheckpoint } from '../../src/model/checkpoint.js';
-import { loadCheckpointAt } from '../../src/model/checkpoint.js';
+import { loadCheckpointAt } from '../../src/model/checkpoint-roots.js';
 import { ExportFiles, exportKeras } from '../../src/model/export.js';
 import { loadInitialWeights } from '../../src/model/initial-model.js';
 import { PrequentialLearner } from '../../src/model/learner.js';

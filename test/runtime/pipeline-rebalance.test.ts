@@ -11,7 +11,9 @@ import { makeMetricsParts, makeModelParts, makeStageParts, NO_CHECKPOINTS } from
 import type { PrequentialLearner } from '../../src/model/learner.js';
 import { runPipeline, type BatchModel, type RunSummary } from '../../src/runtime/pipeline.js';
 import { DeadLetterFileSink } from '../../src/sinks/dead-letter-file.js';
-import { ParquetSink, partitionDirectory, type SinkRetryInfo } from '../../src/sinks/parquet.js';
+import { ParquetSink } from '../../src/sinks/parquet.js';
+import { partitionDirectory } from '../../src/sinks/parquet-layout.js';
+import type { SinkRetryInfo } from '../../src/sinks/parquet-retry.js';
 import type { Sink } from '../../src/sinks/sink.js';
 import type { Source } from '../../src/sources/source.js';
 import { tempDir } from '../helpers/cli.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pino } from 'pino';
 import { parsePipeline } from '../../src/config/load.js';
-import { ParquetFileWriter } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter } from '../../src/sinks/parquet-writer.js';
 import { replay } from '../../src/runtime/replay.js';
 import { repoRoot } from '../helpers/paths.js';
 import { corpusMessages } from '../helpers/corpus.js';

@@ -16,17 +16,10 @@ import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder } from '../../src/batch/builder.js';
 import { ConfigError, SinkError } from '../../src/errors.js';
 import type { TokenizedMessage } from '../../src/message.js';
-import {
-  ParquetSink,
-  checkParquetFile,
-  findLastOffsetOnDisk,
-  parquetFileName,
-  partitionDirectory,
-  quarantineDirectory,
-  recoverPartitionOutput,
-  type ParquetSinkOptions,
-  type SinkRetryInfo,
-} from '../../src/sinks/parquet.js';
+import { ParquetSink, type ParquetSinkOptions } from '../../src/sinks/parquet.js';
+import { parquetFileName, partitionDirectory } from '../../src/sinks/parquet-layout.js';
+import { checkParquetFile, findLastOffsetOnDisk, quarantineDirectory, recoverPartitionOutput } from '../../src/sinks/parquet-recovery.js';
+import type { SinkRetryInfo } from '../../src/sinks/parquet-retry.js';
 import type { ScoredBatch } from '../../src/sinks/sink.js';
 import { faultDir, makeReadOnly, readOnlyCode, type Undo } from './fs-faults.js';
 

@@ -9,18 +9,9 @@ import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder } from '../../src/batch/builder.js';
 import { ConfigError, SinkError } from '../../src/errors.js';
 import type { TokenizedMessage } from '../../src/message.js';
-import {
-  ParquetSink,
-  escapePathSegment,
-  findLastOffsetOnDisk,
-  parquetFileName,
-  legacyPartitionDirectory,
-  partitionDirectory,
-  sourceDirectoryName,
-  recoverPartitionOutput,
-  removeStaleTempFiles,
-  type ParquetSinkOptions,
-} from '../../src/sinks/parquet.js';
+import { ParquetSink, type ParquetSinkOptions } from '../../src/sinks/parquet.js';
+import { escapePathSegment, parquetFileName, legacyPartitionDirectory, partitionDirectory, sourceDirectoryName } from '../../src/sinks/parquet-layout.js';
+import { findLastOffsetOnDisk, recoverPartitionOutput, removeStaleTempFiles } from '../../src/sinks/parquet-recovery.js';
 import type { ScoredBatch } from '../../src/sinks/sink.js';
 import { repoRoot } from '../helpers/paths.js';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ConfigError, SourceError } from '../../src/errors.js';
 import type { RawRecord } from '../../src/message.js';
-import { ParquetFileWriter, type ParquetColumn } from '../../src/sinks/parquet.js';
+import { ParquetFileWriter, type ParquetColumn } from '../../src/sinks/parquet-writer.js';
 import { ParquetSource, type ParquetSourceOptions } from '../../src/sources/parquet.js';
 import { repoRoot } from '../helpers/paths.js';
 
