@@ -35,7 +35,8 @@ import type { PipelineConfig } from '../../src/config/schema.js';
 import type { TokenizedMessage } from '../../src/message.js';
 import { applyAverage, federatedAverage, federatedUpdate, modelWeightsOf, type ModelWeights } from '../../src/model/averaging.js';
 import { OnlineEvaluator, type EvaluationSnapshot } from '../../src/model/evaluation.js';
-import { labelledRows, type PrequentialLearner } from '../../src/model/learner.js';
+import { labelledRows } from '../../src/model/labelled-rows.js';
+import type { PrequentialLearner } from '../../src/model/learner.js';
 import { makeModelParts, NO_CHECKPOINTS } from '../../src/runtime/components.js';
 import { splitBatch, type BatchSizes } from '../../src/runtime/split-batch.js';
 

@@ -23,10 +23,15 @@ import { sourceRanges, type SourceRange } from '../batch/positions.js';
 import { Columns } from '../batch/schema.js';
 import { BackendError, CheckpointError, ConfigError, ErrorCodes, TextstreamError } from '../errors.js';
 import { currentBackend } from './backend.js';
-import { tensorValues } from './fused-lstm.js';
-import type { AdamPowers, CheckpointState, TrainedThrough } from './checkpoint.js';
+import type { CheckpointState } from './checkpoint.js';
 import { OnlineEvaluator, type EvaluationSnapshot, type EvaluatorOptions } from './evaluation.js';
-import { buildNetwork, lstmLayerKind, networkLoss, resolveNetworkConfig, type NetworkConfig } from './network.js';
+import { NanLossInjection } from './fault-injection.js';
+import { labelledRows, packRows } from './labelled-rows.js';
+import { replaceModelWeights } from './model-weights.js';
+import { buildNetwork, lstmLayerKind, resolveNetworkConfig, type NetworkConfig } from './network.js';
+import { captureArtifacts, readAdamPowers, restoreWeights } from './optimizer-state.js';
+import { guardedTrainStep, type StepOutcome } from './training-step.js';
+import { TrainedThroughOffsets } from './trained-through.js';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 
 export interface LearnerOptions {
@@ -49,7 +54,7 @@ export interface LearnerOptions {
   /**
    * Fault injection only (`textstream run --inject-fault nan-loss:N`, npm run chaos): the
    * N-th training step of this learner computes a NaN loss, so a live worker goes through
-   * the guard's real path. Never set otherwise.
+   * the guard's real path (see fault-injection.ts). Never set otherwise.
    */
   nanLossAtStep?: number | null;
 }
@@ -115,11 +120,9 @@ export class PrequentialLearner {
   #version: number;
   #rowsSeen: number;
   #rejectedUpdates = 0;
-  readonly #nanLossAtStep: number | null;
+  readonly #faults: NanLossInjection;
   readonly #clipNorm: number | null;
-  #stepsAttempted = 0;
-  /** Per `source\u0000partition`: the last offset learnt from (see CheckpointState.trainedThrough). */
-  readonly #trainedThrough: Map<string, bigint>;
+  readonly #trainedThrough: TrainedThroughOffsets;
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
   #trainBatchSize: number;
@@ -131,7 +134,7 @@ export class PrequentialLearner {
     evaluator: OnlineEvaluator,
     version: number,
     rowsSeen: number,
-    trainedThrough: Map<string, bigint> = new Map(),
+    trainedThrough: TrainedThroughOffsets = new TrainedThroughOffsets(),
   ) {
     this.#model = model;
     this.network = network;
@@ -139,7 +142,7 @@ export class PrequentialLearner {
     this.scoreBatchSize = options.scoreBatchSize ?? DEFAULT_SCORE_BATCH;
     this.#evaluator = evaluator;
     this.#onRejectedUpdate = options.onRejectedUpdate;
-    this.#nanLossAtStep = options.nanLossAtStep ?? null;
+    this.#faults = new NanLossInjection(options.nanLossAtStep ?? null);
     this.#clipNorm = options.clipNorm ?? null;
     this.#version = version;
     this.#rowsSeen = rowsSeen;
@@ -192,9 +195,9 @@ export class PrequentialLearner {
       model.dispose();
       throw new CheckpointError(`checkpoint evaluation state is invalid: ${String(cause)}`, { cause });
     }
-    let trainedThrough: Map<string, bigint>;
+    let trainedThrough: TrainedThroughOffsets;
     try {
-      trainedThrough = trainedThroughFromJSON(checkpoint.trainedThrough ?? {});
+      trainedThrough = TrainedThroughOffsets.fromJSON(checkpoint.trainedThrough ?? {});
     } catch (cause) {
       model.optimizer.dispose();
       model.dispose();
@@ -263,14 +266,14 @@ export class PrequentialLearner {
       const { rows: labelled, labels } = labelledRows(batch);
       this.#rowsSeen += batch.numRows;
       const { trainedRows } = await this.#train(batch, tokens, labelled, labels);
-      this.#noteTrainedThrough(batch);
+      this.#trainedThrough.note(batch);
       return { trainedRows };
     });
   }
 
   /** The last offset of a source's partition this model has learnt from, or null. */
   trainedThrough(source: string, partition: number): bigint | null {
-    return this.#trainedThrough.get(`${source}\u0000${partition}`) ?? null;
+    return this.#trainedThrough.get(source, partition);
   }
 
   evaluation(): EvaluationSnapshot {
@@ -280,34 +283,16 @@ export class PrequentialLearner {
   /** Everything a checkpoint needs; the tokenizer is the caller's, stored verbatim. */
   checkpointState(tokenizer: unknown): Promise<CheckpointState> {
     return this.#serial(async () => {
-      let artifacts: tf.io.ModelArtifacts | undefined;
-      // tfjs' Adam.getWeights() (called by save with includeOptimizer) makes an iterations
-      // scalar it never disposes: one leaked tensor per checkpoint. The scope frees it; the
-      // learner runs one call at a time, so nothing else allocates inside it.
-      tf.engine().startScope();
-      try {
-        // A capturing IOHandler: tfjs hands us the artifacts, checkpoint.ts writes them.
-        await this.#model.save(
-          {
-            save: (a) => {
-              artifacts = a;
-              return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
-            },
-          },
-          { includeOptimizer: true },
-        );
-      } finally {
-        tf.engine().endScope();
-      }
+      const artifacts = await captureArtifacts(this.#model);
       return {
-        artifacts: artifacts!,
+        artifacts,
         network: this.network,
         modelVersion: this.#version,
         rowsSeen: this.#rowsSeen,
         tokenizer,
         evaluation: this.#evaluator.toJSON(),
         adamPowers: readAdamPowers(this.#model.optimizer),
-        trainedThrough: trainedThroughToJSON(this.#trainedThrough),
+        trainedThrough: this.#trainedThrough.toJSON(),
       };
     });
   }
@@ -323,29 +308,7 @@ export class PrequentialLearner {
    */
   setModelWeights(weights: ReadonlyMap<string, { readonly shape: readonly number[]; readonly values: Float32Array }>): Promise<void> {
     return this.#serial(() => {
-      const variables = this.#model.weights;
-      const known = new Set(variables.map((v) => v.originalName));
-      for (const name of weights.keys()) {
-        if (!known.has(name)) throw new CheckpointError(`weight ${name} is not a weight of this model (it has ${[...known].join(', ')})`);
-      }
-      const writes = variables.map((variable) => {
-        const name = variable.originalName;
-        const w = weights.get(name);
-        if (w === undefined) throw new CheckpointError(`weight ${name} is missing`);
-        if (variable.dtype !== 'float32') throw new CheckpointError(`weight ${name} is ${variable.dtype}; only float32 weights can be set`);
-        const size = variable.shape.reduce<number>((n, d) => n * (d ?? 0), 1);
-        if (w.shape.length !== variable.shape.length || w.shape.some((d, i) => d !== variable.shape[i]) || w.values.length !== size) {
-          throw new CheckpointError(
-            `weight ${name} has shape [${w.shape.join(', ')}] and ${w.values.length} values; the model's is [${variable.shape.join(', ')}] (${size} values)`,
-          );
-        }
-        return { variable, values: w.values };
-      });
-      // A copy: on the cpu backend a tensor keeps the very array it was made from, and the
-      // variable takes over the tensor's data, so it would alias the caller's array.
-      tf.tidy(() => {
-        for (const { variable, values } of writes) variable.write(tf.tensor(values.slice(), variable.shape as number[], 'float32'));
-      });
+      replaceModelWeights(this.#model, weights);
       return Promise.resolve();
     });
   }
@@ -376,7 +339,7 @@ export class PrequentialLearner {
     this.#rowsSeen += rows;
     const { steps, trainedRows, rejectedSteps, lossSum } = await this.#train(batch, tokens, labelled, labels, scores);
     this.#evaluator.observe(scores, labelled, labels);
-    this.#noteTrainedThrough(batch);
+    this.#trainedThrough.note(batch);
     return {
       scores,
       modelVersion,
@@ -425,7 +388,11 @@ export class PrequentialLearner {
     const source = labelled.length === batch.numRows ? tokens : packRows(tokens, labelled, maxLen);
     for (let start = 0; start < labelled.length; start += this.#trainBatchSize) {
       const n = Math.min(this.#trainBatchSize, labelled.length - start);
-      const step = this.#trainStep(source.subarray(start * maxLen, (start + n) * maxLen), labels.subarray(start, start + n), n);
+      const step = guardedTrainStep(this.#model, source.subarray(start * maxLen, (start + n) * maxLen), labels.subarray(start, start + n), n, {
+        maxLen,
+        clipNorm: this.#clipNorm,
+        poisoned: this.#faults.nextStepPoisoned(),
+      });
       if (scores !== undefined) for (let k = 0; k < n; k++) scores[labelled[start + k]!] = step.scores[k]!;
       if (step.applied) {
         this.#version++;
@@ -443,15 +410,6 @@ export class PrequentialLearner {
       await nextMacrotask();
     }
     return { steps, trainedRows, rejectedSteps, lossSum };
-  }
-
-  #noteTrainedThrough(batch: RecordBatch): void {
-    for (const range of sourceRanges(batch)) {
-      const key = `${range.source}\u0000${range.partition}`;
-      const last = BigInt(range.lastOffset);
-      const known = this.#trainedThrough.get(key);
-      if (known === undefined || last > known) this.#trainedThrough.set(key, last);
-    }
   }
 
   #tokens(batch: RecordBatch): Int32Array {
@@ -492,62 +450,6 @@ export class PrequentialLearner {
     return scores;
   }
 
-  /**
-   * One optimiser step on `n` rows, unless its loss or a gradient is not finite: then
-   * nothing changes (weights, Adam's moments, step count and powers) and `applied` is false.
-   *
-   * It computes what tfjs' trainOnBatch computes (the forward pass in training mode, the
-   * mean of the compiled loss, then optimizer.minimize's gradients and update with the
-   * variables in the same order), split so the update can be skipped: without clipping
-   * (clipNorm) the results are bit-identical to trainOnBatch's. Checking costs one read of the loss (trainOnBatch
-   * made it too) and one pass over the gradients' memory (see sumOfSquares); no snapshot.
-   * The forward pass's outputs are the rows' scores before the step (the network has no
-   * dropout, so training mode computes what predict does).
-   */
-  #trainStep(tokens: Int32Array, labels: Float32Array, n: number): StepOutcome {
-    const model = this.#model;
-    const optimizer = model.optimizer;
-    // Read each step: the variables behind the layers are what the optimiser updates.
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const x = tf.tensor2d(tokens, [n, this.network.maxLen], 'int32');
-    const y = tf.tensor2d(labels, [n, 1], 'float32');
-    let computed: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
-    let predictions: tf.Tensor | undefined;
-    const poisoned = ++this.#stepsAttempted === this.#nanLossAtStep;
-    try {
-      computed = optimizer.computeGradients(() => {
-        const output = model.call(x, { training: true });
-        predictions = tf.keep(Array.isArray(output) ? output[0]! : output);
-        const loss = tf.mean<tf.Scalar>(networkLoss(y, predictions));
-        return poisoned ? tf.mul<tf.Scalar>(loss, Number.NaN) : loss;
-      }, variables);
-      const { value, grads } = computed;
-      const scores = predictions!.dataSync() as Float32Array;
-      const ordered = variables.map((v) => ({ name: v.name, tensor: grads[v.name]! }));
-      const loss = value.dataSync()[0]!;
-      if (!Number.isFinite(loss)) return { applied: false, loss, reason: 'loss', scores };
-      // One pass over the gradients' memory gives both the finiteness check and the norm.
-      const norm = Math.sqrt(ordered.reduce((sum, g) => sum + sumOfSquares(g.tensor), 0));
-      if (!Number.isFinite(norm)) return { applied: false, loss, reason: 'gradient', scores };
-      const clip = this.#clipNorm;
-      if (clip !== null && norm > clip) {
-        const scaled = tf.tidy(() => ordered.map((g) => ({ name: g.name, tensor: tf.mul(g.tensor, clip / norm) })));
-        try {
-          optimizer.applyGradients(scaled);
-        } finally {
-          tf.dispose(scaled.map((g) => g.tensor));
-        }
-      } else {
-        optimizer.applyGradients(ordered);
-      }
-      return { applied: true, loss, scores };
-    } finally {
-      tf.dispose([x, y]);
-      if (predictions !== undefined) predictions.dispose();
-      if (computed !== undefined) tf.dispose([computed.value, ...Object.values(computed.grads)]);
-    }
-  }
-
   #rejection(batch: RecordBatch, rows: Int32Array, step: Extract<StepOutcome, { applied: false }>): RejectedUpdate {
     const positions = sourceRanges(batch, rows);
     const where = positions.map((p) => `${p.source}/${p.partition}@${p.firstOffset}-${p.lastOffset}`).join(', ');
@@ -564,92 +466,6 @@ export class PrequentialLearner {
         `(${this.#rejectedUpdates} rejected so far)`,
     };
   }
-}
-
-/** `scores`: the step's rows scored by its forward pass, before the update. */
-type StepOutcome =
-  | { applied: true; loss: number; scores: Float32Array }
-  | { applied: false; loss: number; reason: RejectedUpdate['reason']; scores: Float32Array };
-
-/**
- * The sum of squares of a float32 tensor's elements, in one pass over its memory (a view
- * of the wasm heap, no copy; dataSync elsewhere), in float64: NaN and ±Infinity survive
- * it, so a non-finite result means a non-finite element, and float32 squares cannot
- * overflow it. Eight independent sums let the CPU overlap the additions (≈ 0.3 ms for the
- * seed's 640 000-element embedding gradient; a whole training step is ≈ 15 ms).
- */
-function sumOfSquares(t: tf.Tensor): number {
-  // Nothing may allocate on the wasm heap while `a` is read (see tensorValues).
-  const a = tensorValues(t);
-  const n = a.length;
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const a0 = a[i]!, a1 = a[i + 1]!, a2 = a[i + 2]!, a3 = a[i + 3]!;
-    const a4 = a[i + 4]!, a5 = a[i + 5]!, a6 = a[i + 6]!, a7 = a[i + 7]!;
-    s0 += a0 * a0;
-    s1 += a1 * a1;
-    s2 += a2 * a2;
-    s3 += a3 * a3;
-    s4 += a4 * a4;
-    s5 += a5 * a5;
-    s6 += a6 * a6;
-    s7 += a7 * a7;
-  }
-  for (; i < n; i++) s0 += a[i]! * a[i]!;
-  return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
-}
-
-/**
- * Loads model and optimiser weights into a network built from the checkpoint's config.
- * (Rather than tf.loadLayersModel on the stored topology: the network is always ours, and
- * tfjs' LSTM deserialisation leaks the tensors network.ts builds inside tidy.)
- */
-async function restoreWeights(model: tf.LayersModel, checkpoint: CheckpointState): Promise<void> {
-  const { weightData, weightSpecs } = checkpoint.artifacts;
-  if (weightData === undefined || weightSpecs === undefined) throw new CheckpointError('checkpoint has no weights');
-  const decoded = tf.io.decodeWeights(weightData, weightSpecs);
-  try {
-    const modelWeights: tf.NamedTensorMap = {};
-    const optimizerWeights: Parameters<tf.Optimizer['setWeights']>[0] = [];
-    for (const spec of weightSpecs) {
-      const tensor = decoded[spec.name]!;
-      if (spec.group === 'optimizer') optimizerWeights.push({ name: spec.name, tensor });
-      else modelWeights[spec.name] = tensor;
-    }
-    // strict: every weight of the network must be present with its exact shape.
-    model.loadWeights(modelWeights, true);
-    await model.optimizer.setWeights(optimizerWeights);
-    if (checkpoint.adamPowers !== null) restoreAdamPowers(model.optimizer, checkpoint.adamPowers);
-  } finally {
-    tf.dispose(Object.values(decoded));
-  }
-}
-
-/**
- * tfjs' AdamOptimizer keeps beta1^t and beta2^t in two (TypeScript-private) variables that
- * its getWeights/setWeights leave out; see AdamPowers for why they are saved.
- */
-interface AdamInternals {
-  accBeta1?: tf.Variable;
-  accBeta2?: tf.Variable;
-}
-
-function readAdamPowers(optimizer: tf.Optimizer): AdamPowers | null {
-  const { accBeta1, accBeta2 } = optimizer as unknown as AdamInternals;
-  if (!(accBeta1 instanceof tf.Variable) || !(accBeta2 instanceof tf.Variable)) return null;
-  return { beta1Power: accBeta1.dataSync()[0]!, beta2Power: accBeta2.dataSync()[0]! };
-}
-
-function restoreAdamPowers(optimizer: tf.Optimizer, powers: AdamPowers): void {
-  const { accBeta1, accBeta2 } = optimizer as unknown as AdamInternals;
-  if (!(accBeta1 instanceof tf.Variable) || !(accBeta2 instanceof tf.Variable)) {
-    throw new CheckpointError('checkpoint holds Adam state but the restored optimiser is not Adam');
-  }
-  tf.tidy(() => {
-    accBeta1.assign(tf.scalar(powers.beta1Power));
-    accBeta2.assign(tf.scalar(powers.beta2Power));
-  });
 }
 
 function requireBackend(): void {
@@ -670,63 +486,4 @@ function validateOptions(options: LearnerOptions): void {
   if (clip !== undefined && clip !== null && !(clip > 0 && Number.isFinite(clip))) {
     throw new ConfigError('model.clipNorm', `must be a positive number or null, got ${clip}`);
   }
-}
-
-/** Row indices and labels (as float 0/1, ready for the loss) of the labelled rows. */
-export function labelledRows(batch: RecordBatch): { rows: Int32Array; labels: Float32Array } {
-  const column = batch.getChild(Columns.LABEL);
-  const n = batch.numRows;
-  if (column === null) return { rows: new Int32Array(0), labels: new Float32Array(0) };
-  if (column.data.length !== 1) throw new TextstreamError(ErrorCodes.INPUT_INVALID, 'batch has no single-chunk label column');
-  const data = column.data[0]!;
-  const values = data.values as Int8Array;
-  const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined;
-  const rows = new Int32Array(n);
-  const labels = new Float32Array(n);
-  let k = 0;
-  for (let i = 0; i < n; i++) {
-    // Arrow validity bitmaps are indexed from the data's offset; `values` is already sliced.
-    if (bitmap !== undefined) {
-      const bit = data.offset + i;
-      if (((bitmap[bit >> 3]! >> (bit & 7)) & 1) === 0) continue;
-    }
-    const label = values[i]!;
-    if (label !== 0 && label !== 1) {
-      throw new TextstreamError(ErrorCodes.INPUT_INVALID, `row ${i} has label ${label}; labels must be 0, 1 or null`);
-    }
-    rows[k] = i;
-    labels[k] = label;
-    k++;
-  }
-  return { rows: rows.subarray(0, k), labels: labels.subarray(0, k) };
-}
-
-/** Copies the given rows of a rows × maxLen matrix into a new packed matrix. */
-function packRows(tokens: Int32Array, rows: Int32Array, maxLen: number): Int32Array {
-  const out = new Int32Array(rows.length * maxLen);
-  for (let k = 0; k < rows.length; k++) {
-    const r = rows[k]!;
-    out.set(tokens.subarray(r * maxLen, (r + 1) * maxLen), k * maxLen);
-  }
-  return out;
-}
-
-function trainedThroughToJSON(positions: ReadonlyMap<string, bigint>): TrainedThrough {
-  const json: TrainedThrough = {};
-  for (const [key, offset] of positions) {
-    const [source, partition] = key.split('\u0000') as [string, string];
-    (json[source] ??= {})[partition] = offset.toString();
-  }
-  return json;
-}
-
-function trainedThroughFromJSON(json: TrainedThrough): Map<string, bigint> {
-  const positions = new Map<string, bigint>();
-  for (const [source, partitions] of Object.entries(json)) {
-    for (const [partition, offset] of Object.entries(partitions)) {
-      if (!/^\d+$/.test(partition) || !/^-?\d+$/.test(offset)) throw new Error(`${source}/${partition}: ${offset} is not an offset`);
-      positions.set(`${source}\u0000${partition}`, BigInt(offset));
-    }
-  }
-  return positions;
 }

@@ -4,7 +4,8 @@ import type { io } from '@tensorflow/tfjs';
 import { CheckpointError, ErrorCodes, TextstreamError } from '../../src/errors.js';
 import { applyAverage, federatedAverage, federatedUpdate, modelWeightsOf, type ModelWeights, type WeightValues } from '../../src/model/averaging.js';
 import type { CheckpointState } from '../../src/model/checkpoint.js';
-import { PrequentialLearner, labelledRows } from '../../src/model/learner.js';
+import { labelledRows } from '../../src/model/labelled-rows.js';
+import { PrequentialLearner } from '../../src/model/learner.js';
 import { SMALL_NETWORK, SyntheticStream, expectNoLeakedTensors, useWasm } from './helpers.js';
 
 const maxLen = SMALL_NETWORK.maxLen!;

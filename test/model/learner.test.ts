@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, ErrorCodes, TextstreamError } from '../../src/errors.js';
-import { PrequentialLearner, labelledRows } from '../../src/model/learner.js';
+import { labelledRows } from '../../src/model/labelled-rows.js';
+import { PrequentialLearner } from '../../src/model/learner.js';
 import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, maxAbsDiff, useWasm } from './helpers.js';
 
 const maxLen = SMALL_NETWORK.maxLen!;

@@ -16,7 +16,8 @@ import { Registry } from 'prom-client';
 import { tokenMatrix } from '../../src/batch/builder.js';
 import type { TokenizedMessage } from '../../src/message.js';
 import { PipelineMetrics } from '../../src/metrics/definitions.js';
-import { PrequentialLearner, labelledRows, type RejectedUpdate } from '../../src/model/learner.js';
+import { labelledRows } from '../../src/model/labelled-rows.js';
+import { PrequentialLearner, type RejectedUpdate } from '../../src/model/learner.js';
 import { LayerNames, buildNetwork, resolveNetworkConfig } from '../../src/model/network.js';
 import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, useWasm } from './helpers.js';
 
