@@ -50,10 +50,6 @@ export interface ModelParts {
   readonly lastCheckpointAtMs: number | null;
 }
 
-/**
- * The model side of a pipeline, shared by replay and the Kafka worker: backend, tokenizer
- * (fitted later, loaded from `tokenizer.path`, or from a checkpoint) and the learner.
- */
 /** The network a pipeline config describes. */
 export function pipelineNetwork(config: Readonly<PipelineConfig>): Partial<NetworkConfig> {
   return {
@@ -67,6 +63,10 @@ export function pipelineNetwork(config: Readonly<PipelineConfig>): Partial<Netwo
   };
 }
 
+/**
+ * The model side of a pipeline, shared by replay and the Kafka worker: backend, tokenizer
+ * (fitted later, loaded from `tokenizer.path`, or from a checkpoint) and the learner.
+ */
 export async function makeModelParts(
   config: Readonly<PipelineConfig>,
   logger: Logger,
