@@ -12,6 +12,7 @@ import {
   type Schema,
 } from 'apache-arrow';
 import type { TokenizedMessage } from '../message.js';
+import { InputError } from '../errors.js';
 import { Columns, makeBatchSchema } from './schema.js';
 
 export interface BatchBuilderOptions {
@@ -62,7 +63,7 @@ export class BatchBuilder {
 
   push(message: TokenizedMessage, nowMs = Date.now()): RecordBatch | null {
     if (message.tokens.length !== this.#opts.maxLen) {
-      throw new RangeError(`message ${message.id} has ${message.tokens.length} tokens, expected ${this.#opts.maxLen}`);
+      throw new InputError(`message ${message.id} has ${message.tokens.length} tokens, expected ${this.#opts.maxLen}`);
     }
     if (this.#rows.length === 0) this.#oldestAtMs = nowMs;
     this.#rows.push(message);
@@ -165,7 +166,7 @@ function utf8Data(values: readonly string[]): Data<Utf8> {
  */
 export function tokenMatrix(batch: RecordBatch): Int32Array {
   const column = batch.getChild(Columns.TOKENS);
-  if (!column || column.data.length !== 1) throw new Error('batch has no single-chunk tokens column');
+  if (!column || column.data.length !== 1) throw new InputError('batch has no single-chunk tokens column');
   const data = column.data[0]!;
   const listSize = (data.type as FixedSizeList).listSize;
   const child = data.children[0]!;

@@ -254,7 +254,7 @@ test('should reject bad options, a base or velocity that does not match the inpu
   };
   for (const eta of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) invalid({ serverLearningRate: eta }, /^options\.serverLearningRate must be a finite number > 0, got /);
   for (const beta of [1, -0.1, Number.NaN]) invalid({ serverMomentum: beta }, /^options\.serverMomentum must be a number in \[0, 1\), got /);
-  assert.throws(() => federatedUpdate(reference, []), /^TextstreamError: federatedUpdate needs at least one input$/);
+  assert.throws(() => federatedUpdate(reference, []), /^InputError: federatedUpdate needs at least one input$/);
 
   const mismatched = (base: ModelWeights, velocity: ModelWeights | null, message: RegExp): void => {
     assert.throws(
