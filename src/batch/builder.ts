@@ -36,25 +36,18 @@ const utf8 = new TextEncoder();
  */
 export class BatchBuilder {
   readonly schema: Schema;
-  #opts: BatchBuilderOptions;
+  readonly #opts: Readonly<BatchBuilderOptions>;
   #rows: TokenizedMessage[] = [];
   #oldestAtMs = 0;
 
-  constructor(opts: BatchBuilderOptions) {
-    if (!Number.isInteger(opts.maxRows) || opts.maxRows <= 0) throw new RangeError('maxRows must be a positive integer');
-    if (!Number.isInteger(opts.maxLen) || opts.maxLen <= 0) throw new RangeError('maxLen must be a positive integer');
+  /** Resolved sizes (batch.* and tokenizer.maxLen, validated with the pipeline): positive integers. */
+  constructor(opts: Readonly<BatchBuilderOptions>) {
     this.#opts = opts;
     this.schema = makeBatchSchema(opts.maxLen);
   }
 
   get maxRows(): number {
     return this.#opts.maxRows;
-  }
-
-  /** Takes effect from the next push (averaging trainers resize it on a rebalance: see splitBatch). */
-  set maxRows(rows: number) {
-    if (!Number.isInteger(rows) || rows <= 0) throw new RangeError('maxRows must be a positive integer');
-    this.#opts = { ...this.#opts, maxRows: rows };
   }
 
   get length(): number {

@@ -30,7 +30,7 @@ import { buildNetwork, lstmLayerKind, networkLoss, resolveNetworkConfig, type Ne
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 
 export interface LearnerOptions {
-  network?: Partial<NetworkConfig>;
+  network?: NetworkConfig;
   /** Labelled rows per optimiser step (default 32, Keras' batch_size default). */
   trainBatchSize?: number;
   /**

@@ -9,7 +9,7 @@ import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
 import { fusedLstmUnavailableReason } from '../model/fused-lstm.js';
-import { resolveNetworkConfig, type NetworkConfig } from '../model/network.js';
+import { pipelineNetwork, resolveNetworkConfig } from '../model/network.js';
 import { applyInitialWeights, loadInitialWeights } from '../model/initial-model.js';
 import { loadCheckpointAt, loadLatestCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { Adwin } from '../model/drift.js';
@@ -48,19 +48,6 @@ export interface ModelParts {
   checkpoint(): Promise<string | null>;
   /** When this process last saved a checkpoint (ms since the epoch); null before the first. */
   readonly lastCheckpointAtMs: number | null;
-}
-
-/** The network a pipeline config describes. */
-export function pipelineNetwork(config: Readonly<PipelineConfig>): Partial<NetworkConfig> {
-  return {
-    vocabSize: config.tokenizer.numWords,
-    embeddingDim: config.model.embeddingDim,
-    units: config.model.units,
-    maxLen: config.tokenizer.maxLen,
-    learningRate: config.model.learningRate,
-    seed: config.model.seed,
-    lstm: config.model.lstm,
-  };
 }
 
 /**
@@ -260,7 +247,7 @@ export function makeStageParts(
     clean: config.clean.email ? cleanEmail : cleanText,
     vocabulary: model.vocabulary,
     bootstrapRows: config.tokenizer.bootstrapRows,
-    builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
+    builder: makeBatchBuilder(config),
     model: model.learner,
     metrics: metricsParts.metrics,
     drift: metricsParts.drift,
@@ -276,6 +263,14 @@ export function makeStageParts(
       }
     },
   };
+}
+
+/**
+ * The batch stage of a pipeline; `maxRows` other than batch.maxRows for an averaging
+ * trainer's share (see splitBatch), which gets a new builder at each rebalance.
+ */
+export function makeBatchBuilder(config: Readonly<PipelineConfig>, maxRows = config.batch.maxRows): BatchBuilder {
+  return new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows, maxAgeMs: config.batch.maxAgeMs });
 }
 
 /** Creates the output folder up front, so a bad `sink.dir` fails before any work, naming the setting. */

@@ -5,8 +5,8 @@ import { ConfigError, ErrorCodes, TextstreamError } from '../../src/errors.js';
 import { PrequentialLearner, labelledRows } from '../../src/model/learner.js';
 import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, maxAbsDiff, useWasm } from './helpers.js';
 
-const maxLen = SMALL_NETWORK.maxLen!;
-const vocabSize = SMALL_NETWORK.vocabSize!;
+const maxLen = SMALL_NETWORK.maxLen;
+const vocabSize = SMALL_NETWORK.vocabSize;
 
 function weightsOf(learner: PrequentialLearner): Float32Array[] {
   return learner.model.getWeights().map((w) => Float32Array.from(w.dataSync()));

@@ -20,8 +20,8 @@ import { PrequentialLearner, labelledRows, type RejectedUpdate } from '../../src
 import { LayerNames, buildNetwork, resolveNetworkConfig } from '../../src/model/network.js';
 import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, useWasm } from './helpers.js';
 
-const maxLen = SMALL_NETWORK.maxLen!;
-const vocabSize = SMALL_NETWORK.vocabSize!;
+const maxLen = SMALL_NETWORK.maxLen;
+const vocabSize = SMALL_NETWORK.vocabSize;
 /** The token whose embedding row is poisoned; clean batches never use it. */
 const POISON = vocabSize - 1;
 const STEP = 8;
