@@ -16,10 +16,10 @@ export interface LstmVariant {
   /** Row label suffix, e.g. `score batch 32 [fused]`. */
   label: MeasuredLstm;
   /** The network options that select it. */
-  network: Partial<NetworkConfig>;
+  network: NetworkConfig;
 }
 
-export function lstmVariants(base: Partial<NetworkConfig>): LstmVariant[] {
+export function lstmVariants(base: NetworkConfig): LstmVariant[] {
   return MEASURED_LSTM_IMPLEMENTATIONS.map((label) => ({ label, network: { ...base, lstm: label } }));
 }
 

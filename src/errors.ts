@@ -44,6 +44,15 @@ export class ConfigError extends TextstreamError {
   }
 }
 
+/** Invalid input to a function or stage: a bad argument, a batch without a column it needs. */
+export class InputError extends TextstreamError {
+  static readonly code = ErrorCodes.INPUT_INVALID;
+  constructor(message: string, options: TextstreamErrorOptions = {}) {
+    super(InputError.code, message, options);
+    this.name = 'InputError';
+  }
+}
+
 export class SinkError extends TextstreamError {
   static readonly code = ErrorCodes.SINK_FAILED;
   constructor(message: string, options: TextstreamErrorOptions = {}) {
@@ -57,6 +66,15 @@ export class SourceError extends TextstreamError {
   constructor(message: string, options: TextstreamErrorOptions = {}) {
     super(SourceError.code, message, options);
     this.name = 'SourceError';
+  }
+}
+
+/** The model failed to score or train (a disposed learner, a broken training pass). */
+export class ModelError extends TextstreamError {
+  static readonly code = ErrorCodes.MODEL_FAILED;
+  constructor(message: string, options: TextstreamErrorOptions = {}) {
+    super(ModelError.code, message, options);
+    this.name = 'ModelError';
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type Schema,
 } from 'apache-arrow';
 import type { TokenizedMessage } from '../message.js';
+import { InputError } from '../errors.js';
 import { Columns, makeBatchSchema } from './schema.js';
 
 export interface BatchBuilderOptions {
@@ -35,13 +36,12 @@ const utf8 = new TextEncoder();
  */
 export class BatchBuilder {
   readonly schema: Schema;
-  #opts: BatchBuilderOptions;
+  readonly #opts: Readonly<BatchBuilderOptions>;
   #rows: TokenizedMessage[] = [];
   #oldestAtMs = 0;
 
-  constructor(opts: BatchBuilderOptions) {
-    if (!Number.isInteger(opts.maxRows) || opts.maxRows <= 0) throw new RangeError('maxRows must be a positive integer');
-    if (!Number.isInteger(opts.maxLen) || opts.maxLen <= 0) throw new RangeError('maxLen must be a positive integer');
+  /** Resolved sizes (batch.* and tokenizer.maxLen, validated with the pipeline): positive integers. */
+  constructor(opts: Readonly<BatchBuilderOptions>) {
     this.#opts = opts;
     this.schema = makeBatchSchema(opts.maxLen);
   }
@@ -50,19 +50,13 @@ export class BatchBuilder {
     return this.#opts.maxRows;
   }
 
-  /** Takes effect from the next push (averaging trainers resize it on a rebalance: see splitBatch). */
-  set maxRows(rows: number) {
-    if (!Number.isInteger(rows) || rows <= 0) throw new RangeError('maxRows must be a positive integer');
-    this.#opts = { ...this.#opts, maxRows: rows };
-  }
-
   get length(): number {
     return this.#rows.length;
   }
 
   push(message: TokenizedMessage, nowMs = Date.now()): RecordBatch | null {
     if (message.tokens.length !== this.#opts.maxLen) {
-      throw new RangeError(`message ${message.id} has ${message.tokens.length} tokens, expected ${this.#opts.maxLen}`);
+      throw new InputError(`message ${message.id} has ${message.tokens.length} tokens, expected ${this.#opts.maxLen}`);
     }
     if (this.#rows.length === 0) this.#oldestAtMs = nowMs;
     this.#rows.push(message);
@@ -165,7 +159,7 @@ function utf8Data(values: readonly string[]): Data<Utf8> {
  */
 export function tokenMatrix(batch: RecordBatch): Int32Array {
   const column = batch.getChild(Columns.TOKENS);
-  if (!column || column.data.length !== 1) throw new Error('batch has no single-chunk tokens column');
+  if (!column || column.data.length !== 1) throw new InputError('batch has no single-chunk tokens column');
   const data = column.data[0]!;
   const listSize = (data.type as FixedSizeList).listSize;
   const child = data.children[0]!;

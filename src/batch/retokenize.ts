@@ -1,4 +1,5 @@
 import type { RecordBatch } from 'apache-arrow';
+import { InputError } from '../errors.js';
 import { tokenMatrix } from './builder.js';
 import { Columns } from './schema.js';
 
@@ -10,7 +11,7 @@ import { Columns } from './schema.js';
 export function retokenize(batch: RecordBatch, encode: (text: string, out: Int32Array) => Int32Array): number {
   const tokens = tokenMatrix(batch);
   const texts = batch.getChild(Columns.TEXT);
-  if (!texts) throw new Error('batch has no text column');
+  if (!texts) throw new InputError('batch has no text column');
   const maxLen = batch.numRows === 0 ? 0 : tokens.length / batch.numRows;
   const encoded = new Int32Array(maxLen);
   let rewritten = 0;

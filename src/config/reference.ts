@@ -1,3 +1,4 @@
+import { InputError } from '../errors.js';
 import { describeJsonType, fieldDefault, listPipelineFields, type PipelineField } from './json-schema.js';
 import { envVariableFor } from './env.js';
 
@@ -50,7 +51,7 @@ function cell(text: string): string {
 export function replaceReferenceBlock(markdown: string, block: string): string {
   const start = markdown.indexOf(REFERENCE_START);
   const end = markdown.indexOf(REFERENCE_END);
-  if (start < 0 || end < start) throw new Error(`the markers ${REFERENCE_START} … ${REFERENCE_END} are missing`);
+  if (start < 0 || end < start) throw new InputError(`the markers ${REFERENCE_START} … ${REFERENCE_END} are missing`);
   return `${markdown.slice(0, start + REFERENCE_START.length)}\n\n${block}\n${markdown.slice(end)}`;
 }
 

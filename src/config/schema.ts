@@ -347,3 +347,13 @@ export type ParquetSourceConfig = z.infer<typeof ParquetSourceSchema>;
 export type KafkaSourceConfig = z.infer<typeof KafkaSourceSchema>;
 export type KafkaSaslConfig = z.infer<typeof KafkaSaslSchema>;
 export type KafkaTlsConfig = z.infer<typeof KafkaTlsSchema>;
+
+/**
+ * The defaults of the sections that parts also take outside a pipeline file (tests,
+ * benchmarks, tools): read from the schema above, so each default is written once.
+ */
+export const PIPELINE_DEFAULTS = Object.freeze({
+  tokenizer: Object.freeze(PipelineSchema.shape.tokenizer.parse(undefined)),
+  batch: Object.freeze(PipelineSchema.shape.batch.parse(undefined)),
+  model: Object.freeze(PipelineSchema.shape.model.parse(undefined)),
+});

@@ -39,7 +39,7 @@
  * LSTMs is no useful model (their hidden units need not correspond).
  */
 import type { io } from '@tensorflow/tfjs';
-import { CheckpointError, ErrorCodes, TextstreamError } from '../errors.js';
+import { CheckpointError, InputError } from '../errors.js';
 import type { CheckpointState } from './checkpoint.js';
 import { PrequentialLearner } from './learner.js';
 
@@ -75,7 +75,7 @@ export interface AverageInput {
  *
  * Every input must hold the same weight names with the same shapes and dtype float32: a
  * CheckpointError names the first weight (in the first input's order) that differs, and
- * the input. `rows` must be finite and ≥ 0 (a TextstreamError INPUT_INVALID otherwise).
+ * the input. `rows` must be finite and ≥ 0 (an InputError otherwise).
  *
  * When every `rows` is 0 (no trainer trained since the last average, e.g. a quiet
  * stream), the result is the plain mean. Throwing would make each caller special-case an
@@ -150,8 +150,8 @@ export interface FederatedUpdate {
  * momentum hurt throughout. So the defaults stay plain FedAvg.
  *
  * Inputs are checked as by federatedAverage (the same errors), `base` and `velocity` the
- * same way against inputs[0] (the error names `base` or `velocity`); bad options are a
- * TextstreamError INPUT_INVALID naming the option. Rows of 0, all rows 0: as in
+ * same way against inputs[0] (the error names `base` or `velocity`); bad options are an
+ * InputError naming the option. Rows of 0, all rows 0: as in
  * federatedAverage.
  *
  * Each element is computed in float64 from the float64 mean, as mean + (η − 1)·Δ + η·β·v_prev,
@@ -166,10 +166,10 @@ export function federatedUpdate(base: ModelWeights, inputs: readonly AverageInpu
   const beta = options.serverMomentum ?? 0;
   const previous = beta > 0 ? (options.velocity ?? null) : null;
   if (typeof eta !== 'number' || !Number.isFinite(eta) || eta <= 0) {
-    throw new TextstreamError(ErrorCodes.INPUT_INVALID, `options.serverLearningRate must be a finite number > 0, got ${String(eta)}`);
+    throw new InputError(`options.serverLearningRate must be a finite number > 0, got ${String(eta)}`);
   }
   if (typeof beta !== 'number' || !Number.isFinite(beta) || beta < 0 || beta >= 1) {
-    throw new TextstreamError(ErrorCodes.INPUT_INVALID, `options.serverMomentum must be a number in [0, 1), got ${String(beta)}`);
+    throw new InputError(`options.serverMomentum must be a number in [0, 1), got ${String(beta)}`);
   }
   const mean = checkedMean(inputs, 'federatedUpdate');
   const reference = inputs[0]!.weights;
@@ -222,10 +222,10 @@ interface CheckedMean {
 /** Checks the inputs (see federatedAverage) and returns their weighted mean, weight by weight. */
 function checkedMean(inputs: readonly AverageInput[], caller: string): CheckedMean {
   const first = inputs[0];
-  if (first === undefined) throw new TextstreamError(ErrorCodes.INPUT_INVALID, `${caller} needs at least one input`);
+  if (first === undefined) throw new InputError(`${caller} needs at least one input`);
   inputs.forEach((input, k) => {
     if (!Number.isFinite(input.rows) || input.rows < 0) {
-      throw new TextstreamError(ErrorCodes.INPUT_INVALID, `inputs[${k}].rows must be a finite number ≥ 0, got ${String(input.rows)}`);
+      throw new InputError(`inputs[${k}].rows must be a finite number ≥ 0, got ${String(input.rows)}`);
     }
   });
   for (const [name, w] of first.weights) checkWeight(w, name, 'inputs[0]');

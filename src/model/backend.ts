@@ -110,7 +110,7 @@ async function useTensorflow(): Promise<Omit<BackendInfo, 'requested' | 'reason'
   if (!resolvable(TFJS_NODE)) {
     throw new BackendError(
       `backend 'tensorflow' needs ${TFJS_NODE}, which is not installed (it is an optional dependency that ` +
-        'npm drops when its native library cannot be downloaded; see DESIGN.md for the offline build)',
+        'npm drops when its native library cannot be downloaded; scripts/tfjs-node.sh builds it offline)',
     );
   }
   try {

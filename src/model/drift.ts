@@ -24,6 +24,7 @@
  * The detector is tiny: one update is a handful of float operations plus, every 32nd
  * update, a scan over ≈ maxBuckets · log2(W) buckets.
  */
+import { InputError } from '../errors.js';
 
 export interface AdwinOptions {
   /** Confidence δ: smaller means fewer false alarms and slower detection (default 0.002). */
@@ -61,10 +62,10 @@ export class Adwin {
     this.#maxBuckets = options.maxBuckets ?? 5;
     this.#clock = options.clock ?? 32;
     this.#minSub = options.minSubWindow ?? 5;
-    if (!(this.#delta > 0 && this.#delta < 1)) throw new RangeError('delta must be in (0, 1)');
-    if (!Number.isInteger(this.#maxBuckets) || this.#maxBuckets < 2) throw new RangeError('maxBuckets must be an integer >= 2');
-    if (!Number.isInteger(this.#clock) || this.#clock < 1) throw new RangeError('clock must be a positive integer');
-    if (!Number.isInteger(this.#minSub) || this.#minSub < 1) throw new RangeError('minSubWindow must be a positive integer');
+    if (!(this.#delta > 0 && this.#delta < 1)) throw new InputError('delta must be in (0, 1)');
+    if (!Number.isInteger(this.#maxBuckets) || this.#maxBuckets < 2) throw new InputError('maxBuckets must be an integer >= 2');
+    if (!Number.isInteger(this.#clock) || this.#clock < 1) throw new InputError('clock must be a positive integer');
+    if (!Number.isInteger(this.#minSub) || this.#minSub < 1) throw new InputError('minSubWindow must be a positive integer');
   }
 
   /** Rows in the current window. */

@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { BackendError, ModelError } from '../errors.js';
 
 interface NativeLstm {
   forward(
@@ -133,7 +134,7 @@ export function fusedLstm(
   workspace: LstmWorkspace = new LstmWorkspace(),
 ): tf.Tensor2D {
   const native = loadAddon();
-  if (native === null) throw new Error(unavailableReason!);
+  if (native === null) throw new BackendError(unavailableReason!);
   const [batch, steps, inputDim] = x.shape;
   const units = recurrentKernel.shape[0];
   const threads = threadCount();
@@ -154,7 +155,7 @@ export function fusedLstm(
       value: tf.tensor2d(h, [batch, units]),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], [xSaved, kSaved, rSaved]: tf.Tensor[]) => {
         if (workspace.generation !== saved.generation) {
-          throw new Error('fused LSTM: another training pass ran between this forward pass and its backward pass');
+          throw new ModelError('fused LSTM: another training pass ran between this forward pass and its backward pass');
         }
         const dx = new Float32Array(batch * steps * inputDim);
         const dKernel = new Float32Array(ks.size);

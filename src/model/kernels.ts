@@ -27,6 +27,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DataType, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { BackendError, InputError, ModelError } from '../errors.js';
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 
@@ -80,7 +81,7 @@ function register(config: KernelConfig): void {
 /** Replaces a stock kernel, keeping its setup/dispose hooks (they bind the wasm exports). */
 function replace(kernelName: string, backendName: string, make: (stock: KernelFunc) => KernelFunc): void {
   const stock = tf.getKernel(kernelName, backendName);
-  if (stock === undefined) throw new Error(`no stock ${kernelName} kernel on ${backendName} to replace`);
+  if (stock === undefined) throw new BackendError(`no stock ${kernelName} kernel on ${backendName} to replace`);
   tf.unregisterKernel(kernelName, backendName);
   tf.registerKernel({ ...stock, kernelFunc: make(stock.kernelFunc) });
 }
@@ -99,7 +100,7 @@ function sizeOf(shape: readonly number[]): number {
 
 function input(args: KernelArgs, name: string): TensorInfo {
   const t = args.inputs[name];
-  if (t === undefined) throw new Error(`kernel input ${name} missing`);
+  if (t === undefined) throw new ModelError(`kernel input ${name} missing`);
   return t;
 }
 
@@ -297,7 +298,7 @@ function gatherRowsWasm(args: KernelArgs, stock: KernelFunc): TensorInfo {
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     // The stock kernel's check and message: an out-of-range id is an error, not a zero row.
-    if (!(id >= 0 && id < rows)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
+    if (!(id >= 0 && id < rows)) throw new InputError(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
     heapView.copyWithin(dstStart + i * row, srcStart + id * row, srcStart + id * row + row);
   }
   return out;

@@ -35,7 +35,7 @@ import { TrainedThroughOffsets } from './trained-through.js';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 
 export interface LearnerOptions {
-  network?: Partial<NetworkConfig>;
+  network?: NetworkConfig;
   /** Labelled rows per optimiser step (default 32, Keras' batch_size default). */
   trainBatchSize?: number;
   /**

@@ -15,6 +15,7 @@
  * test/model/network.test.ts proves it against Keras itself.
  */
 import * as tf from '@tensorflow/tfjs';
+import { PIPELINE_DEFAULTS, type PipelineConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { FusedLstmLayer, fusedLstmUnavailableReason } from './fused-lstm.js';
 import { LSTM_IMPLEMENTATIONS, type LstmImplementation } from './lstm-implementation.js';
@@ -34,15 +35,27 @@ export interface NetworkConfig {
   lstm: LstmImplementation;
 }
 
-export const DEFAULT_NETWORK: Readonly<NetworkConfig> = Object.freeze({
-  vocabSize: 10_000,
-  embeddingDim: 64,
-  units: 64,
-  maxLen: 100,
-  learningRate: 0.001,
-  seed: null,
-  lstm: 'auto',
-});
+/** The settings of a pipeline that describe its network (the pipeline's own names). */
+export interface NetworkSettings {
+  tokenizer: Pick<PipelineConfig['tokenizer'], 'numWords' | 'maxLen'>;
+  model: Pick<PipelineConfig['model'], 'embeddingDim' | 'units' | 'learningRate' | 'seed' | 'lstm'>;
+}
+
+/** The network a pipeline config describes. */
+export function pipelineNetwork(config: Readonly<NetworkSettings>): NetworkConfig {
+  return {
+    vocabSize: config.tokenizer.numWords,
+    embeddingDim: config.model.embeddingDim,
+    units: config.model.units,
+    maxLen: config.tokenizer.maxLen,
+    learningRate: config.model.learningRate,
+    seed: config.model.seed,
+    lstm: config.model.lstm,
+  };
+}
+
+/** The network of a pipeline that sets nothing (config/schema.ts holds the defaults), for callers without a pipeline. */
+export const defaultNetworkConfig: Readonly<NetworkConfig> = Object.freeze(pipelineNetwork(PIPELINE_DEFAULTS));
 
 /** Layer names are fixed so weight names ('lstm/kernel', …) are stable across processes. */
 export const LayerNames = { EMBEDDING: 'embedding', LSTM: 'lstm', DENSE: 'dense' } as const;
@@ -59,13 +72,14 @@ const PIPELINE_FIELDS: Readonly<Record<keyof NetworkConfig, string>> = {
 };
 
 /**
- * Merges defaults and validates. Errors name the pipeline field (`model.lstm`,
- * `tokenizer.numWords`), or with `path` that prefix and the network's own key (e.g.
- * `checkpoint.network.units`).
+ * Validates a complete network (a checkpoint's, or a caller's own: one from a pipeline was
+ * validated with it) and that its LSTM can run here. Errors name the pipeline field
+ * (`model.lstm`, `tokenizer.numWords`), or with `path` that prefix and the network's own
+ * key (e.g. `checkpoint.network.units`).
  */
-export function resolveNetworkConfig(partial: Partial<NetworkConfig> = {}, path: string | null = null): NetworkConfig {
+export function resolveNetworkConfig(network: Readonly<NetworkConfig> = defaultNetworkConfig, path: string | null = null): NetworkConfig {
   const field = (key: keyof NetworkConfig): string => (path === null ? PIPELINE_FIELDS[key] : `${path}.${key}`);
-  const config: NetworkConfig = { ...DEFAULT_NETWORK, ...partial };
+  const config: NetworkConfig = { ...network };
   for (const key of ['vocabSize', 'embeddingDim', 'units', 'maxLen'] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) {
       throw new ConfigError(field(key), `must be a positive integer, got ${String(config[key])}`);

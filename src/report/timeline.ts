@@ -1,4 +1,5 @@
 import { AUC_BINS, aucFromHistogram, scoreBin } from '../model/auc.js';
+import { InputError } from '../errors.js';
 
 /**
  * Rows bucketed by processing time, in bounded memory and one pass over files in any order.
@@ -53,7 +54,7 @@ export class Timeline {
   constructor(options: { maxBuckets?: number; bins?: number } = {}) {
     this.maxBuckets = options.maxBuckets ?? 96;
     this.#bins = options.bins ?? AUC_BINS;
-    if (!Number.isInteger(this.maxBuckets) || this.maxBuckets < 2) throw new RangeError('maxBuckets must be an integer >= 2');
+    if (!Number.isInteger(this.maxBuckets) || this.maxBuckets < 2) throw new InputError('maxBuckets must be an integer >= 2');
   }
 
   get widthMs(): number {

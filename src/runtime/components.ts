@@ -9,7 +9,7 @@ import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
 import { fusedLstmUnavailableReason } from '../model/fused-lstm.js';
-import { resolveNetworkConfig, type NetworkConfig } from '../model/network.js';
+import { pipelineNetwork, resolveNetworkConfig } from '../model/network.js';
 import { applyInitialWeights, loadInitialWeights } from '../model/initial-model.js';
 import { saveCheckpoint } from '../model/checkpoint.js';
 import { loadLatestCheckpoint } from '../model/checkpoint-recovery.js';
@@ -56,19 +56,6 @@ export interface ModelParts {
  * The model side of a pipeline, shared by replay and the Kafka worker: backend, tokenizer
  * (fitted later, loaded from `tokenizer.path`, or from a checkpoint) and the learner.
  */
-/** The network a pipeline config describes. */
-export function pipelineNetwork(config: Readonly<PipelineConfig>): Partial<NetworkConfig> {
-  return {
-    vocabSize: config.tokenizer.numWords,
-    embeddingDim: config.model.embeddingDim,
-    units: config.model.units,
-    maxLen: config.tokenizer.maxLen,
-    learningRate: config.model.learningRate,
-    seed: config.model.seed,
-    lstm: config.model.lstm,
-  };
-}
-
 export async function makeModelParts(
   config: Readonly<PipelineConfig>,
   logger: Logger,
@@ -262,7 +249,7 @@ export function makeStageParts(
     clean: config.clean.email ? cleanEmail : cleanText,
     vocabulary: model.vocabulary,
     bootstrapRows: config.tokenizer.bootstrapRows,
-    builder: new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows: config.batch.maxRows, maxAgeMs: config.batch.maxAgeMs }),
+    builder: makeBatchBuilder(config),
     model: model.learner,
     metrics: metricsParts.metrics,
     drift: metricsParts.drift,
@@ -278,6 +265,14 @@ export function makeStageParts(
       }
     },
   };
+}
+
+/**
+ * The batch stage of a pipeline; `maxRows` other than batch.maxRows for an averaging
+ * trainer's share (see splitBatch), which gets a new builder at each rebalance.
+ */
+export function makeBatchBuilder(config: Readonly<PipelineConfig>, maxRows = config.batch.maxRows): BatchBuilder {
+  return new BatchBuilder({ maxLen: config.tokenizer.maxLen, maxRows, maxAgeMs: config.batch.maxAgeMs });
 }
 
 /** Creates the output folder up front, so a bad `sink.dir` fails before any work, naming the setting. */

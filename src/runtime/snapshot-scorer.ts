@@ -11,11 +11,12 @@ import { SourceError } from '../errors.js';
 import type { Kafka } from '../kafka/types.js';
 import { selectBackend } from '../model/backend.js';
 import { PrequentialLearner } from '../model/learner.js';
+import { pipelineNetwork } from '../model/network.js';
 import type { ModelSnapshot } from '../model/snapshot-codec.js';
 import { SnapshotWatcher } from '../snapshots/reader.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
-import { makeTokenizer, pipelineNetwork, type ModelParts } from './components.js';
+import { makeTokenizer, type ModelParts } from './components.js';
 import { openSnapshotTopic } from './snapshot-publisher.js';
 import type { BatchModel, Vocabulary } from './pipeline.js';
 

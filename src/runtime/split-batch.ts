@@ -12,6 +12,8 @@
  * bundled corpus two such trainers learnt about 7 points of accuracy worse than one
  * (`npm run bench:averaging`).
  */
+import { InputError } from '../errors.js';
+
 export interface BatchSizes {
   /** Rows per record batch (batch.maxRows). */
   maxRows: number;
@@ -20,9 +22,9 @@ export interface BatchSizes {
 }
 
 export function splitBatch(whole: Readonly<BatchSizes>, assignedPartitions: number, topicPartitions: number): BatchSizes {
-  if (!Number.isInteger(topicPartitions) || topicPartitions <= 0) throw new RangeError(`topicPartitions must be a positive integer, got ${topicPartitions}`);
+  if (!Number.isInteger(topicPartitions) || topicPartitions <= 0) throw new InputError(`topicPartitions must be a positive integer, got ${topicPartitions}`);
   if (!Number.isInteger(assignedPartitions) || assignedPartitions < 0 || assignedPartitions > topicPartitions) {
-    throw new RangeError(`assignedPartitions must be an integer in 0…${topicPartitions}, got ${assignedPartitions}`);
+    throw new InputError(`assignedPartitions must be an integer in 0…${topicPartitions}, got ${assignedPartitions}`);
   }
   // No partitions: nothing arrives, and the whole sizes are as good as any.
   if (assignedPartitions === 0) return { ...whole };

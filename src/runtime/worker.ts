@@ -13,7 +13,7 @@ import type { DurableFile } from '../sinks/sink.js';
 import { listTopicsOnFirstContact, makeKafkaClient } from '../kafka/client.js';
 import { kafkaMessageToRecord } from '../sources/kafka-message.js';
 import { KafkaSource } from '../sources/kafka.js';
-import { ensureSinkDir, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
+import { ensureSinkDir, makeBatchBuilder, makeMetricsParts, makeModelParts, makeStageParts } from './components.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { SnapshotScorer } from './snapshot-scorer.js';
 import { splitBatch } from './split-batch.js';
@@ -138,6 +138,9 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     if (deadLetters instanceof KafkaDeadLetterSink) await deadLetters.connect();
     if (role !== 'score') snapshots = await SnapshotPublisher.start(kafka, config, model, logger);
     const stages = makeStageParts(config, model, metricsParts, opts.onProgress);
+    // An averaging trainer's batch stage is rebuilt with its share at every rebalance (the
+    // rows it buffered belong to the old assignment and are dropped with it: see runPipeline).
+    let builder = stages.builder;
     const averaging = role !== 'score' && config.snapshots.average;
     source = await KafkaSource.start({
       kafka,
@@ -182,7 +185,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
         ? {
             onAssigned: (assigned: readonly number[], topicPartitions: number) => {
               const sizes = splitBatch({ maxRows: config.batch.maxRows, trainBatchSize: config.model.trainBatchSize }, assigned.length, topicPartitions);
-              stages.builder.maxRows = sizes.maxRows;
+              builder = makeBatchBuilder(config, sizes.maxRows);
               model.learner.trainBatchSize = sizes.trainBatchSize;
               logger.info(
                 { partitions: assigned, topicPartitions, ...sizes },
@@ -201,6 +204,9 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     const publisher = snapshots;
     const summary = await runPipeline({
       ...stages,
+      get builder() {
+        return builder;
+      },
       ...(scoring ? { model: scoring.scorer } : {}),
       ...(publisher
         ? {

@@ -238,7 +238,7 @@ export class ParquetSource implements Source {
         rows = await this.#file.reading(() =>
           parquetReadObjects({ ...READ_OPTIONS, file: this.#file, metadata: this.#metadata, columns, rowStart: start, rowEnd: end }),
         );
-        if (rows.length !== end - start) throw new Error(`got ${rows.length} rows, expected ${end - start}`);
+        if (rows.length !== end - start) throw new SourceError(`got ${rows.length} rows, expected ${end - start}`);
       } catch (err) {
         if (this.#closed) return; // closed while reading: the handle went away under the read
         throw new SourceError(`${this.path}: reading rows ${start} to ${end - 1} failed: ${err instanceof Error ? err.message : String(err)}`, {

@@ -2,6 +2,7 @@
  * Tokenizer settings: Keras' Tokenizer arguments plus the padding the pipeline applies.
  * Validated once, with errors that name the bad field.
  */
+import { PIPELINE_DEFAULTS } from '../config/schema.js';
 import { TokenizerError } from '../errors.js';
 import { isPadMode, type PadMode } from './pad.js';
 import { KERAS_DEFAULT_FILTERS } from './word-sequence.js';
@@ -27,14 +28,14 @@ export interface TokenizerConfig {
 
 export type TokenizerOptions = Partial<TokenizerConfig>;
 
-/** Keras' Tokenizer defaults, and the seed model's input length of 100. */
+/** Keras' Tokenizer defaults, and the pipeline's input length (tokenizer.maxLen in config/schema.ts). */
 export const TOKENIZER_DEFAULTS: Readonly<TokenizerConfig> = Object.freeze({
   numWords: null,
   filters: KERAS_DEFAULT_FILTERS,
   lower: true,
   split: ' ',
   oovToken: null,
-  maxLen: 100,
+  maxLen: PIPELINE_DEFAULTS.tokenizer.maxLen,
   padding: 'pre',
   truncating: 'pre',
 });

@@ -34,16 +34,15 @@ test('should flush a batch when maxRows is reached and keep every column value',
   assert.deepEqual([...(rows[1]![Columns.TOKENS] as Iterable<number>)], [10, 11, 12, 13]);
 });
 
-test('should close batches at a new maxRows from the next push', () => {
-  const builder = new BatchBuilder({ maxLen, maxRows: 4, maxAgeMs: 1000 });
-  assert.equal(builder.push(message(0, 1)), null);
-  assert.equal(builder.push(message(1, 1)), null);
-  builder.maxRows = 2;
-  assert.equal(builder.maxRows, 2);
-  assert.equal(builder.push(message(2, 1))?.numRows, 3, 'rows already buffered go out with the next push');
-  assert.equal(builder.push(message(3, 1)), null);
-  assert.equal(builder.push(message(4, 1))?.numRows, 2);
-  assert.throws(() => (builder.maxRows = 0), /maxRows must be a positive integer/);
+test('should close batches at the maxRows it was built with (a rebalance builds a new one)', () => {
+  const whole = new BatchBuilder({ maxLen, maxRows: 4, maxAgeMs: 1000 });
+  const share = new BatchBuilder({ maxLen, maxRows: 2, maxAgeMs: 1000 });
+  assert.equal(whole.maxRows, 4);
+  assert.equal(share.maxRows, 2);
+  for (let i = 0; i < 3; i++) assert.equal(whole.push(message(i, 1)), null);
+  assert.equal(whole.push(message(3, 1))?.numRows, 4);
+  assert.equal(share.push(message(0, 1)), null);
+  assert.equal(share.push(message(1, 1))?.numRows, 2);
 });
 
 test('should expose the token column as one flat matrix without copying', () => {

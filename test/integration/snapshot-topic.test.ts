@@ -11,7 +11,7 @@ import { readLatestSnapshots, SnapshotWatcher } from '../../src/snapshots/reader
 import { ensureSnapshotTopic, ensureSnapshotTopicOn, makeSnapshotProducer, publishSnapshot, snapshotMessages, type SnapshotTopic } from '../../src/snapshots/topic.js';
 import { Tokenizer } from '../../src/text/tokenizer.js';
 import { createTopic, deleteTopic, ensureBroker, uniqueName } from '../helpers/kafka.js';
-import { SMALL_NETWORK, SyntheticStream, useWasm } from '../model/helpers.js';
+import { KERAS_SEED_NETWORK, SMALL_NETWORK, SyntheticStream, useWasm } from '../model/helpers.js';
 
 /** Kafka's default max.message.bytes: what a topic created without the setting gets. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
@@ -86,7 +86,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 test('should round-trip a full-size model snapshot larger than 1 MB through a topic with the default message limit', async (t) => {
-  const learner = PrequentialLearner.create({ network: { seed: 11 }, trainBatchSize: 32 });
+  const learner = PrequentialLearner.create({ network: { ...KERAS_SEED_NETWORK, seed: 11 }, trainBatchSize: 32 });
   t.after(() => learner.dispose());
   const stream = new SyntheticStream(3, { maxLen: learner.network.maxLen, vocabSize: learner.network.vocabSize, rows: 32 });
   // One step, so Adam's moments exist and travel too (≈ 3× the weights).

@@ -10,8 +10,8 @@ import { loadLatestCheckpoint, type LoadCheckpointOptions, type QuarantinedCheck
 import { PrequentialLearner } from '../../src/model/learner.js';
 import { SMALL_NETWORK, SyntheticStream, useWasm } from './helpers.js';
 
-const maxLen = SMALL_NETWORK.maxLen!;
-const vocabSize = SMALL_NETWORK.vocabSize!;
+const maxLen = SMALL_NETWORK.maxLen;
+const vocabSize = SMALL_NETWORK.vocabSize;
 const tokenizer = { class_name: 'Tokenizer', config: { num_words: 200, oov_token: '<OOV>', word_index: '{"<OOV>": 1, "free": 2}' } };
 
 function tempRoot(t: { after: (fn: () => void) => void }): string {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Adwin } from '../../src/model/drift.js';
+import { InputError } from '../../src/errors.js';
 import { mulberry32 } from '../../src/random.js';
 
 function bernoulli(seed: number): (p: number) => number {
@@ -53,9 +54,9 @@ test('should keep the window mean equal to the mean of the values it holds', () 
 });
 
 test('should reject invalid options', () => {
-  assert.throws(() => new Adwin({ delta: 0 }), RangeError);
-  assert.throws(() => new Adwin({ maxBuckets: 1 }), RangeError);
-  assert.throws(() => new Adwin({ clock: 0 }), RangeError);
+  assert.throws(() => new Adwin({ delta: 0 }), InputError);
+  assert.throws(() => new Adwin({ maxBuckets: 1 }), InputError);
+  assert.throws(() => new Adwin({ clock: 0 }), InputError);
 });
 
 test('should weigh at most maxBuckets · (log2 W + 1) splits every 32nd update (work counted, not timed)', (t) => {

@@ -224,7 +224,7 @@ test('should reject an initial model whose weights do not fit the network, namin
   const file = path.join(out, ExportFiles.MODEL);
   const before = tf.memory().numTensors;
   await assert.rejects(
-    loadInitialWeights(file, { vocabSize, embeddingDim: SMALL_NETWORK.embeddingDim!, units: 4 }),
+    loadInitialWeights(file, { vocabSize, embeddingDim: SMALL_NETWORK.embeddingDim, units: 4 }),
     (err: unknown) =>
       err instanceof ConfigError &&
       err.path === 'model.initialModel' &&

@@ -16,7 +16,7 @@ import { FusedLstmLayer, fusedLstm } from '../../src/model/fused-lstm.js';
 import { PrequentialLearner } from '../../src/model/learner.js';
 import { buildNetwork, resolveNetworkConfig } from '../../src/model/network.js';
 import { repoRoot } from '../helpers/paths.js';
-import { SMALL_NETWORK, SyntheticStream, expectNoLeakedTensors, maxAbsDiff, rng, useWasm } from './helpers.js';
+import { KERAS_SEED_NETWORK, SMALL_NETWORK, SyntheticStream, expectNoLeakedTensors, maxAbsDiff, rng, useWasm } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -167,7 +167,7 @@ test('should reject weights whose shapes do not fit the input, naming the argume
 
 test('should train without leaking tensors and load checkpoints of the stock layer and back', async () => {
   const network = { ...SMALL_NETWORK, units: 20, embeddingDim: 16 };
-  const stream = new SyntheticStream(41, { maxLen: network.maxLen!, vocabSize: network.vocabSize!, rows: 48 });
+  const stream = new SyntheticStream(41, { maxLen: network.maxLen, vocabSize: network.vocabSize, rows: 48 });
   const batches = Array.from({ length: 4 }, () => stream.batch());
   const stock = PrequentialLearner.create({ network: { ...network, lstm: 'stock' } });
   const fused = PrequentialLearner.create({ network: { ...network, lstm: 'fused' } });
@@ -200,7 +200,7 @@ test('should train without leaking tensors and load checkpoints of the stock lay
 });
 
 test('should train the seed network to the same weights as the stock layer, step for step', async () => {
-  const config = { vocabSize: 300, embeddingDim: 64, units: 64, maxLen: 100, seed: 3 };
+  const config = { ...KERAS_SEED_NETWORK, vocabSize: 300, embeddingDim: 64, units: 64, maxLen: 100, seed: 3 };
   const stock = buildNetwork(resolveNetworkConfig({ ...config, lstm: 'stock' }));
   const fused = buildNetwork(resolveNetworkConfig({ ...config, lstm: 'fused' }));
   const r = rng(51);
@@ -227,9 +227,9 @@ test('should train the seed network to the same weights as the stock layer, step
 test('should say how to build the addon when it is missing, and fall back under auto', async () => {
   const network = path.join(repoRoot, 'dist', 'src', 'model', 'network.js');
   const script = `
-    const { resolveNetworkConfig, lstmLayerKind } = await import(${JSON.stringify(network)});
+    const { defaultNetworkConfig, resolveNetworkConfig, lstmLayerKind } = await import(${JSON.stringify(network)});
     let error = null;
-    try { resolveNetworkConfig({ lstm: 'fused' }); } catch (e) { error = { path: e.path, message: e.message }; }
+    try { resolveNetworkConfig({ ...defaultNetworkConfig, lstm: 'fused' }); } catch (e) { error = { path: e.path, message: e.message }; }
     console.log(JSON.stringify({ auto: lstmLayerKind({ lstm: 'auto' }), error }));`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     env: { ...process.env, TEXTSTREAM_FUSED_LSTM_ADDON: '/nonexistent/fused_lstm.node' },

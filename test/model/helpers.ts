@@ -7,7 +7,7 @@ import type { Label, TokenizedMessage } from '../../src/message.js';
 import { selectBackend, type BackendInfo } from '../../src/model/backend.js';
 import { saveCheckpoint } from '../../src/model/checkpoint.js';
 import { PrequentialLearner } from '../../src/model/learner.js';
-import type { NetworkConfig } from '../../src/model/network.js';
+import { defaultNetworkConfig, type NetworkConfig } from '../../src/model/network.js';
 import { mulberry32 } from '../../src/random.js';
 import { Tokenizer } from '../../src/text/tokenizer.js';
 
@@ -16,13 +16,20 @@ export function useWasm(): Promise<BackendInfo> {
 }
 
 /** A network small enough to train in milliseconds; the tests prove behaviour, not scale. */
-export const SMALL_NETWORK: Partial<NetworkConfig> = {
+/**
+ * The seed's Keras network: the pipeline's default shape, with Keras' Adam learning rate
+ * (0.001) and no fixed seed (a fresh random initialisation each build).
+ */
+export const KERAS_SEED_NETWORK: Readonly<NetworkConfig> = Object.freeze({ ...defaultNetworkConfig, learningRate: 0.001, seed: null });
+
+export const SMALL_NETWORK: NetworkConfig = {
   vocabSize: 200,
   embeddingDim: 8,
   units: 8,
   maxLen: 12,
   learningRate: 0.01,
   seed: 7,
+  lstm: 'auto',
 };
 
 /** Deterministic PRNG so failing tests reproduce. */

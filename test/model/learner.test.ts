@@ -6,8 +6,8 @@ import { labelledRows } from '../../src/model/labelled-rows.js';
 import { PrequentialLearner } from '../../src/model/learner.js';
 import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, maxAbsDiff, useWasm } from './helpers.js';
 
-const maxLen = SMALL_NETWORK.maxLen!;
-const vocabSize = SMALL_NETWORK.vocabSize!;
+const maxLen = SMALL_NETWORK.maxLen;
+const vocabSize = SMALL_NETWORK.vocabSize;
 
 function weightsOf(learner: PrequentialLearner): Float32Array[] {
   return learner.model.getWeights().map((w) => Float32Array.from(w.dataSync()));

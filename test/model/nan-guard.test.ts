@@ -21,8 +21,8 @@ import { PrequentialLearner, type RejectedUpdate } from '../../src/model/learner
 import { LayerNames, buildNetwork, resolveNetworkConfig } from '../../src/model/network.js';
 import { SMALL_NETWORK, SyntheticStream, batchOf, expectNoLeakedTensors, useWasm } from './helpers.js';
 
-const maxLen = SMALL_NETWORK.maxLen!;
-const vocabSize = SMALL_NETWORK.vocabSize!;
+const maxLen = SMALL_NETWORK.maxLen;
+const vocabSize = SMALL_NETWORK.vocabSize;
 /** The token whose embedding row is poisoned; clean batches never use it. */
 const POISON = vocabSize - 1;
 const STEP = 8;

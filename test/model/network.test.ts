@@ -7,9 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../src/errors.js';
-import { DEFAULT_NETWORK, buildNetwork, parameterCounts, resolveNetworkConfig } from '../../src/model/network.js';
+import { buildNetwork, defaultNetworkConfig, parameterCounts, resolveNetworkConfig } from '../../src/model/network.js';
 import { repoRoot } from '../helpers/paths.js';
-import { maxAbsDiff, rng, useWasm } from './helpers.js';
+import { KERAS_SEED_NETWORK, maxAbsDiff, rng, useWasm } from './helpers.js';
 
 const run = promisify(execFile);
 // Creating the venv downloads TensorFlow when it is missing (CI creates it beforehand).
@@ -21,7 +21,7 @@ test.before(async () => {
 });
 
 test('should have the seed model’s layer shapes and parameter counts', () => {
-  const model = buildNetwork(resolveNetworkConfig({ seed: 1 }));
+  const model = buildNetwork(resolveNetworkConfig({ ...KERAS_SEED_NETWORK, seed: 1 }));
   try {
     // Keras' model.summary() for the seed model:
     //   embedding (Embedding)  (None, 100, 64)  640000   = 10000·64
@@ -46,7 +46,7 @@ test('should have the seed model’s layer shapes and parameter counts', () => {
 });
 
 test('should initialise the LSTM bias like Keras’ unit_forget_bias (forget gate 1, others 0)', () => {
-  const model = buildNetwork(resolveNetworkConfig({ seed: 1, units: 4, embeddingDim: 3, vocabSize: 10, maxLen: 5 }));
+  const model = buildNetwork(resolveNetworkConfig({ ...KERAS_SEED_NETWORK, seed: 1, units: 4, embeddingDim: 3, vocabSize: 10, maxLen: 5 }));
   try {
     const bias = Array.from(model.getWeights()[3]!.dataSync());
     assert.deepEqual(bias, [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -56,7 +56,7 @@ test('should initialise the LSTM bias like Keras’ unit_forget_bias (forget gat
 });
 
 test('should initialise identically for the same seed and differently for another', () => {
-  const config = { vocabSize: 50, embeddingDim: 4, units: 4, maxLen: 6 };
+  const config = { ...KERAS_SEED_NETWORK, vocabSize: 50, embeddingDim: 4, units: 4, maxLen: 6 };
   const weights = (seed: number): Float32Array[] => {
     const model = buildNetwork(resolveNetworkConfig({ ...config, seed }));
     const values = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
@@ -71,15 +71,15 @@ test('should initialise identically for the same seed and differently for anothe
   for (const i of [0, 1, 2, 4]) assert.notDeepEqual(a[i], c[i]);
 });
 
-test('should default to the seed configuration and name the bad field when invalid', () => {
+test('should default to the network of a pipeline that sets nothing and name the bad field when invalid', () => {
   assert.deepEqual(
     { ...resolveNetworkConfig() },
-    { vocabSize: 10_000, embeddingDim: 64, units: 64, maxLen: 100, learningRate: 0.001, seed: null, lstm: 'auto' },
+    { vocabSize: 10_000, embeddingDim: 64, units: 64, maxLen: 100, learningRate: 0.003, seed: 42, lstm: 'auto' },
   );
-  assert.equal(DEFAULT_NETWORK.vocabSize, 10_000);
-  assert.throws(() => resolveNetworkConfig({ units: 0 }), (err: unknown) => err instanceof ConfigError && err.path === 'model.units');
+  assert.deepEqual({ ...defaultNetworkConfig }, { ...resolveNetworkConfig() });
+  assert.throws(() => resolveNetworkConfig({ ...defaultNetworkConfig, units: 0 }), (err: unknown) => err instanceof ConfigError && err.path === 'model.units');
   assert.throws(
-    () => resolveNetworkConfig({ learningRate: -1 }),
+    () => resolveNetworkConfig({ ...defaultNetworkConfig, learningRate: -1 }),
     (err: unknown) => err instanceof ConfigError && err.path === 'model.learningRate',
   );
 });
@@ -96,9 +96,9 @@ test(
   'should predict and differentiate exactly like the seed network in Keras, given the same weights, with either LSTM layer',
   { timeout: VENV_TIMEOUT_MS + SCRIPT_TIMEOUT_MS },
   async (t) => {
-    const config = resolveNetworkConfig({ seed: 5, lstm: 'stock' });
+    const config = resolveNetworkConfig({ ...KERAS_SEED_NETWORK, seed: 5, lstm: 'stock' });
     const stock = buildNetwork(config);
-    const fused = buildNetwork(resolveNetworkConfig({ seed: 5, lstm: 'fused' }));
+    const fused = buildNetwork(resolveNetworkConfig({ ...KERAS_SEED_NETWORK, seed: 5, lstm: 'fused' }));
     t.after(() => {
       stock.dispose();
       fused.dispose();

@@ -7,8 +7,8 @@ import { decodeSnapshot, encodeSnapshot, makeSnapshot, SNAPSHOT_FORMAT_VERSION, 
 import { Tokenizer } from '../../src/text/tokenizer.js';
 import { SMALL_NETWORK, SyntheticStream, useWasm } from './helpers.js';
 
-const maxLen = SMALL_NETWORK.maxLen!;
-const vocabSize = SMALL_NETWORK.vocabSize!;
+const maxLen = SMALL_NETWORK.maxLen;
+const vocabSize = SMALL_NETWORK.vocabSize;
 /** Header: magic 8, version 4, metadata length 4, weight length 8. */
 const HEADER_BYTES = 24;
 
