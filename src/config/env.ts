@@ -84,7 +84,7 @@ function unknownVariableMessage(name: string, known: string[]): string {
     .map((k) => ({ k, d: editDistance(name, k) }))
     .sort((a, b) => a.d - b.d)[0];
   const hint = closest && closest.d <= 3 ? ` (did you mean ${closest.k}?)` : '';
-  return `not a pipeline setting${hint}; overrides are ${ENV_PREFIX}<SECTION>_<FIELD>, listed in the README's configuration reference (\`textstream config reference\`)`;
+  return `not a pipeline setting${hint}; overrides are ${ENV_PREFIX}<SECTION>_<FIELD>, listed in docs/configuration.md (\`textstream config reference\`)`;
 }
 
 function coerce(text: string, schema: JsonSchema, name: string, path: string): unknown {

@@ -2,7 +2,7 @@ import { InputError } from '../errors.js';
 import { describeJsonType, fieldDefault, listPipelineFields, type PipelineField } from './json-schema.js';
 import { envVariableFor } from './env.js';
 
-/** The README markers the generated reference sits between. */
+/** The markers the generated reference sits between (in docs/configuration.md). */
 export const REFERENCE_START = '<!-- config-reference:start -->';
 export const REFERENCE_END = '<!-- config-reference:end -->';
 

@@ -23,7 +23,7 @@ import { adoptLegacyCheckpoint, checkpointRoot } from './run-state.js';
 /**
  * What a worker does with the topic: `all` scores, writes and trains (one model per
  * worker); `train` only trains and publishes snapshots; `score` only scores and writes,
- * with the latest snapshot. See README "Scaling out: trainers and scorers".
+ * with the latest snapshot. See docs/scaling.md.
  */
 export const WorkerRoles = ['all', 'train', 'score'] as const;
 export type WorkerRole = (typeof WorkerRoles)[number];
