@@ -66,7 +66,7 @@ const program = new Command('npm run bench:scorers --')
   )
   .option(
     '--threads <t[,t…]>',
-    'TEXTSTREAM_LSTM_THREADS per scorer: "unset" (the fused LSTM uses every core) or a number (comma-separated: one series each)',
+    'TEXTSTREAM_MODEL_LSTM_THREADS per scorer: "unset" (the fused LSTM uses every core) or a number (comma-separated: one series each)',
     threadSettings,
     ['unset', 1] as LstmThreads[],
   )
@@ -162,7 +162,7 @@ try {
   for (let rep = 0; rep < o.reps; rep++) {
     for (const scorers of o.scorers) {
       for (const threads of o.threads) {
-        log(`${scorers} scorer(s), TEXTSTREAM_LSTM_THREADS ${threads}, run ${rep + 1}/${o.reps}`);
+        log(`${scorers} scorer(s), TEXTSTREAM_MODEL_LSTM_THREADS ${threads}, run ${rep + 1}/${o.reps}`);
         const name = `s${scorers}-t${threads}-r${rep}`;
         created.push(`${topic}.dlq.${name}`);
         try {

@@ -201,7 +201,7 @@ async function startWorkers(
     pipelines,
     logDir: path.join(opts.dir, 'logs'),
     // Several workers share two cores: one LSTM thread each.
-    env: { ...process.env, TEXTSTREAM_LSTM_THREADS: '1' },
+    env: { ...process.env, TEXTSTREAM_MODEL_LSTM_THREADS: '1' },
     log: opts.log,
     onInjectedKill,
   });

@@ -15,7 +15,7 @@ import { verifyRun, type Verification } from '../chaos/verify.js';
 import { finished, scrape } from '../kafka.js';
 import { machineCpu, processCpuSeconds, spawnWorker, StartupEvents, summaryOf, type WorkerProcess } from './process.js';
 
-/** `unset`: TEXTSTREAM_LSTM_THREADS not set (the fused LSTM uses every core); a number: set to it. */
+/** `unset`: TEXTSTREAM_MODEL_LSTM_THREADS not set (the fused LSTM uses every core); a number: set to it. */
 export type LstmThreads = 'unset' | number;
 
 export interface BenchTarget {
@@ -67,8 +67,8 @@ async function writePipeline(file: string, config: PipelineConfig): Promise<stri
 
 function childEnv(threads: LstmThreads): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  if (threads === 'unset') delete env.TEXTSTREAM_LSTM_THREADS;
-  else env.TEXTSTREAM_LSTM_THREADS = String(threads);
+  if (threads === 'unset') delete env.TEXTSTREAM_MODEL_LSTM_THREADS;
+  else env.TEXTSTREAM_MODEL_LSTM_THREADS = String(threads);
   return env;
 }
 

@@ -21,7 +21,7 @@ export interface ScorersBenchResult {
 
 const fixed = (x: number | null | undefined, digits: number): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits));
 const count = (x: number): string => x.toLocaleString('en-US');
-const threadsLabel = (t: LstmThreads): string => (t === 'unset' ? 'TEXTSTREAM_LSTM_THREADS unset (fused LSTM on every core)' : `TEXTSTREAM_LSTM_THREADS=${t} per scorer`);
+const threadsLabel = (t: LstmThreads): string => (t === 'unset' ? 'TEXTSTREAM_MODEL_LSTM_THREADS unset (fused LSTM on every core)' : `TEXTSTREAM_MODEL_LSTM_THREADS=${t} per scorer`);
 const present = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null && Number.isFinite(x));
 const medianOf = (xs: (number | null)[]): number | null => (present(xs).length === 0 ? null : median(present(xs)));
 const maxOf = (xs: (number | null)[]): number | null => (present(xs).length === 0 ? null : Math.max(...present(xs)));

@@ -21,7 +21,7 @@ export async function startWorker(opts: { cli: string; pipeline: string; logFile
   const [stdout, stderr] = await Promise.all([open(opts.summaryFile, 'a'), open(opts.logFile, 'a')]);
   let child: ChildProcess;
   try {
-    // The environment as given: TEXTSTREAM_LSTM_THREADS unset lets the one worker use every core.
+    // The environment as given: TEXTSTREAM_MODEL_LSTM_THREADS unset lets the one worker use every core.
     child = spawn(process.execPath, [opts.cli, 'run', opts.pipeline], { env: process.env, stdio: ['ignore', stdout.fd, stderr.fd] });
   } finally {
     await Promise.all([stdout.close(), stderr.close()]);

@@ -18,7 +18,6 @@ export const ENV_PREFIX = 'TEXTSTREAM_';
  * (test/config/env.test.ts checks the repository for them).
  */
 export const NON_CONFIG_ENV_VARIABLES: ReadonlySet<string> = new Set([
-  'TEXTSTREAM_LSTM_THREADS', // src/model/fused-lstm.ts: threads of the fused LSTM
   'TEXTSTREAM_FUSED_LSTM_ADDON', // src/model/fused-lstm.ts: path of the native addon
   'TEXTSTREAM_NATIVE_MARCH', // scripts/build-native.sh: -march of the addon build
   'TEXTSTREAM_KAFKA_PORT', // scripts/kafka.sh: port of the local broker

@@ -221,6 +221,10 @@ export const PipelineSchema = z
           .enum(LSTM_IMPLEMENTATIONS)
           .default('auto')
           .describe("LSTM layer: 'fused' (native, built at install), 'stock' (tfjs-layers) or 'auto' (fused when built)."),
+        lstmThreads: positiveInt
+          .nullable()
+          .default(null)
+          .describe('Threads of the fused LSTM per call (the batch is split by sample), e.g. 1 to leave the other cores to other workers; null: every core the process may use.'),
         embeddingDim: positiveInt.default(64).describe('Width of the word embedding (floats per token).'),
         units: positiveInt.default(64).describe('LSTM hidden units.'),
         learningRate: z

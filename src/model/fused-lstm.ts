@@ -64,13 +64,18 @@ export function fusedLstmUnavailableReason(): string | null {
   return unavailableReason;
 }
 
+let threads: number | null = null;
+
 /**
- * Threads per call (the batch is split by sample). Defaults to the cores Node may use;
- * TEXTSTREAM_LSTM_THREADS overrides it, e.g. to leave a core to other work.
+ * Threads per call (the batch is split by sample): model.lstmThreads, set once per process
+ * by the runtime; null: the cores Node may use.
  */
+export function setFusedLstmThreads(count: number | null): void {
+  threads = count;
+}
+
 function threadCount(): number {
-  const fromEnv = Number(process.env.TEXTSTREAM_LSTM_THREADS);
-  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : os.availableParallelism();
+  return threads ?? os.availableParallelism();
 }
 
 /** The part of the wasm backend that hands out views of tensors in its heap. */

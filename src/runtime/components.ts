@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.js';
 import { PipelineMetrics, type ModelState } from '../metrics/definitions.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { selectBackend, type BackendInfo } from '../model/backend.js';
-import { fusedLstmUnavailableReason } from '../model/fused-lstm.js';
+import { fusedLstmUnavailableReason, setFusedLstmThreads } from '../model/fused-lstm.js';
 import { pipelineNetwork, resolveNetworkConfig } from '../model/network.js';
 import { applyInitialWeights, loadInitialWeights } from '../model/initial-model.js';
 import { saveCheckpoint } from '../model/checkpoint.js';
@@ -63,6 +63,7 @@ export async function makeModelParts(
   faults: Pick<LearnerOptions, 'nanLossAtStep'> = {},
 ): Promise<ModelParts> {
   const backend = await selectBackend(config.model.backend);
+  setFusedLstmThreads(config.model.lstmThreads);
   logger.info({ backend: backend.name, reason: backend.reason }, `model backend: ${backend.name}`);
 
   const checkpoint = await loadCheckpointFor(checkpoints, logger);

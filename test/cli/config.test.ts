@@ -46,19 +46,20 @@ test('should show a pipeline as it would run, with TEXTSTREAM_ overrides applied
     TEXTSTREAM_MODEL_BACKEND: 'wasm',
     TEXTSTREAM_METRICS_PORT: '9465',
     TEXTSTREAM_SINK_DIR: '/data/out',
-    TEXTSTREAM_LSTM_THREADS: '1',
+    TEXTSTREAM_MODEL_LSTM_THREADS: '1',
     TEXTSTREAM_NATIVE_MARCH: 'x86-64-v3',
     TEXTSTREAM_FUSED_LSTM_ADDON: '/nonexistent/fused_lstm.node',
   });
   assert.equal(result.code, 0, result.stderr);
   const shown = parseYaml(result.stdout) as {
     source: { brokers: string[] };
-    model: { backend: string };
+    model: { backend: string; lstmThreads: number | null };
     metrics: { port: number };
     sink: { dir: string; rotateRows: number };
   };
   assert.deepEqual(shown.source.brokers, ['a:9092', 'b:9092']);
   assert.equal(shown.model.backend, 'wasm');
+  assert.equal(shown.model.lstmThreads, 1);
   assert.equal(shown.metrics.port, 9465);
   assert.equal(shown.sink.dir, '/data/out');
   const fromFile = await loadPipeline(path.join(pipelines, 'kafka-spamassassin.yaml'), { env: {} });

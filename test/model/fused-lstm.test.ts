@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { FusedLstmLayer, fusedLstm } from '../../src/model/fused-lstm.js';
+import { FusedLstmLayer, fusedLstm, setFusedLstmThreads } from '../../src/model/fused-lstm.js';
 import { PrequentialLearner } from '../../src/model/learner.js';
 import { buildNetwork, resolveNetworkConfig } from '../../src/model/network.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -123,10 +123,9 @@ test('should give the same results whatever the thread count', () => {
   const { fused } = layerPair(shape, 21);
   const x = paddedInput(22, shape);
   const projection = randomTensor(23, [shape.batch, shape.units], 1);
-  const saved = process.env.TEXTSTREAM_LSTM_THREADS;
   try {
-    const results = ['1', '2', '3'].map((threads) => {
-      process.env.TEXTSTREAM_LSTM_THREADS = threads;
+    const results = [1, 2, 3].map((threads) => {
+      setFusedLstmThreads(threads);
       return forwardAndGrads(fused, x, projection);
     });
     for (const other of results.slice(1)) {
@@ -137,8 +136,7 @@ test('should give the same results whatever the thread count', () => {
       for (let i = 2; i < NAMES.length; i++) assert.ok(maxAbsDiff(other[i]!, results[0]![i]!) < 1e-6, NAMES[i]);
     }
   } finally {
-    if (saved === undefined) delete process.env.TEXTSTREAM_LSTM_THREADS;
-    else process.env.TEXTSTREAM_LSTM_THREADS = saved;
+    setFusedLstmThreads(null);
     tf.dispose([x, projection]);
     disposeWeights(fused);
   }
