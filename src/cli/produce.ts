@@ -11,7 +11,7 @@ import { makeFastFailKafkaClient } from '../kafka/client.js';
 import { DefaultPartitioner } from '../kafka/producer.js';
 import { kafkaErrorType } from '../kafka/protocol-errors.js';
 import { explainSecurityFailure, NO_KAFKA_SECURITY, resolveKafkaSecurity, type KafkaSecurityConfig } from '../kafka/security.js';
-import { readTopicMaxMessageBytes } from '../kafka/topics.js';
+import { RECORD_BATCH_OVERHEAD, readTopicMaxMessageBytes } from '../kafka/topics.js';
 import type { Kafka, Message, Producer } from '../kafka/types.js';
 import { makeLogger } from './logger.js';
 import { parseInteger } from './options.js';
@@ -77,11 +77,9 @@ export interface ProduceSummary extends ProduceProgress {
 }
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
-/** Record-batch header plus room: what one request needs beyond its records. */
-const BATCH_OVERHEAD = 512;
 /** Per record: lengths, attributes, varint deltas — generously. */
 const RECORD_OVERHEAD = 64;
-/** Two attempts with short backoff: a wrong --brokers should fail in seconds. */
+
 export function registerProduceCommand(program: Command): void {
   program
     .command('produce')
@@ -258,7 +256,7 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
   let producer: Producer | null = null;
   try {
     const maxMessageBytes = await checkTopic(kafka, topic, brokers, options);
-    const budget = maxMessageBytes - BATCH_OVERHEAD;
+    const budget = maxMessageBytes - RECORD_BATCH_OVERHEAD;
     producer = kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: options.partitionsBy === PartitionStrategies.ROUND_ROBIN ? roundRobin : DefaultPartitioner,
@@ -368,6 +366,7 @@ export function formatProduceSummary(s: ProduceSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A fast-failing client (two attempts, short backoff): a wrong --brokers fails in seconds. */
 function makeClient(options: ProduceOptions): Kafka {
   const { security } = options;
   return makeFastFailKafkaClient({

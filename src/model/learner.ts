@@ -21,6 +21,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { tokenMatrix } from '../batch/builder.js';
 import { sourceRanges, type SourceRange } from '../batch/positions.js';
 import { Columns } from '../batch/schema.js';
+import { PIPELINE_DEFAULTS } from '../config/schema.js';
 import { BackendError, CheckpointError, ConfigError, ErrorCodes, TextstreamError } from '../errors.js';
 import { currentBackend } from './backend.js';
 import type { CheckpointState } from './checkpoint.js';
@@ -104,7 +105,9 @@ export interface ScoreResult {
   modelVersion: number;
 }
 
-const DEFAULT_TRAIN_BATCH = 32;
+/** The pipeline's model.trainBatchSize (32, Keras' batch_size default), declared once in the schema. */
+const DEFAULT_TRAIN_BATCH = PIPELINE_DEFAULTS.model.trainBatchSize;
+/** Not a setting: it only bounds the memory of one forward pass. */
 const DEFAULT_SCORE_BATCH = 1024;
 
 export class PrequentialLearner {

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { SinkError } from '../errors.js';
 import type { DeadLetter } from '../message.js';
-import { makeDirectoryDurably } from '../fs/durable.js';
+import { fsyncDirectory, makeDirectoryDurably } from '../fs/durable.js';
 import type { DeadLetterSink } from './sink.js';
 
 /**
@@ -153,6 +153,7 @@ export async function dropDeadLettersOf(file: string, source: string): Promise<v
   } else {
     await rename(temp, file);
   }
+  await fsyncDirectory(path.dirname(path.resolve(file)));
 }
 
 /**
@@ -173,10 +174,12 @@ export async function splitDeadLetters(file: string, destination: (source: strin
       await handle.appendFile(`${line}\n`, 'utf8');
     }
     for (const handle of handles.values()) await handle.sync();
+    for (const dir of new Set([...handles.keys()].map((to) => path.dirname(path.resolve(to))))) await fsyncDirectory(dir);
   } finally {
     for (const handle of handles.values()) await handle.close();
   }
   await unlink(file);
+  await fsyncDirectory(path.dirname(path.resolve(file)));
   return [...handles.keys()];
 }
 
