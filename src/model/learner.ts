@@ -100,6 +100,12 @@ export interface ProcessResult {
   loss: number | null;
 }
 
+/** Per call: an averaging trainer's step size follows its share of the partitions (see splitBatch). */
+export interface StepOptions {
+  /** Labelled rows per optimiser step for this batch; default the learner's trainBatchSize. */
+  trainBatchSize?: number;
+}
+
 export interface ScoreResult {
   scores: Float32Array;
   modelVersion: number;
@@ -209,15 +215,9 @@ export class PrequentialLearner {
     return new PrequentialLearner(model, network, options, evaluator, checkpoint.modelVersion, checkpoint.rowsSeen, trainedThrough);
   }
 
-  /** Labelled rows per optimiser step. */
+  /** Labelled rows per optimiser step, unless a call says otherwise (see StepOptions). */
   get trainBatchSize(): number {
     return this.#trainBatchSize;
-  }
-
-  /** Takes effect from the next batch trained (averaging trainers resize it on a rebalance: see splitBatch). */
-  set trainBatchSize(rows: number) {
-    validateOptions({ trainBatchSize: rows });
-    this.#trainBatchSize = rows;
   }
 
   /** Optimiser steps applied so far. */
@@ -245,8 +245,9 @@ export class PrequentialLearner {
   }
 
   /** Scores the batch, evaluates its labelled rows, then trains on them. */
-  process(batch: RecordBatch): Promise<ProcessResult> {
-    return this.#serial(() => this.#process(batch));
+  process(batch: RecordBatch, options: StepOptions = {}): Promise<ProcessResult> {
+    const stepRows = this.#stepRows(options);
+    return this.#serial(() => this.#process(batch, stepRows));
   }
 
   /** Scores the batch without evaluating or training (the scorer role). */
@@ -263,12 +264,13 @@ export class PrequentialLearner {
    * Trains on the labelled rows without scoring or evaluating them: rows whose output was
    * written before a crash lost what the model learnt from them.
    */
-  retrain(batch: RecordBatch): Promise<{ trainedRows: number }> {
+  retrain(batch: RecordBatch, options: StepOptions = {}): Promise<{ trainedRows: number }> {
+    const stepRows = this.#stepRows(options);
     return this.#serial(async () => {
       const tokens = this.#tokens(batch);
       const { rows: labelled, labels } = labelledRows(batch);
       this.#rowsSeen += batch.numRows;
-      const { trainedRows } = await this.#train(batch, tokens, labelled, labels);
+      const { trainedRows } = await this.#train(batch, tokens, labelled, labels, stepRows);
       this.#trainedThrough.note(batch);
       return { trainedRows };
     });
@@ -331,7 +333,13 @@ export class PrequentialLearner {
     return run;
   }
 
-  async #process(batch: RecordBatch): Promise<ProcessResult> {
+  #stepRows(options: StepOptions): number {
+    if (options.trainBatchSize === undefined) return this.#trainBatchSize;
+    validateOptions({ trainBatchSize: options.trainBatchSize });
+    return options.trainBatchSize;
+  }
+
+  async #process(batch: RecordBatch, stepRows: number): Promise<ProcessResult> {
     const rows = batch.numRows;
     const tokens = this.#tokens(batch);
     const { rows: labelled, labels } = labelledRows(batch);
@@ -340,7 +348,7 @@ export class PrequentialLearner {
     // row by the forward pass of the step that trains on it (see #train).
     const scores = labelled.length === rows ? new Float32Array(rows) : this.#scoreUnlabelled(tokens, rows, labelled);
     this.#rowsSeen += rows;
-    const { steps, trainedRows, rejectedSteps, lossSum } = await this.#train(batch, tokens, labelled, labels, scores);
+    const { steps, trainedRows, rejectedSteps, lossSum } = await this.#train(batch, tokens, labelled, labels, stepRows, scores);
     this.#evaluator.observe(scores, labelled, labels);
     this.#trainedThrough.note(batch);
     return {
@@ -380,6 +388,7 @@ export class PrequentialLearner {
     tokens: Int32Array,
     labelled: Int32Array,
     labels: Float32Array,
+    stepRows: number,
     scores?: Float32Array,
   ): Promise<{ steps: number; trainedRows: number; rejectedSteps: number; lossSum: number }> {
     let lossSum = 0;
@@ -389,8 +398,8 @@ export class PrequentialLearner {
     const maxLen = this.network.maxLen;
     // Only when some rows are unlabelled do the labelled ones need packing together.
     const source = labelled.length === batch.numRows ? tokens : packRows(tokens, labelled, maxLen);
-    for (let start = 0; start < labelled.length; start += this.#trainBatchSize) {
-      const n = Math.min(this.#trainBatchSize, labelled.length - start);
+    for (let start = 0; start < labelled.length; start += stepRows) {
+      const n = Math.min(stepRows, labelled.length - start);
       const step = guardedTrainStep(this.#model, source.subarray(start * maxLen, (start + n) * maxLen), labels.subarray(start, start + n), n, {
         maxLen,
         clipNorm: this.#clipNorm,

@@ -141,6 +141,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
     // An averaging trainer's batch stage is rebuilt with its share at every rebalance (the
     // rows it buffered belong to the old assignment and are dropped with it: see runPipeline).
     let builder = stages.builder;
+    let trainBatchSize = config.model.trainBatchSize;
     const averaging = role !== 'score' && config.snapshots.average;
     source = await KafkaSource.start({
       kafka,
@@ -186,7 +187,7 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
             onAssigned: (assigned: readonly number[], topicPartitions: number) => {
               const sizes = splitBatch({ maxRows: config.batch.maxRows, trainBatchSize: config.model.trainBatchSize }, assigned.length, topicPartitions);
               builder = makeBatchBuilder(config, sizes.maxRows);
-              model.learner.trainBatchSize = sizes.trainBatchSize;
+              trainBatchSize = sizes.trainBatchSize;
               logger.info(
                 { partitions: assigned, topicPartitions, ...sizes },
                 `averaging trainer with ${assigned.length} of ${topicPartitions} partitions: batches of ${sizes.maxRows} rows, optimiser steps of ${sizes.trainBatchSize}`,
@@ -207,7 +208,11 @@ export async function runWorker(config: Readonly<PipelineConfig>, opts: WorkerOp
       get builder() {
         return builder;
       },
-      ...(scoring ? { model: scoring.scorer } : {}),
+      // A trainer's step size for each batch is its current share's (set at each rebalance).
+      model: scoring?.scorer ?? {
+        process: (batch) => model.learner.process(batch, { trainBatchSize }),
+        retrain: (batch) => model.learner.retrain(batch, { trainBatchSize }),
+      },
       ...(publisher
         ? {
             afterBatch: async (progress: PipelineProgress) => {

@@ -148,16 +148,16 @@ test('should count one model version per training step and report the version th
   assert.equal(learner.evaluation().trainSteps, 6);
 });
 
-test('should take steps of a new trainBatchSize from the next batch', async (t) => {
+test('should take steps of the trainBatchSize a call asks for, and of its own otherwise', async (t) => {
   const learner = PrequentialLearner.create({ network: SMALL_NETWORK, trainBatchSize: 4 });
   t.after(() => learner.dispose());
   const stream = new SyntheticStream(4, { maxLen, vocabSize, rows: 10 });
   assert.equal((await learner.process(stream.batch())).trainSteps, 3); // 4 + 4 + 2 rows
-  learner.trainBatchSize = 2;
-  assert.equal(learner.trainBatchSize, 2);
-  assert.equal((await learner.process(stream.batch())).trainSteps, 5);
+  assert.equal((await learner.process(stream.batch(), { trainBatchSize: 2 })).trainSteps, 5);
+  assert.equal((await learner.process(stream.batch())).trainSteps, 3, 'the option holds for its call only');
+  assert.equal(learner.trainBatchSize, 4);
   assert.throws(
-    () => (learner.trainBatchSize = 1.5),
+    () => learner.process(stream.batch(), { trainBatchSize: 1.5 }),
     (err: unknown) => err instanceof ConfigError && err.path === 'model.trainBatchSize',
   );
 });
