@@ -14,6 +14,7 @@
  * `aucMaxError` (exactly Σ_b pos_b·neg_b / (2·P·N)), so the figure states its own precision.
  */
 
+import { InputError } from '../errors.js';
 import { AUC_BINS, aucFromHistogram, scoreBin } from './auc.js';
 
 /** Keras' binary_accuracy threshold: a row is predicted positive when score > 0.5. */
@@ -116,8 +117,8 @@ export class OnlineEvaluator {
   constructor(options: EvaluatorOptions = {}) {
     this.#bins = options.bins ?? AUC_BINS;
     this.#fading = options.fading ?? 0.999;
-    if (!Number.isInteger(this.#bins) || this.#bins < 2) throw new RangeError('bins must be an integer >= 2');
-    if (!(this.#fading > 0 && this.#fading <= 1)) throw new RangeError('fading must be in (0, 1]');
+    if (!Number.isInteger(this.#bins) || this.#bins < 2) throw new InputError('bins must be an integer >= 2');
+    if (!(this.#fading > 0 && this.#fading <= 1)) throw new InputError('fading must be in (0, 1]');
     this.#pos = new Float64Array(this.#bins);
     this.#neg = new Float64Array(this.#bins);
   }
@@ -222,7 +223,7 @@ export class OnlineEvaluator {
     if (state.calibration !== undefined) [e.#calibrationWeight, e.#calibrationScore, e.#calibrationPositives] = state.calibration;
     e.#nonFinite = state.nonFiniteScores;
     for (const [b, pos, neg] of state.histogram) {
-      if (!Number.isInteger(b) || b < 0 || b >= state.bins) throw new RangeError(`histogram bin ${b} out of range`);
+      if (!Number.isInteger(b) || b < 0 || b >= state.bins) throw new InputError(`histogram bin ${b} out of range`);
       e.#pos[b] = pos;
       e.#neg[b] = neg;
     }

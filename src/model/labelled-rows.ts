@@ -4,14 +4,14 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { Columns } from '../batch/schema.js';
-import { ErrorCodes, TextstreamError } from '../errors.js';
+import { InputError } from '../errors.js';
 
 /** Row indices and labels (as float 0/1, ready for the loss) of the labelled rows. */
 export function labelledRows(batch: RecordBatch): { rows: Int32Array; labels: Float32Array } {
   const column = batch.getChild(Columns.LABEL);
   const n = batch.numRows;
   if (column === null) return { rows: new Int32Array(0), labels: new Float32Array(0) };
-  if (column.data.length !== 1) throw new TextstreamError(ErrorCodes.INPUT_INVALID, 'batch has no single-chunk label column');
+  if (column.data.length !== 1) throw new InputError('batch has no single-chunk label column');
   const data = column.data[0]!;
   const values = data.values as Int8Array;
   const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined;
@@ -26,7 +26,7 @@ export function labelledRows(batch: RecordBatch): { rows: Int32Array; labels: Fl
     }
     const label = values[i]!;
     if (label !== 0 && label !== 1) {
-      throw new TextstreamError(ErrorCodes.INPUT_INVALID, `row ${i} has label ${label}; labels must be 0, 1 or null`);
+      throw new InputError(`row ${i} has label ${label}; labels must be 0, 1 or null`);
     }
     rows[k] = i;
     labels[k] = label;

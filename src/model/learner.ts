@@ -22,7 +22,7 @@ import { tokenMatrix } from '../batch/builder.js';
 import { sourceRanges, type SourceRange } from '../batch/positions.js';
 import { Columns } from '../batch/schema.js';
 import { PIPELINE_DEFAULTS } from '../config/schema.js';
-import { BackendError, CheckpointError, ConfigError, ErrorCodes, TextstreamError } from '../errors.js';
+import { BackendError, CheckpointError, ConfigError, InputError, ModelError } from '../errors.js';
 import { currentBackend } from './backend.js';
 import type { CheckpointState } from './checkpoint.js';
 import { OnlineEvaluator, type EvaluationSnapshot, type EvaluatorOptions } from './evaluation.js';
@@ -202,7 +202,7 @@ export class PrequentialLearner {
     } catch (cause) {
       model.optimizer.dispose();
       model.dispose();
-      throw new CheckpointError(`checkpoint evaluation state is invalid: ${String(cause)}`, { cause });
+      throw new CheckpointError(`checkpoint evaluation state is invalid: ${(cause as Error).message}`, { cause });
     }
     let trainedThrough: TrainedThroughOffsets;
     try {
@@ -210,7 +210,7 @@ export class PrequentialLearner {
     } catch (cause) {
       model.optimizer.dispose();
       model.dispose();
-      throw new CheckpointError(`checkpoint trainedThrough is invalid: ${String(cause)}`, { cause });
+      throw new CheckpointError(`checkpoint trainedThrough is invalid: ${(cause as Error).message}`, { cause });
     }
     return new PrequentialLearner(model, network, options, evaluator, checkpoint.modelVersion, checkpoint.rowsSeen, trainedThrough);
   }
@@ -327,7 +327,7 @@ export class PrequentialLearner {
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#disposed) return Promise.reject(new TextstreamError(ErrorCodes.MODEL_FAILED, 'learner is disposed'));
+    if (this.#disposed) return Promise.reject(new ModelError('learner is disposed'));
     const run = this.#queue.then(task, task);
     this.#queue = run.catch(() => undefined);
     return run;
@@ -428,8 +428,7 @@ export class PrequentialLearner {
     const tokens = tokenMatrix(batch);
     const { maxLen, vocabSize } = this.network;
     if (tokens.length !== batch.numRows * maxLen) {
-      throw new TextstreamError(
-        ErrorCodes.INPUT_INVALID,
+      throw new InputError(
         `batch has ${tokens.length / Math.max(1, batch.numRows)} tokens per row, the model expects maxLen ${maxLen}`,
       );
     }
@@ -438,8 +437,7 @@ export class PrequentialLearner {
       const t = tokens[i]!;
       if (t < 0 || t >= vocabSize) {
         const row = Math.floor(i / maxLen);
-        throw new TextstreamError(
-          ErrorCodes.INPUT_INVALID,
+        throw new InputError(
           `row ${row} (id ${String(batch.getChild(Columns.ID)?.get(row))}) has token id ${t} outside [0, ${vocabSize}); ` +
             'the tokenizer num_words and model vocabSize must agree',
         );

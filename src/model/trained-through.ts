@@ -5,6 +5,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { sourceRanges } from '../batch/positions.js';
+import { InputError } from '../errors.js';
 import type { TrainedThrough } from './checkpoint.js';
 
 export class TrainedThroughOffsets {
@@ -20,7 +21,7 @@ export class TrainedThroughOffsets {
     const positions = new Map<string, bigint>();
     for (const [source, partitions] of Object.entries(json)) {
       for (const [partition, offset] of Object.entries(partitions)) {
-        if (!/^\d+$/.test(partition) || !/^-?\d+$/.test(offset)) throw new Error(`${source}/${partition}: ${offset} is not an offset`);
+        if (!/^\d+$/.test(partition) || !/^-?\d+$/.test(offset)) throw new InputError(`${source}/${partition}: ${offset} is not an offset`);
         positions.set(`${source}\u0000${partition}`, BigInt(offset));
       }
     }

@@ -8,6 +8,7 @@ import { sourceRanges, type SourceRange } from '../batch/positions.js';
 import { Columns } from '../batch/schema.js';
 import type { PipelineMetrics } from '../metrics/definitions.js';
 import type { Adwin } from '../model/drift.js';
+import { InputError } from '../errors.js';
 import { predictedLabel } from '../model/evaluation.js';
 
 /** Where a drift was detected: the row that tipped it, and the batch's source ranges. */
@@ -22,7 +23,7 @@ export interface DriftEvent {
 
 function column<T extends Int8 | Int32 | Int64 | TimestampMillisecond | Utf8>(batch: RecordBatch, name: string): Vector<T> {
   const vector = batch.getChild(name);
-  if (!vector) throw new Error(`batch has no ${name} column`);
+  if (!vector) throw new InputError(`batch has no ${name} column`);
   return vector as Vector<T>;
 }
 
