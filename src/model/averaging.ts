@@ -1,42 +1,9 @@
 /**
- * Federated averaging (FedAvg: McMahan et al. 2017, "Communication-Efficient Learning of
- * Deep Networks from Decentralized Data") of model weights, for several trainers learning
- * data-parallel on different partitions and meeting on the snapshot topic: each trainer
- * publishes its snapshot, takes the others', and replaces its model weights with
- *
- *   w = Σ_k (n_k / n) · w_k,   n = Σ_k n_k,
- *
- * n_k being the rows trainer k trained on since the last average.
- *
- * That moves the model, each round, by the trainers' mean update: with N trainers, each
- * of which trained on 1/N of the round's rows, about 1/N of the progress one trainer makes
- * on the same rows, unless each takes 1/N of one trainer's batch, as the product's
- * averaging trainers do (src/runtime/split-batch.ts). `federatedUpdate`, which only
- * `npm run bench:averaging` uses, tries the other usual remedy, a server learning rate η
- * and optionally server momentum β (Reddi et al. 2021; Hsu et al. 2019, FedAvgM): from the
- * base every trainer started the round from (the last average),
- *
- *   Δ = Σ_k (n_k / n) · (w_k − base),   v = β · v_prev + Δ,   w = base + η · v;
- *
- * η = 1, β = 0 is the plain mean above, bit for bit.
- *
- * Only the model's weights are averaged, never the optimiser's state. Adam's moments and
- * step count describe one trainer's own gradient history: an average of them is no one's
- * history, and a step count averaged across trainers means nothing. So each trainer keeps
- * its own, and `applyAverage` leaves them untouched (see PrequentialLearner.setModelWeights).
- *
- * Telling the two apart in a checkpoint (checkpoint.ts) or snapshot (snapshot-codec.ts):
- * both keep tfjs' ModelArtifacts as `LayersModel.save(…, { includeOptimizer: true })` made
- * them. tfjs encodes the model's weights first, with no `group` in their weight specs
- * ('embedding/embeddings', 'lstm/kernel', 'lstm/recurrent_kernel', 'lstm/bias',
- * 'dense/kernel', 'dense/bias'), then appends `optimizer.getWeights()` with
- * `group: 'optimizer'` (Adam: 'iter', then '<variable>/m' and '<variable>/v' per weight).
- * A spec whose group is 'optimizer' is optimiser state, every other spec is a model weight:
- * the rule the learner's restore uses too.
- *
- * Trainers must start from the same initial weights (the same `network.seed`, or the first
- * trainer's snapshot): FedAvg assumes it, and the average of two independently initialised
- * LSTMs is no useful model (their hidden units need not correspond).
+ * Federated averaging (FedAvg) of model weights for trainers that learn data-parallel on
+ * different partitions and meet on the snapshot topic; `federatedUpdate` adds a server
+ * learning rate and momentum for `npm run bench:averaging`. Only model weights are averaged,
+ * never the optimiser's state. The derivation, the sources and the weight-spec rule that
+ * tells model weights from optimiser state: docs/scaling.md, "How averaging works".
  */
 import type { io } from '@tensorflow/tfjs';
 import { CheckpointError, InputError } from '../errors.js';

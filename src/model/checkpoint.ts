@@ -1,31 +1,9 @@
 /**
- * Checkpoints on disk: everything needed to resume training exactly where it stopped —
- * model topology and weights, Adam's state, the frozen tokenizer, model version, rows seen
- * and (optionally) the running evaluation. This file holds the format, saving, and loading
- * one checkpoint directory; checkpoint-recovery.ts loads a root's latest checkpoint (and
- * quarantines damaged ones), checkpoint-roots.ts finds and moves roots.
- *
- * Layout of a checkpoint root:
- *
- *   <root>/LATEST                   name of the current checkpoint directory
- *   <root>/ckpt-<version>-<time>/   one complete checkpoint:
- *       manifest.json               format, counters, network config, file sizes + SHA-256
- *       model.json                  tfjs ModelArtifacts minus the weight bytes
- *       weights.bin                 model weights, then optimizer weights (tfjs encoding)
- *       tokenizer.json              the caller's tokenizer, opaque to us
- *   <root>/.tmp-…                   a save in progress (or abandoned by a crash); ignored
- *   <root>/quarantine/              damaged checkpoints moved aside at start (never deleted)
- *
- * A save writes and fsyncs every file in a temporary directory, renames it into place,
- * then atomically replaces LATEST (temp file, fsync, rename, fsync the directory), and
- * only then prunes older checkpoints (the newest `keep`, default 2, stay). A crash at any
- * point leaves LATEST naming a complete checkpoint and, at worst, a `.tmp-` leftover that
- * loading never reads. Loading verifies sizes and hashes, so a damaged checkpoint (disk
- * damage, a copy cut short, a hand edit) is never read as valid.
- *
- * This is the file half of a tfjs IOHandler (tfjs' own `file://` handler exists only in
- * tfjs-node); the learner moves ModelArtifacts in and out of tfjs with `model.save` and
- * `tf.io.fromMemory`.
+ * Checkpoints on disk: everything needed to resume training where it stopped. This file
+ * holds the format, saving (temporary directory, fsync, rename, then LATEST), and loading
+ * one verified checkpoint directory; checkpoint-recovery.ts loads a root's latest (and
+ * quarantines damaged ones), checkpoint-roots.ts finds and moves roots. The layout and
+ * the crash guarantees: docs/operations.md, "Checkpoint and snapshot formats".
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';

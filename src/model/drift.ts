@@ -1,28 +1,7 @@
 /**
- * Concept-drift detection over the prequential 0/1 error stream with ADWIN.
- *
- * A. Bifet and R. Gavaldà, "Learning from Time-Changing Data with Adaptive Windowing",
- * Proc. SIAM International Conference on Data Mining (SDM) 2007, pp. 443–448
- * (doi:10.1137/1.9781611972771.42). This is ADWIN2: the window is kept as an
- * exponential histogram (at most `maxBuckets` buckets of each size 2^i), so memory and
- * time per update are O(log W), and a cut is sought every `clock` updates. Two
- * sub-windows W0 (older) | W1 (newer) differ when
- *
- *   |μ0 − μ1| ≥ ε_cut = sqrt(2/m · σ²_W · ln(2/δ')) + 2/(3m) · ln(2/δ'),
- *   1/m = 1/(n0 − k + 1) + 1/(n1 − k + 1),   δ' = δ / ln(n)
- *
- * (the variance-based bound of the paper's Section 4, with σ²_W the window's variance;
- * k = minSubWindow is MOA's reference-implementation correction of the paper's
- * 1/m = 1/n0 + 1/n1, which halves the false alarms on short sub-windows); then the
- * oldest bucket is dropped and the check repeats. The current error-rate
- * estimate is the window's mean, which follows a change once the stale part is cut off.
- *
- * Measured with the default δ = 0.002 (MOA's and river's default): 1 of 100 seeded
- * stationary streams of 20 000 errors at p = 0.1 raised one false alarm; a jump 0.1 → 0.4
- * was detected after 55–119 rows, 0.1 → 0.2 after ≈ 300 (median).
- *
- * The detector is tiny: one update is a handful of float operations plus, every 32nd
- * update, a scan over ≈ maxBuckets · log2(W) buckets.
+ * Concept-drift detection over the prequential 0/1 error stream with ADWIN2 (Bifet and
+ * Gavaldà 2007): O(log W) memory and time per update. The bound, its correction, the
+ * defaults and what they detect, measured: docs/operations.md, "Drift detection".
  */
 import { InputError } from '../errors.js';
 

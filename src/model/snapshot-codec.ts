@@ -1,26 +1,8 @@
 /**
- * A model snapshot as one self-checking byte string, for shipping a trainer's model to
- * other processes (the snapshot topic, see src/snapshots/topic.ts). A snapshot is the on-disk
- * checkpoint's state (checkpoint.ts: weights, Adam's state, tokenizer, version, rows seen,
- * offsets trained through, running evaluation) plus who published it, when, and the
- * metrics it had then. It is the checkpoint's content in another container, not a second
- * model format: `PrequentialLearner.fromCheckpoint(snapshot)` and
- * `saveCheckpoint(root, snapshot)` take a decoded snapshot as it is.
- *
- * Layout (integers little-endian):
- *
- *   offset  size  field
- *   0       8     magic "TXTSNAP\n"
- *   8       4     format version (u32), SNAPSHOT_FORMAT_VERSION
- *   12      4     metadata length M (u32)
- *   16      8     weight data length W (u64)
- *   24      M     metadata: UTF-8 JSON (snapshot fields, checkpoint fields, model.json)
- *   24+M    W     weight data: model weights then optimizer weights (tfjs encoding)
- *   24+M+W  32    SHA-256 of every byte before it
- *
- * The lengths make a cut-short payload recognisable as such (rather than as a checksum
- * mismatch), and the trailing hash catches any other damage, so a payload either decodes
- * to exactly what was encoded or fails with a CheckpointError that says what is wrong.
+ * A model snapshot as one self-checking byte string: the checkpoint's state plus who
+ * published it and when, for the snapshot topic (src/snapshots/topic.ts). It decodes to
+ * exactly what was encoded or fails with a CheckpointError. The byte layout:
+ * docs/operations.md, "Checkpoint and snapshot formats".
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { io } from '@tensorflow/tfjs';
