@@ -5,7 +5,7 @@
  * an implementation that cannot run here (the fused addon not built) becomes skipped rows
  * that say why.
  */
-import type { LstmImplementation } from '../src/model/lstm-implementation.js';
+import type { LstmImplementation } from '../src/config/schema.js';
 import { lstmLayerKind, type NetworkConfig } from '../src/model/network.js';
 
 /** Measured one after the other when the bench runs; add a name here to measure it too. */

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BatchBuilder } from '../src/batch/builder.js';
 import { selectBackend, type RequestedBackend } from '../src/model/backend.js';
 import { PrequentialLearner } from '../src/model/learner.js';
-import type { LstmImplementation } from '../src/model/lstm-implementation.js';
+import type { LstmImplementation } from '../src/config/schema.js';
 import { buildNetwork, defaultNetworkConfig, lstmLayerKind, resolveNetworkConfig } from '../src/model/network.js';
 
 const { values } = parseArgs({

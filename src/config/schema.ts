@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { LSTM_IMPLEMENTATIONS } from '../model/lstm-implementation.js';
+
+/**
+ * Which LSTM layer runs: 'fused' (src/model/fused-lstm.ts, one native call per pass),
+ * 'stock' (tf.layers.lstm) or 'auto' (fused when its addon loads, else stock). Both have
+ * the same weights, so the choice never changes what a checkpoint holds.
+ */
+export const LSTM_IMPLEMENTATIONS = ['auto', 'fused', 'stock'] as const;
+export type LstmImplementation = (typeof LSTM_IMPLEMENTATIONS)[number];
 
 /**
  * The pipeline definition. Every field has a default, so a YAML file only states what

@@ -15,10 +15,9 @@
  * test/model/network.test.ts proves it against Keras itself.
  */
 import * as tf from '@tensorflow/tfjs';
-import { PIPELINE_DEFAULTS, type PipelineConfig } from '../config/schema.js';
+import { LSTM_IMPLEMENTATIONS, PIPELINE_DEFAULTS, type LstmImplementation, type PipelineConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { FusedLstmLayer, fusedLstmUnavailableReason } from './fused-lstm.js';
-import { LSTM_IMPLEMENTATIONS, type LstmImplementation } from './lstm-implementation.js';
 
 export interface NetworkConfig {
   /** Embedding rows: token ids must be < vocabSize (the tokenizer's num_words). */
