@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { LEGACY_DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
+import { DEAD_LETTER_FOLDER, LEGACY_DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
 import { INPUT_KEY, sourceDirectoryName } from '../sinks/parquet-layout.js';
 
 /**
@@ -43,7 +43,23 @@ export interface RangeFile {
 
 /** Whether rows or letters of `source` (the name in the files) belong in the partition's folder. */
 export function holdsSource(p: PartitionFiles, source: string): boolean {
-  return p.legacy ? source === p.source : unescapePathSegment(sourceDirectoryName(source)) === p.source;
+  return p.legacy ? source === p.source : folderNameOf(source) === p.source;
+}
+
+/**
+ * A source's folder name, unescaped, as placeFile reads it. Called for every row inspect
+ * reads, so each distinct source is escaped once (a file holds one source; the bound only
+ * matters for a damaged one with many).
+ */
+const folderNames = new Map<string, string>();
+function folderNameOf(source: string): string {
+  let name = folderNames.get(source);
+  if (name === undefined) {
+    if (folderNames.size >= 1024) folderNames.clear();
+    name = unescapePathSegment(sourceDirectoryName(source));
+    folderNames.set(source, name);
+  }
+  return name;
 }
 
 /** Same pattern as the sink's final names (sinks/parquet-layout.ts): 20-digit offsets. */
@@ -52,7 +68,6 @@ const PARTITION_DIR = /^partition-(\d+)$/u;
 const SOURCE_DIR = new RegExp(`^${INPUT_KEY}=(.+)$`, 'u');
 const LEGACY_PARTITION_DIR = /^partition=(\d+)$/u;
 const LEGACY_SOURCE_DIR = /^(topic|file)=(.+)$/u;
-const DEAD_LETTER_DIR = '_dead-letters';
 /** The sink's temporary names: hidden, `.parquet.inprogress` (see ParquetSink#openFile). */
 const TEMP_SUFFIX = '.parquet.inprogress';
 
@@ -74,7 +89,7 @@ export async function scanOutputLayout(dir: string): Promise<OutputLayout> {
       const full = path.join(at, entry.name);
       if (entry.isDirectory()) {
         // `_` folders hold state (checkpoints, quarantine), not output; dead letters are listed.
-        if (entry.name === DEAD_LETTER_DIR) await listDeadLetters(full, layout);
+        if (entry.name === DEAD_LETTER_FOLDER) await listDeadLetters(full, layout);
         else if (!entry.name.startsWith('.') && !entry.name.startsWith('_')) await walk(full);
         continue;
       }

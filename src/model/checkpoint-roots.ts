@@ -2,10 +2,10 @@
  * Finding and moving checkpoint roots: a pipeline keeps one root per input under its
  * output folder's _checkpoints; a user may point at a checkpoint, a root or that folder.
  */
-import { mkdir, readdir, readFile, rename, rmdir, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { fsyncDirectory } from '../fs/durable.js';
+import { fsyncDirectory, makeDirectoryDurably } from '../fs/durable.js';
 import { Files, isCheckpointName, LATEST, loadCheckpointDir, parseManifest, QUARANTINE, readLatest, type CheckpointState } from './checkpoint.js';
 import { loadLatestCheckpoint } from './checkpoint-recovery.js';
 
@@ -76,7 +76,7 @@ export async function latestCheckpointSources(root: string): Promise<string[] | 
 export async function moveCheckpoints(from: string, to: string): Promise<string[]> {
   if ((await readLatest(to)).kind !== 'missing') return [];
   const names = (await readdir(from)).filter((n) => n === LATEST || n === QUARANTINE || isCheckpointName(n));
-  await mkdir(to, { recursive: true });
+  await makeDirectoryDurably(to);
   // LATEST last: until it moves, `to` holds no pointer to a checkpoint not there yet.
   for (const name of [...names.filter((n) => n !== LATEST), ...names.filter((n) => n === LATEST)]) {
     await rename(path.join(from, name), path.join(to, name));

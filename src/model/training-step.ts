@@ -29,8 +29,9 @@ export type StepOutcome =
  * It computes what tfjs' trainOnBatch computes (the forward pass in training mode, the
  * mean of the compiled loss, then optimizer.minimize's gradients and update with the
  * variables in the same order), split so the update can be skipped: without clipping
- * (clipNorm) the results are bit-identical to trainOnBatch's. Checking costs one read of the loss (trainOnBatch
- * made it too) and one pass over the gradients' memory (see sumOfSquares); no snapshot.
+ * (clipNorm) the results are bit-identical to trainOnBatch's. Checking costs one read of
+ * the loss (trainOnBatch made it too) and one pass over the gradients' memory (see
+ * sumOfSquares); no snapshot.
  * The forward pass's outputs are the rows' scores before the step (the network has no
  * dropout, so training mode computes what predict does).
  */
@@ -63,9 +64,8 @@ export function guardedTrainStep(
     // One pass over the gradients' memory gives both the finiteness check and the norm.
     const norm = Math.sqrt(ordered.reduce((sum, g) => sum + sumOfSquares(g.tensor), 0));
     if (!Number.isFinite(norm)) return { applied: false, loss, reason: 'gradient', scores };
-    const clip = clipNorm;
-    if (clip !== null && norm > clip) {
-      const scaled = tf.tidy(() => ordered.map((g) => ({ name: g.name, tensor: tf.mul(g.tensor, clip / norm) })));
+    if (clipNorm !== null && norm > clipNorm) {
+      const scaled = tf.tidy(() => ordered.map((g) => ({ name: g.name, tensor: tf.mul(g.tensor, clipNorm / norm) })));
       try {
         optimizer.applyGradients(scaled);
       } finally {

@@ -6,7 +6,7 @@ import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMe
 import { compressors } from 'hyparquet-compressors';
 import { ConfigError, SourceError } from '../errors.js';
 import type { ReportRow } from './aggregate.js';
-import { LEGACY_DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
+import { DEAD_LETTER_FOLDER, LEGACY_DEAD_LETTER_FILE } from '../sinks/dead-letter-file.js';
 
 /** Columns the report needs; `id` and `text` are never read. */
 const COLUMNS = ['score', 'predicted', 'label', 'processed_at', 'source', 'partition', 'offset'] as const;
@@ -38,9 +38,9 @@ export async function findOutputFiles(dir: string): Promise<OutputFiles> {
       if (entry.name.startsWith('.')) continue;
       const full = path.join(at, entry.name);
       if (entry.isDirectory()) {
-        if (!entry.name.startsWith('_') || entry.name === DEAD_LETTER_DIR) await walk(full);
+        if (!entry.name.startsWith('_') || entry.name === DEAD_LETTER_FOLDER) await walk(full);
       } else if (entry.isFile() && entry.name.endsWith('.parquet')) found.parquet.push({ file: full, pipeline: pipelineOf(dir, full) });
-      else if (entry.isFile() && (entry.name === LEGACY_DEAD_LETTER_FILE || (path.basename(at) === DEAD_LETTER_DIR && entry.name.endsWith('.jsonl')))) {
+      else if (entry.isFile() && (entry.name === LEGACY_DEAD_LETTER_FILE || (path.basename(at) === DEAD_LETTER_FOLDER && entry.name.endsWith('.jsonl')))) {
         found.deadLetters.push(full);
       }
     }
@@ -48,8 +48,6 @@ export async function findOutputFiles(dir: string): Promise<OutputFiles> {
   await walk(dir);
   return found;
 }
-
-const DEAD_LETTER_DIR = '_dead-letters';
 
 /**
  * The pipeline of `<dir>/<pipeline>/input=<source>/partition-<p>/<range>.parquet` (or of the

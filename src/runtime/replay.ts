@@ -69,7 +69,8 @@ export async function replay(config: Readonly<PipelineConfig>, opts: ReplayOptio
   const root = checkpointRoot(config, name);
   await moveLegacyState(config, layout, name, root, logger);
   const resumeFrom = opts.resumeFrom ?? null;
-  const model = await makeModelParts(config, logger, { root, resume: opts.resume || resumeFrom !== null ? 'required' : 'never', from: resumeFrom });
+  // `from`, when given, is loaded instead of the root's latest (see makeModelParts).
+  const model = await makeModelParts(config, logger, { root, resume: opts.resume ? 'required' : 'never', from: resumeFrom });
   const { backend, learner } = model;
   let server: MetricsServer | null = null;
   const resume = opts.resume || resumeFrom !== null ? await resumePoint(learner, layout, name, deadLetterPath) : null;

@@ -11,9 +11,9 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
 import { CHECKPOINTS_FOLDER, latestCheckpointSources, moveCheckpoints } from '../model/checkpoint-roots.js';
+import { DEAD_LETTER_FOLDER } from '../sinks/dead-letter-file.js';
 import { sourceDirectoryName } from '../sinks/parquet-layout.js';
 
-const DEAD_LETTERS = '_dead-letters';
 /** Where the bundled pipeline used to pin its checkpoints, inside the output folder. */
 const LEGACY_CHECKPOINTS = 'checkpoint';
 
@@ -26,7 +26,7 @@ export function checkpointRoot(config: Readonly<PipelineConfig>, input: string):
 
 /** The dead-letter file of a replay of `input`: deadLetter.path when set, else one per input. */
 export function deadLetterPath(config: Readonly<PipelineConfig>, input: string): string {
-  return config.deadLetter.path ?? path.join(config.sink.dir, config.name, DEAD_LETTERS, `${sourceDirectoryName(input)}.jsonl`);
+  return config.deadLetter.path ?? path.join(config.sink.dir, config.name, DEAD_LETTER_FOLDER, `${sourceDirectoryName(input)}.jsonl`);
 }
 
 /**

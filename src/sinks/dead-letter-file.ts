@@ -13,6 +13,9 @@ import type { DeadLetterSink } from './sink.js';
  */
 export const LEGACY_DEAD_LETTER_FILE = 'dead-letters.jsonl';
 
+/** The folder of a pipeline's output folder that holds a replay's dead letters, a file per input. */
+export const DEAD_LETTER_FOLDER = '_dead-letters';
+
 export interface DeadLetterFileSinkOptions {
   /** The JSON-lines file; created with its folders on the first letter, appended to after. */
   path: string;
