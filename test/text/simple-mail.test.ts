@@ -1,0 +1,96 @@
+/**
+ * The single-part reader against postal-mime, the reader it stands in for: on every
+ * message of the bundled corpus and on edge cases of each rule it repeats, it either
+ * declines (null) or reports exactly what postal-mime reports; and cleanEmail gives the
+ * same text as the postal-mime-only route on every corpus message.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../helpers/paths.js';
+import { cleanEmail, cleanEmailWithPostalMime } from '../../src/text/clean.js';
+import { readWithPostalMime } from '../../src/text/postal-mail.js';
+import { readSimpleMail } from '../../src/text/simple-mail.js';
+
+const corpusDir = path.join(repoRoot, 'node_modules', '@stdlib', 'datasets-spam-assassin', 'data');
+
+function corpusMessages(): { name: string; raw: string }[] {
+  const out: { name: string; raw: string }[] = [];
+  for (const group of readdirSync(corpusDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+    for (const file of readdirSync(path.join(corpusDir, group)).filter((f) => f.endsWith('.json')).sort()) {
+      const { text } = JSON.parse(readFileSync(path.join(corpusDir, group, file), 'utf8')) as { text: string };
+      out.push({ name: `${group}/${file}`, raw: text });
+    }
+  }
+  return out;
+}
+
+/** Fails unless the reader declines `raw` or agrees with postal-mime on it; returns whether it read it. */
+async function assertAgrees(raw: string, name: string): Promise<boolean> {
+  const simple = readSimpleMail(raw);
+  if (simple === null) return false;
+  assert.deepEqual(simple, await readWithPostalMime(raw), name);
+  return true;
+}
+
+test('should read every corpus message exactly as postal-mime does, or decline it', async () => {
+  const messages = corpusMessages();
+  assert.equal(messages.length, 6046);
+  let read = 0;
+  for (const { name, raw } of messages) if (await assertAgrees(raw, name)) read++;
+  // The point of the reader: most of the corpus is single-part text (5 082 of 6 046 when written).
+  assert.ok(read > 0.8 * messages.length, `read ${read}`);
+});
+
+test('should clean every corpus message to the same text as the postal-mime route', async () => {
+  for (const { name, raw } of corpusMessages()) {
+    assert.equal(await cleanEmail(raw), await cleanEmailWithPostalMime(raw), name);
+  }
+});
+
+// Each case exercises one rule of the reader; `read: true` cases must not be declined.
+const cases: { name: string; raw: string; read: boolean }[] = [
+  { name: 'CRLF lines, trailing CRs', raw: 'Subject: a\r\n\r\nline one\r\r\nline\rtwo\r', read: true },
+  { name: 'no blank line: headers only', raw: 'Subject: only\r\nFrom: x@y.z', read: true },
+  { name: 'blank line of CRs ends the header', raw: 'Subject: s\n\r\r\nbody', read: true },
+  { name: 'body of newlines', raw: 'Subject: s\n\n\n\n', read: true },
+  { name: 'empty subject then another', raw: 'Subject:\nSubject: second\n\nbody', read: true },
+  { name: 'folded subject, tabs and spaces kept', raw: 'Subject: one\n\t two\n  three  \n\nbody', read: true },
+  { name: 'first line folded', raw: ' Subject: x\nSubject: y\n\nbody', read: true },
+  { name: 'encoded-word subject', raw: 'Subject: =?iso-8859-1?Q?caf=E9?= =?utf-8?B?w6k=?=\n\nx', read: true },
+  { name: 'mbox From line', raw: 'From a@b.c  Mon Sep 23 12:00:00 2002\nSubject: m\n\nhi', read: true },
+  { name: 'UTF-8 body with BOM', raw: 'Subject: b\nContent-Type: text/plain; charset=utf-8\n\n\uFEFFcafé ☕', read: true },
+  { name: 'latin-1 label on a UTF-8 string body', raw: 'Content-Type: text/plain; charset="ISO-8859-1"\n\ncafé', read: true },
+  { name: 'lone surrogate in the body', raw: 'Subject: s\n\na\uD800b', read: true },
+  { name: 'quoted-printable with soft breaks and bad escapes', raw: 'Content-Transfer-Encoding: Quoted-Printable\nContent-Type: text/plain; charset=iso-8859-1\n\ncaf=E9 =\nsoft =ZZ =4 end=\r\n=3D=3d=\n', read: true },
+  { name: 'quoted-printable UTF-8 bytes and raw non-ASCII', raw: 'Content-Transfer-Encoding: quoted-printable\nContent-Type: text/plain; charset=utf-8\n\n=E2=98=95 é=', read: true },
+  { name: 'base64 padded per line', raw: 'Content-Transfer-Encoding: base64\n\nSGVs\nbG8=\nIHdv\ncmxk\nIQ==\n', read: true },
+  { name: 'base64 with junk and a truncated group', raw: 'Content-Transfer-Encoding: BASE64\n\nSGVsbG8g!!d29y\nbGQhX', read: true },
+  { name: 'base64 HTML', raw: 'Content-Type: TEXT/HTML\nContent-Transfer-Encoding: base64\n\nPHA+SGk8L3A+', read: true },
+  { name: 'GB2312 in base64', raw: 'Content-Type: text/plain; charset=gb2312\nContent-Transfer-Encoding: base64\n\nxOO6ww==', read: true },
+  { name: 'first Content-Type wins', raw: 'Content-Type: text/html\nContent-Type: text/plain\n\n<p>x</p>', read: true },
+  { name: 'parameters: spaces, duplicates, trailing semicolon', raw: 'Content-Type: text/plain ;  charset = "us-ascii" ; charset=koi8-r;\n\nok', read: true },
+  { name: 'inline disposition', raw: 'Content-Disposition: inline\n\ntext', read: true },
+  { name: 'empty charset means UTF-8', raw: 'Content-Type: text/plain; charset=""\n\nt\u00e9', read: true },
+  { name: 'unknown transfer encoding passes through', raw: 'Content-Transfer-Encoding: x-uuencode\n\nbegin', read: true },
+  // Declined or read: either way, never different.
+  { name: 'attachment disposition', raw: 'Content-Disposition: attachment; filename=a.txt\n\ntext', read: false },
+  { name: 'format=flowed', raw: 'Content-Type: text/plain; format=flowed\n\na \nb', read: false },
+  { name: 'comment in Content-Type', raw: 'Content-Type: text/plain (plain); charset=us-ascii\n\nx', read: false },
+  { name: 'RFC 2231 charset', raw: "Content-Type: text/plain; charset*=utf-8''x\n\nx", read: false },
+  { name: 'unknown charset label', raw: 'Content-Type: text/plain; charset=DEFAULT\n\nx\u00e9', read: false },
+  { name: 'multipart', raw: 'Content-Type: multipart/alternative; boundary=b\n\n--b\n\nx\n--b--', read: false },
+  { name: 'other media type', raw: 'Content-Type: text/enriched\n\nx', read: false },
+  { name: 'comment in the transfer encoding', raw: 'Content-Transfer-Encoding: (x) base64\n\nSGk=', read: false },
+  { name: 'surrogate in a header', raw: 'Subject: \uD83D\uDE00\n\nx', read: false },
+  { name: 'header over the size bound', raw: `X-Big: ${'a'.repeat(600_000)}\n\nbody`, read: false },
+];
+
+test('should agree with postal-mime on each rule it repeats', async () => {
+  for (const { name, raw, read } of cases) {
+    const agreed = await assertAgrees(raw, name);
+    if (read) assert.ok(agreed, `${name}: declined`);
+    assert.equal(await cleanEmail(raw), await cleanEmailWithPostalMime(raw), name);
+  }
+});
