@@ -1,38 +1,31 @@
 /**
- * A reader for the common e-mail: one text/plain or text/html part (no multipart), in
- * 7bit/8bit/binary, quoted-printable or base64, in a well-known charset. 88 % of the
+ * A reader for the common e-mail: text/plain and text/html parts, alone or in multiparts
+ * (alternative, mixed, signed, related), in 7bit/8bit, quoted-printable or base64, in a
+ * well-known charset; other parts (attachments) are skipped undecoded. 97 % of the
  * SpamAssassin corpus is such a message.
  *
  * Why hand-written: postal-mime reads these correctly but slowly (each part's decoder
- * gathers its lines into a Blob and reads it back as an ArrayBuffer, and a string input is
- * first encoded to bytes); that was ≈ 75 % of the clean stage (docs/performance.md). This
- * reader gives exactly what postal-mime 4 gives for the messages it accepts (each rule
- * below names the postal-mime behaviour it repeats) and declines, with `null`, anything
- * else, which then goes to postal-mime. test/text/simple-mail.test.ts checks the two
- * agree on every corpus message and on edge cases.
+ * gathers its lines into a Blob and reads it back as an ArrayBuffer, a string input is
+ * first encoded to bytes, and attachments are decoded too); that was ≈ 75 % of the clean
+ * stage (docs/performance.md). This reader gives exactly what postal-mime 4 gives for the
+ * messages it accepts (each rule names the postal-mime behaviour it repeats) and declines,
+ * with `null`, anything else (nested messages, comments in structured
+ * headers, unusual charsets...), which then goes to postal-mime.
+ * test/text/simple-mail.test.ts checks the two agree on every corpus message and on edge
+ * cases; test/text/clean-golden.test.ts that cleaning's output did not change.
  */
-import { TextDecoder } from 'node:util';
+import type { TextDecoder } from 'node:util';
 import { decodeWords } from 'postal-mime';
+import { decodeBody, decodeFlowedText, decoderFor } from './mail-decode.js';
 import type { MailText } from './mail-text.js';
 
 /**
- * Headers longer than this go to postal-mime, which enforces its 2 MB header limit in
- * UTF-8 bytes; 500 000 UTF-16 units are at most 1.5 MB of UTF-8, safely under it.
+ * Headers (of all parts together) longer than this go to postal-mime, which enforces its
+ * 2 MB limit in UTF-8 bytes; 500 000 UTF-16 units are at most 1.5 MB of UTF-8.
  */
 const MAX_HEADER_CHARS = 500_000;
-
-/**
- * Charset labels read here, all ASCII-compatible: postal-mime's `getDecoder` hands each of
- * them, as written (trimmed, lower-cased), to `new TextDecoder(label)`. Other labels go
- * through its normalisation and alias tables, so those messages go to postal-mime.
- */
-const CHARSETS = new Set([
-  'utf8', 'utf-8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1', 'iso-8859-2', 'iso-8859-4', 'iso-8859-5',
-  'iso-8859-7', 'iso-8859-9', 'iso-8859-13', 'iso-8859-15', 'windows-1250', 'windows-1251', 'windows-1252',
-  'windows-1253', 'windows-1254', 'windows-1255', 'windows-1256', 'windows-1257', 'koi8-r', 'koi8-u',
-  'gb2312', 'gbk', 'gb18030', 'big5', 'euc-kr', 'ks_c_5601-1987', 'euc-jp', 'shift_jis',
-]);
-const decoders = new Map<string, TextDecoder | null>();
+/** Deeper multiparts go to postal-mime (which allows 256 levels). */
+const MAX_DEPTH = 16;
 
 // `type/subtype` and `; name=value` parameters with a token or a plain quoted value, and
 // nothing postal-mime's structured-header parser treats specially: no comments, escapes,
@@ -40,87 +33,248 @@ const decoders = new Map<string, TextDecoder | null>();
 const MEDIA_TYPE = /^[ \t]*([A-Za-z0-9!#$%&'+.^_`|~-]+\/[A-Za-z0-9!#$%&'+.^_`|~-]+)[ \t]*/y;
 const PARAMETER = /;[ \t]*([A-Za-z0-9_.-]+)[ \t]*=[ \t]*(?:"([^"\\()]*)"|([^ \t;"\\()]+))[ \t]*/y;
 const TRAILING_SEMICOLON = /;?[ \t]*$/y;
-const NON_ASCII = /[^\x00-\x7f]/;
+// The disposition type, when nothing before the first ';' could be a comment or a quote.
+const DISPOSITION = /^[ \t]*([A-Za-z0-9!#$%&'+.^_`|~-]+)[ \t]*(?:;|$)/;
 const SURROGATE = /[\uD800-\uDFFF]/;
-const NOT_BASE64 = /[^a-zA-Z0-9+/=]+/g;
+const NON_ASCII = /[^\x00-\x7f]/;
 
-interface Header {
-  key: string;
-  value: string;
+/** Thrown inside the reader where postal-mime has to decide; `readSimpleMail` returns null. */
+class Declined extends Error {}
+
+interface ContentType {
+  mediaType: string;
+  params: Map<string, string>;
 }
 
-/** The Subject and body as postal-mime would report them, or null to leave it to postal-mime. */
+/** A MIME node as postal-mime's MimeNode tracks it, with the body as a range of `raw`. */
+interface Part {
+  parent: Part | null;
+  depth: number;
+  state: 'header' | 'body' | 'finished';
+  headerLines: string[];
+  /** Header fields, unfolded; set when the header ends. */
+  headers: { key: string; value: string }[];
+  /** Multipart subtype, or false for a leaf; set when the header ends. */
+  multipart: string | false;
+  children: Part[];
+  finalizedChildren: number;
+  bodyStart: number;
+  bodyEnd: number;
+}
+
+interface Boundary {
+  /** `--` and the boundary parameter. */
+  marker: string;
+  part: Part;
+}
+
+/** The Subject and bodies as postal-mime would report them, or null to leave it to postal-mime. */
 export function readSimpleMail(raw: string): MailText | null {
-  const head = readHeaders(raw);
-  if (head === null) return null;
-  const { headers, bodyStart } = head;
-  const first = (key: string): string | undefined => headers.find((h) => h.key === key)?.value;
-
-  const type = parseContentType(first('content-type') ?? 'text/plain');
-  if (type === null || (type.mediaType !== 'text/plain' && type.mediaType !== 'text/html')) return null;
-  // Flowed text is unwrapped by postal-mime; not done here.
-  if (type.params.get('format') !== undefined && /^flowed$/i.test(type.params.get('format')!)) return null;
-  const disposition = first('content-disposition');
-  // A text part with `attachment` disposition is an attachment, not text.
-  if (disposition !== undefined && !/^[ \t]*inline[ \t]*(?:;|$)/i.test(disposition)) return null;
-  const decoder = decoderFor(type.params.get('charset'));
-  if (decoder === null) return null;
-  const encoding = transferEncoding(first('content-transfer-encoding') ?? '');
-  if (encoding === null) return null;
-
-  const body = raw.slice(bodyStart);
-  let content: string;
-  // postal-mime picks the decoder by substring: 'x-base64' is base64 too.
-  if (/base64/i.test(encoding)) content = decoder.decode(decodeBase64(body));
-  else if (/quoted-printable/i.test(encoding)) content = decoder.decode(decodeQuotedPrintable(utf8Bytes(body)));
-  else content = decodePassThrough(body, decoder);
-
-  const subject = first('subject');
-  const html = type.mediaType === 'text/html';
-  return {
-    // postal-mime: `header.value` truthy → decodeWords(value), else no subject.
-    subject: subject ? decodeWords(subject) : undefined,
-    // An empty body leaves the field out, as postal-mime's `if (textContent.plain)` does.
-    text: !html && content !== '' ? content : undefined,
-    html: html && content !== '' ? content : undefined,
-  };
+  try {
+    return new Reader(raw).read();
+  } catch (err) {
+    if (err instanceof Declined) return null;
+    throw err;
+  }
 }
 
-/**
- * The header fields (first line to the first empty one) as postal-mime unfolds them, and
- * where the body starts. Null for headers this reader leaves to postal-mime.
- */
-function readHeaders(raw: string): { headers: Header[]; bodyStart: number } | null {
-  const lines: string[][] = [];
-  let pos = 0;
-  let bodyStart = raw.length;
-  while (pos < raw.length) {
-    const newline = raw.indexOf('\n', pos);
-    const lineEnd = newline === -1 ? raw.length : newline;
-    // postal-mime's readLine drops a line's trailing CR (and LF) characters.
-    let end = lineEnd;
-    while (end > pos && raw.charCodeAt(end - 1) === 13) end--;
-    const line = raw.slice(pos, end);
-    pos = newline === -1 ? raw.length : newline + 1;
-    if (line === '') {
-      bodyStart = pos;
-      break;
+class Reader {
+  private readonly root: Part = newPart(null);
+  private readonly boundaries: Boundary[] = [];
+  private headerChars = 0;
+
+  constructor(private readonly raw: string) {}
+
+  read(): MailText {
+    const { raw, boundaries } = this;
+    let current = this.root;
+    let pos = 0;
+    // postal-mime's parse loop: one line at a time; a boundary line of an open multipart
+    // ends the current part, anything else is fed to it.
+    while (pos < raw.length) {
+      const newline = raw.indexOf('\n', pos);
+      const lineStart = pos;
+      // postal-mime's readLine drops a line's trailing CR (and LF) characters.
+      let end = newline === -1 ? raw.length : newline;
+      while (end > lineStart && raw.charCodeAt(end - 1) === 13) end--;
+      pos = newline === -1 ? raw.length : newline + 1;
+      const boundary =
+        boundaries.length > 0 && end - lineStart > 2 && raw.startsWith('--', lineStart) ? this.matchBoundary(lineStart, end) : null;
+      if (boundary === null) {
+        this.feed(current, lineStart, end, pos);
+        continue;
+      }
+      endBody(current, lineStart);
+      if (boundary.terminator) {
+        this.finalize(boundary.part);
+        current = boundary.part.parent ?? this.root;
+      } else {
+        this.finalizeChildren(boundary.part);
+        current = newPart(boundary.part);
+      }
     }
-    // Only SP and HTAB fold; a first line starting with one is a field of its own.
-    const folds = lines.length > 0 && (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9);
-    if (folds) lines[lines.length - 1]!.push(line);
-    else lines.push([line]);
+    endBody(current, raw.length);
+    this.finalize(this.root);
+    return this.collect();
   }
-  // Over postal-mime's limit it throws; a lone surrogate it would decode to U+FFFD.
-  if (bodyStart > MAX_HEADER_CHARS || SURROGATE.test(raw.slice(0, bodyStart))) return null;
-  const headers = lines.map((parts): Header => {
-    const unfolded = parts.join('');
-    const sep = unfolded.indexOf(':');
-    const key = trimWsp(sep < 0 ? unfolded : unfolded.slice(0, sep)).toLowerCase();
-    const value = sep < 0 ? '' : trimWsp(unfolded.slice(sep + 1).replace(/[\r\n]+/g, ' '));
-    return { key, value };
-  });
-  return { headers, bodyStart };
+
+  /** postal-mime's boundary test, innermost open multipart first: `--b` or `--b--`, then only SP/HTAB. */
+  private matchBoundary(start: number, end: number): { part: Part; terminator: boolean } | null {
+    const { raw } = this;
+    for (let i = this.boundaries.length - 1; i >= 0; i--) {
+      const { marker, part } = this.boundaries[i]!;
+      if (end - start < marker.length || !raw.startsWith(marker, start)) continue;
+      let after = start + marker.length;
+      const terminator = end - after >= 2 && raw.startsWith('--', after);
+      if (terminator) after += 2;
+      while (after < end && (raw.charCodeAt(after) === 32 || raw.charCodeAt(after) === 9)) after++;
+      if (after === end) return { part, terminator };
+    }
+    return null;
+  }
+
+  private feed(part: Part, start: number, end: number, next: number): void {
+    if (part.state !== 'header') return;
+    if (end === start) {
+      part.state = 'body';
+      part.bodyStart = next;
+      this.processHeaders(part);
+      return;
+    }
+    this.headerChars += end - start;
+    if (this.headerChars > MAX_HEADER_CHARS) throw new Declined();
+    part.headerLines.push(this.raw.slice(start, end));
+  }
+
+  /** postal-mime's processHeaders: unfold (only SP and HTAB fold), then read the content type. */
+  private processHeaders(part: Part): void {
+    const folded: string[][] = [];
+    for (const line of part.headerLines) {
+      // A lone surrogate postal-mime would decode to U+FFFD.
+      if (SURROGATE.test(line)) throw new Declined();
+      const folds = folded.length > 0 && (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9);
+      if (folds) folded[folded.length - 1]!.push(line);
+      else folded.push([line]);
+    }
+    part.headers = folded.map((lines) => {
+      const unfolded = lines.join('');
+      const sep = unfolded.indexOf(':');
+      const key = trimWsp(sep < 0 ? unfolded : unfolded.slice(0, sep)).toLowerCase();
+      // A bare CR inside a field becomes a space.
+      const value = sep < 0 ? '' : trimWsp(unfolded.slice(sep + 1).replace(/[\r\n]+/g, ' '));
+      return { key, value };
+    });
+    // A multipart/digest's parts default to message/rfc822: left to postal-mime.
+    if (part.parent?.multipart === 'digest') throw new Declined();
+    const type = mediaTypeOf(part);
+    if (!type.startsWith('multipart/')) return;
+    part.multipart = type.slice('multipart/'.length);
+    const boundary = contentTypeOf(part).params.get('boundary');
+    // Without a boundary postal-mime reads no parts at all; a non-ASCII one it compares as bytes.
+    if (!boundary || NON_ASCII.test(boundary) || part.depth >= MAX_DEPTH) throw new Declined();
+    this.boundaries.push({ marker: `--${boundary}`, part });
+  }
+
+  private finalize(part: Part): void {
+    if (part.state === 'finished') return;
+    if (part.state === 'header') this.processHeaders(part);
+    const i = this.boundaries.findLastIndex((b) => b.part === part);
+    if (i >= 0) this.boundaries.splice(i, 1);
+    this.finalizeChildren(part);
+    part.state = 'finished';
+  }
+
+  private finalizeChildren(part: Part): void {
+    while (part.finalizedChildren < part.children.length) this.finalize(part.children[part.finalizedChildren++]!);
+  }
+
+  /**
+   * postal-mime's collectNode and renderTextContent for text parts: each text part is
+   * filed under its closest multipart/alternative (or itself), and a body joins, per
+   * entry, that entry's parts of its type. Where postal-mime would convert an entry to the
+   * other type (HTML to text with its own converter), this reader declines.
+   */
+  private collect(): MailText {
+    const entries = new Map<Part, { plain: string[]; html: string[] }>();
+    const types = new Set<'plain' | 'html'>();
+    const walk = (part: Part, alternative: Part | null): void => {
+      if (part.multipart === false) {
+        const type = mediaTypeOf(part);
+        // Nested messages and delivery reports: postal-mime parses or files them specially.
+        if (type.startsWith('message/')) throw new Declined();
+        if ((type === 'text/plain' || type === 'text/html') && dispositionOf(part) !== 'attachment') {
+          const kind = type === 'text/html' ? 'html' : 'plain';
+          const key = alternative ?? part;
+          const entry = entries.get(key) ?? { plain: [], html: [] };
+          entries.set(key, entry);
+          entry[kind].push(this.textOf(part));
+          types.add(kind);
+        }
+        return;
+      }
+      const inner = part.multipart === 'alternative' ? part : alternative;
+      for (const child of part.children) walk(child, inner);
+    };
+    walk(this.root, null);
+    const out = { plain: [] as string[], html: [] as string[] };
+    for (const entry of entries.values()) {
+      for (const kind of types) {
+        if (entry[kind].length === 0) throw new Declined();
+        out[kind].push(...entry[kind]);
+      }
+    }
+    const text = out.plain.join('\n');
+    const html = out.html.join('\n');
+    const subject = this.root.headers.find((h) => h.key === 'subject')?.value;
+    return {
+      // postal-mime: `header.value` truthy → decodeWords(value), else no subject.
+      subject: subject ? decodeWords(subject) : undefined,
+      // An empty body leaves the field out, as postal-mime's `if (textContent.plain)` does.
+      text: text !== '' ? text : undefined,
+      html: html !== '' ? html : undefined,
+    };
+  }
+
+  /** postal-mime's getTextContent of a text part. */
+  private textOf(part: Part): string {
+    const type = contentTypeOf(part);
+    const decoder: TextDecoder | null = decoderFor(type.params.get('charset'));
+    if (decoder === null) throw new Declined();
+    const encoding = firstHeader(part, 'content-transfer-encoding') ?? '';
+    // Comments or quotes could change the token postal-mime reads.
+    if (/[()"\\]/.test(encoding)) throw new Declined();
+    const token = (/[\w-]+/.exec(encoding.toLowerCase()) ?? [''])[0];
+    const text = decodeBody(this.raw.slice(part.bodyStart, part.bodyEnd), token, decoder);
+    // postal-mime reads parameters it tests with a regular expression as strings ('undefined' when absent).
+    const flowed = /^flowed$/i.test(String(type.params.get('format')));
+    return flowed ? decodeFlowedText(text, /^yes$/i.test(String(type.params.get('delsp')))) : text;
+  }
+}
+
+function newPart(parent: Part | null): Part {
+  const part: Part = {
+    parent,
+    depth: parent === null ? 0 : parent.depth + 1,
+    state: 'header',
+    headerLines: [],
+    headers: [],
+    multipart: false,
+    children: [],
+    finalizedChildren: 0,
+    bodyStart: 0,
+    bodyEnd: 0,
+  };
+  parent?.children.push(part);
+  return part;
+}
+
+/** A part's body is the lines it was fed: from its header's end to the line that moved on. */
+function endBody(part: Part, at: number): void {
+  if (part.state === 'body' && part.bodyEnd === 0) part.bodyEnd = at;
+}
+
+function firstHeader(part: Part, key: string): string | undefined {
+  return part.headers.find((h) => h.key === key)?.value;
 }
 
 /** Strips SP and HTAB only, as postal-mime does (`trim` would also strip U+00A0 and the like). */
@@ -132,11 +286,24 @@ function trimWsp(text: string): string {
   return text.slice(start, end);
 }
 
-/** Media type (lower case) and parameters (names lower case, first one wins), or null if not plain. */
-function parseContentType(value: string): { mediaType: string; params: Map<string, string> } | null {
+/**
+ * The media type (lower case) from the first Content-Type (text/plain without one). Only
+ * the text before the first ';' is read, so an attachment's odd parameters do not matter.
+ */
+function mediaTypeOf(part: Part): string {
+  const value = firstHeader(part, 'content-type');
+  if (value === undefined) return 'text/plain';
   MEDIA_TYPE.lastIndex = 0;
   const type = MEDIA_TYPE.exec(value);
-  if (type === null) return null;
+  if (type === null || (MEDIA_TYPE.lastIndex < value.length && value[MEDIA_TYPE.lastIndex] !== ';')) throw new Declined();
+  return type[1]!.toLowerCase();
+}
+
+/** Media type and parameters (names lower case, first one wins) of a plainly written Content-Type. */
+function contentTypeOf(part: Part): ContentType {
+  const value = firstHeader(part, 'content-type');
+  if (value === undefined) return { mediaType: 'text/plain', params: new Map() };
+  const mediaType = mediaTypeOf(part);
   const params = new Map<string, string>();
   let pos = MEDIA_TYPE.lastIndex;
   for (;;) {
@@ -148,93 +315,15 @@ function parseContentType(value: string): { mediaType: string; params: Map<strin
     pos = PARAMETER.lastIndex;
   }
   TRAILING_SEMICOLON.lastIndex = pos;
-  if (!TRAILING_SEMICOLON.test(value)) return null;
-  return { mediaType: type[1]!.toLowerCase(), params };
+  if (!TRAILING_SEMICOLON.test(value)) throw new Declined();
+  return { mediaType, params };
 }
 
-/** The encoding token postal-mime picks the decoder by, or null if comments or quotes could change it. */
-function transferEncoding(value: string): string | null {
-  if (/[()"\\]/.test(value)) return null;
-  return (/[\w-]+/.exec(value.toLowerCase()) ?? [''])[0];
-}
-
-/** postal-mime's `getDecoder` for a label it takes as written; null for any other label. */
-function decoderFor(charset: string | undefined): TextDecoder | null {
-  const label = (charset || 'utf8').trim().toLowerCase();
-  if (!CHARSETS.has(label)) return null;
-  let decoder = decoders.get(label);
-  if (decoder === undefined) {
-    try {
-      decoder = new TextDecoder(label);
-    } catch {
-      // A runtime without this encoding: postal-mime would try its aliases next.
-      decoder = null;
-    }
-    decoders.set(label, decoder);
-  }
-  return decoder;
-}
-
-/** The string's UTF-8 bytes, as postal-mime's TextEncoder makes them; ASCII copied directly. */
-function utf8Bytes(text: string): Uint8Array {
-  return Buffer.from(text, NON_ASCII.test(text) ? 'utf8' : 'latin1');
-}
-
-/**
- * postal-mime's pass-through decoder: every line without its trailing CRs, each ended by
- * LF. ASCII text decodes to itself in every charset read here, so it skips the bytes.
- */
-function decodePassThrough(body: string, decoder: TextDecoder): string {
-  let text = body.includes('\r') ? body.replace(/\r+(?=\n)/g, '').replace(/\r+$/, '') : body;
-  if (body !== '' && !text.endsWith('\n')) text += '\n';
-  return NON_ASCII.test(text) ? decoder.decode(Buffer.from(text, 'utf8')) : text;
-}
-
-/** postal-mime's QPDecoder, over the whole body's bytes at once instead of line by line. */
-function decodeQuotedPrintable(bytes: Uint8Array): Uint8Array {
-  // Escapes only shrink a line, and each line gains at most its LF back.
-  const out = new Uint8Array(bytes.length + 1);
-  let o = 0;
-  let pos = 0;
-  while (pos < bytes.length) {
-    const newline = bytes.indexOf(10, pos);
-    let end = newline === -1 ? bytes.length : newline;
-    while (end > pos && bytes[end - 1] === 13) end--;
-    // A line ending in '=' is a soft break: no LF after it.
-    const soft = end > pos && bytes[end - 1] === 61;
-    const len = soft ? end - 1 : end;
-    for (let i = pos; i < len; i++) {
-      const c = bytes[i]!;
-      if (c === 61 && i + 2 < len) {
-        const high = hexNibble(bytes[i + 1]!);
-        const low = hexNibble(bytes[i + 2]!);
-        if (high >= 0 && low >= 0) {
-          out[o++] = (high << 4) | low;
-          i += 2;
-          continue;
-        }
-      }
-      out[o++] = c;
-    }
-    if (!soft) out[o++] = 10;
-    pos = newline === -1 ? bytes.length : newline + 1;
-  }
-  return out.subarray(0, o);
-}
-
-function hexNibble(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
-  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
-  return -1;
-}
-
-/**
- * postal-mime's Base64Decoder: everything but base64 characters dropped, then each unit
- * between runs of '=' decoded on its own (some mailers pad every line), and a unit's
- * single leftover character (a truncated group) ignored.
- */
-function decodeBase64(body: string): Uint8Array {
-  const units = body.replace(NOT_BASE64, '').split(/=+/);
-  return Buffer.concat(units.map((unit) => Buffer.from(unit.length % 4 === 1 ? unit.slice(0, -1) : unit, 'base64')));
+/** The disposition type (lower case), '' without the header. */
+function dispositionOf(part: Part): string {
+  const value = firstHeader(part, 'content-disposition');
+  if (value === undefined || value === '') return '';
+  const type = DISPOSITION.exec(value);
+  if (type === null) throw new Declined();
+  return type[1]!.toLowerCase();
 }
