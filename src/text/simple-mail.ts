@@ -35,6 +35,7 @@ const PARAMETER = /;[ \t]*([A-Za-z0-9_.-]+)[ \t]*=[ \t]*(?:"([^"\\()]*)"|([^ \t;
 const TRAILING_SEMICOLON = /;?[ \t]*$/y;
 // The disposition type, when nothing before the first ';' could be a comment or a quote.
 const DISPOSITION = /^[ \t]*([A-Za-z0-9!#$%&'+.^_`|~-]+)[ \t]*(?:;|$)/;
+const FIELDS = new Set(['subject', 'content-type', 'content-transfer-encoding', 'content-disposition']);
 const SURROGATE = /[\uD800-\uDFFF]/;
 const NON_ASCII = /[^\x00-\x7f]/;
 
@@ -52,7 +53,7 @@ interface Part {
   depth: number;
   state: 'header' | 'body' | 'finished';
   headerLines: string[];
-  /** Header fields, unfolded; set when the header ends. */
+  /** The FIELDS among its header fields, unfolded, in order; set when the header ends. */
   headers: { key: string; value: string }[];
   /** Multipart subtype, or false for a leaf; set when the header ends. */
   multipart: string | false;
@@ -156,14 +157,17 @@ class Reader {
       if (folds) folded[folded.length - 1]!.push(line);
       else folded.push([line]);
     }
-    part.headers = folded.map((lines) => {
-      const unfolded = lines.join('');
+    part.headers = [];
+    for (const lines of folded) {
+      const unfolded = lines.length === 1 ? lines[0]! : lines.join('');
       const sep = unfolded.indexOf(':');
       const key = trimWsp(sep < 0 ? unfolded : unfolded.slice(0, sep)).toLowerCase();
+      // Only the fields this reader looks at are kept (in order: the first one counts).
+      if (!FIELDS.has(key)) continue;
       // A bare CR inside a field becomes a space.
       const value = sep < 0 ? '' : trimWsp(unfolded.slice(sep + 1).replace(/[\r\n]+/g, ' '));
-      return { key, value };
-    });
+      part.headers.push({ key, value });
+    }
     // A multipart/digest's parts default to message/rfc822: left to postal-mime.
     if (part.parent?.multipart === 'digest') throw new Declined();
     const type = mediaTypeOf(part);
