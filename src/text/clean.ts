@@ -2,9 +2,11 @@
  * Cleaning: the text a message's tokens are made from. `cleanText` is for plain-text
  * streams; `cleanEmail` is the extra step the pipeline turns on for e-mail sources.
  */
-import PostalMime from 'postal-mime';
 import { htmlToPlainText, looksLikeHtml } from './html.js';
+import type { MailText } from './mail-text.js';
 import { normalizeText } from './normalize.js';
+import { readWithPostalMime } from './postal-mail.js';
+import { readSimpleMail } from './simple-mail.js';
 
 /**
  * Cleans a plain-text message: HTML (when the text looks like HTML) becomes its text,
@@ -30,16 +32,44 @@ const MAIL_START = /^(?:From [^\n]*\n)?[!-9;-~]+:/;
  * charset the part declares (a string has already been decoded once, usually as UTF-8).
  */
 export async function cleanEmail(raw: string | Uint8Array): Promise<string> {
+  return cleanMail(raw, true);
+}
+
+/**
+ * `cleanEmail` with every message parsed by postal-mime: the route before the single-part
+ * reader, kept as the reference that reader is tested and benchmarked against.
+ */
+export async function cleanEmailWithPostalMime(raw: string | Uint8Array): Promise<string> {
+  return cleanMail(raw, false);
+}
+
+async function cleanMail(raw: string | Uint8Array, simpleFirst: boolean): Promise<string> {
   const head = asString(raw.slice(0, 1024));
   // postal-mime reads any first line as a header, so "hello world" would lose its text.
   if (!MAIL_START.test(head.trimStart())) return cleanText(asString(raw));
-  let parsed: Awaited<ReturnType<typeof PostalMime.parse>>;
-  try {
-    parsed = await PostalMime.parse(raw);
-  } catch {
-    // Malformed beyond postal-mime's tolerance (or over its header-size limit).
-    return cleanText(asString(raw));
+  // Bytes stay with postal-mime: only it decodes 8-bit parts by their declared charset.
+  let parsed = simpleFirst && typeof raw === 'string' ? readSimpleMailOrNull(raw) : null;
+  if (parsed === null) {
+    try {
+      parsed = await readWithPostalMime(raw);
+    } catch {
+      // Malformed beyond postal-mime's tolerance (or over its header-size limit).
+      return cleanText(asString(raw));
+    }
   }
+  return cleanParsedMail(parsed, raw);
+}
+
+/** The single-part reader, declining (null) where it throws: postal-mime then decides. */
+function readSimpleMailOrNull(raw: string): MailText | null {
+  try {
+    return readSimpleMail(raw);
+  } catch {
+    return null;
+  }
+}
+
+function cleanParsedMail(parsed: MailText, raw: string | Uint8Array): string {
   const subject = normalizeText(parsed.subject ?? '');
   let body: string;
   if (parsed.text !== undefined && parsed.text.trim() !== '') {

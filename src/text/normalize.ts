@@ -3,6 +3,7 @@
  * spelling carries no signal (a URL, an address, a number), Unicode compatibility forms,
  * lower case and single spaces. The output is what the tokenizer sees.
  */
+import { replaceEmailAddresses } from './email-scan.js';
 import { pythonLower } from './lowercase.js';
 
 /** Placeholder words: letters only, so Keras' default filters and lower-casing keep them. */
@@ -17,8 +18,9 @@ export const Placeholders = {
 const URL = /\b(?:(?:https?|ftp):\/\/|www\.)[^\s<>"'`[\]]+/gi;
 // The lookbehind makes matches start only at the beginning of a run of local-part
 // characters; without it a long run with no '@' is rescanned from every position (O(n²):
-// a 3 MB header line took minutes).
-const EMAIL = /(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+/gi;
+// a 3 MB header line took minutes). normalizeText runs it as a scan from each '@'
+// (email-scan.ts); this is its definition.
+export const EMAIL = /(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+/gi;
 // Standalone numbers with optional grouping/decimal separators (1,000.00, 10:30,
 // 127.0.0.1). Digits that are part of a word (mp3, y2k, 3d) stay: they are vocabulary.
 const NUMBER = /(?<![\p{L}\p{N}_])[0-9]+(?:[.,:][0-9]+)*(?![\p{L}\p{N}_])/gu;
@@ -33,6 +35,7 @@ const INVISIBLE = /\p{Cf}/gu;
 const CONTROL = /[\x00-\x08\x0B\x0E-\x1F\x7F-\x9F]/g;
 const WHITESPACE = /\s+/g;
 const NON_ASCII = /[^\x00-\x7f]/;
+const WWW = /www\./i;
 
 /**
  * NFKC, format characters removed, other control characters (NUL, C0, DEL, C1) turned
@@ -40,14 +43,15 @@ const NON_ASCII = /[^\x00-\x7f]/;
  * whitespace collapsed to single spaces, trimmed. Idempotent.
  */
 export function normalizeText(text: string): string {
-  // ASCII is already NFKC; skipping the call saves a copy of most messages.
-  let out = NON_ASCII.test(text) ? text.normalize('NFKC') : text;
-  out = out.replace(INVISIBLE, '').replace(CONTROL, ' ');
+  // ASCII is already NFKC and has no format characters; skipping saves a copy and a scan.
+  const ascii = !NON_ASCII.test(text);
+  let out = ascii ? text : text.normalize('NFKC').replace(INVISIBLE, '');
+  out = out.replace(CONTROL, ' ');
   // URLs first: they contain addresses (user@host) and numbers; addresses contain numbers.
-  out = out
-    .replace(URL, ` ${Placeholders.URL} `)
-    .replace(EMAIL, ` ${Placeholders.EMAIL} `)
-    .replace(NUMBER, ` ${Placeholders.NUMBER} `);
+  // The URL pattern runs only where its anchor occurs; addresses are found from each '@'.
+  if (out.includes('://') || WWW.test(out)) out = out.replace(URL, ` ${Placeholders.URL} `);
+  out = replaceEmailAddresses(out, ` ${Placeholders.EMAIL} `);
+  out = out.replace(NUMBER, ` ${Placeholders.NUMBER} `);
   // Python's str.lower(), as the Keras tokenizer lower-cases: one rule, not two that differ.
   return pythonLower(out).replace(WHITESPACE, ' ').trim();
 }
