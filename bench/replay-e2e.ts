@@ -14,16 +14,23 @@ import { pino } from 'pino';
 import type { PipelineConfig } from '../src/config/schema.js';
 import type { BackendName } from '../src/model/backend.js';
 import { replay } from '../src/runtime/replay.js';
-import { measuredRow, reasonOf, skippedRow, type Row } from './result.js';
+import { withCpu } from './cpu.js';
+import { reasonOf } from './result.js';
+import { measuredWorkerRow, skippedWorkerRow, Workloads, type WorkerMeasure, type WorkerRow } from './worker-rows.js';
 
 export const ReplayModes = { SCORE: 'score only', SCORE_AND_TRAIN: 'score + train' } as const;
 export type ReplayMode = (typeof ReplayModes)[keyof typeof ReplayModes];
 
-export const replayRowName = (mode: ReplayMode): string => `replay end-to-end, ${mode}`;
+const workloadOf = (mode: ReplayMode) => (mode === ReplayModes.SCORE ? Workloads.REPLAY_SCORE : Workloads.REPLAY_SCORE_AND_TRAIN);
 
 export interface ReplayBenchOptions {
-  /** The pipeline definition (pipelines/spamassassin.yaml); paths and side effects are overridden. */
+  /**
+   * The pipeline definition (pipelines/spamassassin.yaml, loaded with the clean.threads
+   * setting in its environment); paths and side effects are overridden.
+   */
   config: Readonly<PipelineConfig>;
+  /** The clean.threads setting `config` was loaded with (0 = main thread), for the row. */
+  cleanThreads: number;
   input: string;
   backend: BackendName;
   rows: number | null;
@@ -45,26 +52,27 @@ function benchConfig(opts: ReplayBenchOptions, mode: ReplayMode, dir: string): P
   };
 }
 
-export async function measureReplay(opts: ReplayBenchOptions, mode: ReplayMode): Promise<Row> {
-  const name = replayRowName(mode);
+/** rows/s of whole replays (rows in over the replay's own seconds) and the process's CPU share during each. */
+export async function measureReplay(opts: ReplayBenchOptions, mode: ReplayMode): Promise<WorkerRow> {
+  const workload = workloadOf(mode);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'textstream-bench-replay-'));
   const logger = pino({ level: 'warn' });
   try {
     const config = benchConfig(opts, mode, dir);
-    const runs: number[] = [];
+    const measures: WorkerMeasure[] = [];
     let trained = 0;
     let rowsIn = 0;
     for (let rep = 0; rep < opts.reps; rep++) {
       // Each run starts from a fresh model and vocabulary, as a new replay would.
-      const summary = await replay(config, { limit: opts.rows, logger, signal: new AbortController().signal });
-      runs.push(summary.rowsIn / summary.seconds);
+      const { result: summary, cpu } = await withCpu(() => replay(config, { limit: opts.rows, logger, signal: new AbortController().signal }));
+      measures.push({ rate: summary.rowsIn / summary.seconds, cpu });
       trained = summary.rowsTrained;
       rowsIn = summary.rowsIn;
     }
     const note = `pipelines/${config.name}.yaml, batch ${config.batch.maxRows}, vocabulary fitted on the first ${Math.min(config.tokenizer.bootstrapRows, rowsIn)} rows; trained ${trained} rows`;
-    return measuredRow(name, 'rows/s', runs, note);
+    return measuredWorkerRow(workload, opts.cleanThreads, 'rows/s', measures, { note });
   } catch (err) {
-    return skippedRow(name, 'rows/s', reasonOf(err));
+    return skippedWorkerRow(workload, opts.cleanThreads, 'rows/s', reasonOf(err));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
