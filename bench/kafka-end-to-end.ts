@@ -6,7 +6,7 @@
  * bench/kafka-worker.ts, shared with `npm run bench`.
  *
  *   bash scripts/kafka.sh start
- *   npm run bench:kafka -- [--reps 3] [--repeat 1] [--limit 6046] [--clean-threads 0,2] [--json]
+ *   npm run bench:kafka -- [--reps 3] [--repeat 1] [--limit 6046] [--clean-threads 0,2] [--json] [--cpu-prof dir]
  *
  * Progress goes to stderr; the table (or, with --json, every run) to stdout. Exit code 1
  * when a run failed or its output was not exactly once.
@@ -35,10 +35,11 @@ const program = new Command('npm run bench:kafka --')
   .option('--limit <n>', 'corpus rows per copy (default: all 6 046)', positiveInteger)
   .option('--clean-threads <n[,n…]>', 'clean.threads settings (TEXTSTREAM_CLEAN_THREADS, 0 = main thread)', nonNegativeIntegers, nonNegativeIntegers(DEFAULT_CLEAN_THREADS))
   .option('--json', 'print every run as JSON instead of the table', false)
+  .option('--cpu-prof <dir>', 'each worker writes a V8 CPU profile (node --cpu-prof) into this folder when it stops; its figures are then slower')
   .allowExcessArguments(false)
   .exitOverride();
 parseOrExit(program);
-const o = program.opts<{ reps: number; repeat: number; limit?: number; cleanThreads: number[]; json: boolean }>();
+const o = program.opts<{ reps: number; repeat: number; limit?: number; cleanThreads: number[]; json: boolean; cpuProf?: string }>();
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const began = performance.now();
 const log = (line: string): void => void process.stderr.write(`bench:kafka [${((performance.now() - began) / 1000).toFixed(0)} s]: ${line}\n`);
@@ -58,6 +59,7 @@ try {
     backend: 'auto',
     cleanThreads: o.cleanThreads,
     runTimeoutMs: 30 * 60_000,
+    cpuProfileDir: o.cpuProf === undefined ? null : path.resolve(o.cpuProf),
     log,
   });
   const machine = readMachine();

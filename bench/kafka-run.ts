@@ -4,7 +4,7 @@
  *
  *   spawn ──start-up──▶ first record taken ──steady──▶ last row scored ──finish──▶ all durable
  *
- * The worker's /metrics and its /proc CPU time are sampled every SAMPLE_MS; the first
+ * The worker's /metrics and its /proc CPU time are sampled (SAMPLE_MS); the first
  * record is the last sample at which its source had taken nothing (so the steady window is,
  * if anything, too long by up to one sample), the last row scored is the latest
  * `processed_at` in its Parquet output (exact to the millisecond). Start-up (tfjs, the
@@ -23,8 +23,14 @@ import { processCpuSeconds, spawnWorker, StartupEvents, summaryOf } from './scor
 export const KafkaRoles = { ALL: 'all', SCORE: 'score' } as const;
 export type KafkaRole = (typeof KafkaRoles)[keyof typeof KafkaRoles];
 
-/** Fine enough for a window of seconds; a scrape costs the worker well under a millisecond of CPU. */
+/**
+ * Until the first record, samples are this close: the window's start is only as exact as
+ * they are. After it, only the CPU time (interpolated) and the end of the run are sampled,
+ * and every scrape costs the worker about a millisecond of its main thread (prom-client
+ * collects every metric), so less often.
+ */
 const SAMPLE_MS = 100;
+const SAMPLE_RUNNING_MS = 500;
 
 export interface TimedRunOptions {
   cli: string;
@@ -39,6 +45,8 @@ export interface TimedRunOptions {
   /** Messages in the topic: the run is over when that many are rows or dead letters. */
   messages: number;
   timeoutMs: number;
+  /** Where the worker writes a V8 CPU profile (node --cpu-prof) when it exits; null: no profile. */
+  cpuProfileDir?: string | null;
 }
 
 export interface TimedRun {
@@ -84,7 +92,12 @@ export function counterValue(metrics: string, name: string, labels = ''): number
 }
 
 export async function timedRun(opts: TimedRunOptions): Promise<TimedRun> {
-  const worker = spawnWorker({ cli: opts.cli, args: ['run', opts.pipelineFile, '--role', opts.role, '--json', '--log-level', 'info'], env: opts.env });
+  const worker = spawnWorker({
+    cli: opts.cli,
+    args: ['run', opts.pipelineFile, '--role', opts.role, '--json', '--log-level', 'info'],
+    env: opts.env,
+    nodeArgs: opts.cpuProfileDir == null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`, `--cpu-prof-name=${opts.role}-${Date.now()}.cpuprofile`],
+  });
   const pid = worker.child.pid;
   const samples: Sample[] = [];
   let doneAt: number;
@@ -110,7 +123,7 @@ export async function timedRun(opts: TimedRunOptions): Promise<TimedRun> {
       if (atMs - worker.spawnedAtMs > opts.timeoutMs) {
         throw new Error(`the ${opts.role} worker did not finish within ${opts.timeoutMs / 1000} s (${samples.at(-1)?.done ?? 0} of ${opts.messages} done)`);
       }
-      await sleep(SAMPLE_MS);
+      await sleep(samples.some((s) => s.taken > 0) ? SAMPLE_RUNNING_MS : SAMPLE_MS);
     }
   } finally {
     if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');

@@ -45,6 +45,8 @@ export interface KafkaWorkerBenchOptions {
   cleanThreads: readonly number[];
   /** A run not finished after this long fails (a stuck worker must not hang the bench). */
   runTimeoutMs: number;
+  /** Each worker writes a V8 CPU profile here (node --cpu-prof); null or absent: none (profiling slows it). */
+  cpuProfileDir?: string | null;
   log?: (line: string) => void;
 }
 
@@ -136,6 +138,7 @@ export async function measureKafkaWorkers(opts: KafkaWorkerBenchOptions): Promis
               sinkDir,
               messages: produced.messages,
               timeoutMs: opts.runTimeoutMs,
+              cpuProfileDir: opts.cpuProfileDir ?? null,
             });
             runs.push({ ...run, cleanThreads: threads, rep });
             log(

@@ -201,23 +201,25 @@ export function renderWorkerTable(rows: readonly WorkerRow[], cores: number): st
   return [
     '## Whole worker',
     '',
-    `Throughput of the whole pipeline and the CPU share of the measured process (user + system over wall, of ${cores} cores) in the same window. ` +
+    `Throughput of the whole pipeline and the CPU share of the measured process (user + system over wall, of ${cores} cores) in the same window, ` +
+      "with the machine's busy share beside it (other processes included) and the throughput per CPU-second of the process. " +
       'Kafka figures run from the first record taken to the last row scored; start-up is its own column; every Kafka run is checked exactly once ' +
       '(rows + dead letters = produced, no duplicate or missing (partition, offset)).',
     '',
     ...table(
-      ['workload', 'figure', 'unit', `CPU (of ${cores} cores)`, 'start-up s', 'exactly once', 'runs', 'note'],
+      ['workload', 'figure', 'unit', `CPU (of ${cores} cores)`, 'per CPU-second', 'start-up s', 'exactly once', 'runs', 'note'],
       sortedWorkerRows(rows).map((r) => [
         workerRowName(r),
         r.value === null ? `skipped: ${r.skipped ?? 'no figure'}` : formatFigure(r.value),
         r.unit,
         formatShare(r.cpu, r.machine),
+        r.perCpuSecond === null ? '–' : formatFigure(r.perCpuSecond),
         r.startupSeconds === null ? '–' : r.startupSeconds.toFixed(1),
         r.exactlyOnce ?? '–',
         r.runs.map(formatFigure).join(', '),
         r.note ?? '',
       ]),
-      ['l', 'r', 'l', 'r', 'r', 'l', 'l', 'l'],
+      ['l', 'r', 'l', 'r', 'r', 'r', 'l', 'l', 'l'],
     ),
   ];
 }

@@ -27,6 +27,11 @@ export interface WorkerRow {
   /** Median share of all cores the measured process used while `value` was measured, 0–1. */
   cpu: number | null;
   cpuRuns: number[];
+  /**
+   * Median rows per CPU-second of the measured process (rate / (share × cores)): on a
+   * shared machine, where other work takes cores away, this moves much less than the rate.
+   */
+  perCpuSecond: number | null;
   /** Median busy share of the whole machine in the same windows (other processes included), 0–1. */
   machine: number | null;
   /** Kafka: median seconds from spawning the worker to its first record (outside `value`). */
@@ -66,6 +71,7 @@ export function measuredWorkerRow(
     cpu: medianOrNull(cpuRuns),
     cpuRuns,
     machine: medianOrNull(machineRuns),
+    perCpuSecond: medianOrNull(measures.flatMap((m) => (m.cpu === null || m.cpu.share <= 0 ? [] : [m.rate / (m.cpu.share * m.cpu.cores)]))),
     startupSeconds: extra.startupSeconds ?? null,
     exactlyOnce: extra.exactlyOnce ?? null,
     ...(extra.note === undefined ? {} : { note: extra.note }),
@@ -73,5 +79,5 @@ export function measuredWorkerRow(
 }
 
 export function skippedWorkerRow(workload: Workload, cleanThreads: number, unit: string, reason: string): WorkerRow {
-  return { workload, cleanThreads, unit, value: null, runs: [], cpu: null, cpuRuns: [], machine: null, startupSeconds: null, exactlyOnce: null, skipped: reason };
+  return { workload, cleanThreads, unit, value: null, runs: [], cpu: null, cpuRuns: [], machine: null, perCpuSecond: null, startupSeconds: null, exactlyOnce: null, skipped: reason };
 }

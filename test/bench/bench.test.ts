@@ -94,6 +94,10 @@ test('should print every bench row with a figure, and ratios and limits derived 
     const share = /^(\d+) % \(machine (\d+) %\)$/.exec(cpu);
     assert.ok(share, `${name}: CPU cell "${cpu}"`);
     assert.ok(Number(share[1]) > 0 && Number(share[1]) <= Number(share[2]) + 2, `${name}: its share is part of the machine's: ${cpu}`);
+    // rows per CPU-second = rows/s ÷ (share × cores), to the rounding of the printed share.
+    const perCpu = figure(worker, `${name} [clean.threads 0]`, 3);
+    const cores = Number(/- machine: (\d+) cores/.exec(stdout)?.[1]);
+    near(perCpu, figure(worker, `${name} [clean.threads 0]`) / ((Number(share[1]) / 100) * cores), 0.15, `${name}: per CPU-second`);
   }
   for (const name of replays) {
     const pool = worker.get(`${name} [clean.threads 2]`)?.[0] ?? '';
