@@ -26,7 +26,7 @@ import { lstmVariants, resolvedLstm } from './lstm.js';
 import { computeLimit, readMachine } from './machine.js';
 import { measureModel, SCORE_BATCHES } from './model.js';
 import { parseBenchOptions } from './options.js';
-import { measureReplay, ReplayModes } from './replay-e2e.js';
+import { measureReplays } from './replay-e2e.js';
 import { makeLimitRows, makeRatios, renderTable, type BenchResult } from './report.js';
 import { reasonOf, skippedRow, type Row } from './result.js';
 import { measuredWorkerRow, skippedWorkerRow, Workloads, type WorkerRow } from './worker-rows.js';
@@ -90,18 +90,13 @@ for (const variant of lstmVariants(network)) {
 log('Parquet write');
 stages.push(await measureParquetWrite(pipelineBatches(rows, config), config, reps));
 
-for (const threads of opts.cleanThreads) {
-  const env = cleanThreadsEnv(process.env, threads, cleanPool);
-  for (const mode of [ReplayModes.SCORE, ReplayModes.SCORE_AND_TRAIN]) {
-    if (env === null) {
-      worker.push(skippedWorkerRow(mode === ReplayModes.SCORE ? Workloads.REPLAY_SCORE : Workloads.REPLAY_SCORE_AND_TRAIN, threads, 'rows/s', CLEAN_THREADS_MISSING));
-      continue;
-    }
-    log(`replay end-to-end, ${mode}, clean.threads ${threads}`);
-    const replayConfig = await loadPipeline(pipelineFile, { env });
-    worker.push(await measureReplay({ config: replayConfig, cleanThreads: threads, input, backend: backend.name, rows: opts.rows, reps: opts.reps }, mode));
-  }
-}
+const replaySettings = await Promise.all(
+  opts.cleanThreads.map(async (cleanThreads) => {
+    const env = cleanThreadsEnv(process.env, cleanThreads, cleanPool);
+    return env === null ? { cleanThreads, config: null, skipped: CLEAN_THREADS_MISSING } : { cleanThreads, config: await loadPipeline(pipelineFile, { env }) };
+  }),
+);
+worker.push(...(await measureReplays({ settings: replaySettings, input, backend: backend.name, rows: opts.rows, reps: opts.reps, log })));
 
 worker.push(...(await kafkaRows()));
 
