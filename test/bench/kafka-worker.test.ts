@@ -57,6 +57,8 @@ test('should time a role-all worker and a scorer from first record to last row, 
       assert.ok(exactlyOnce(run.verification), `${run.role}: ${JSON.stringify(run.verification)}`);
       assert.ok(typeof run.verification !== 'string' && run.verification.produced === 300);
       assert.ok(run.startupSeconds > 0 && run.steadySeconds > 0 && run.finishSeconds >= 0);
+      // The group join is start-up: the window opens after the assignment (to the 100 ms sampling).
+      assert.ok(run.assignedSeconds !== null && run.startupSeconds >= run.assignedSeconds - 0.15, `assigned ${run.assignedSeconds} s, first record ${run.startupSeconds} s`);
       // The steady window lies inside the process's life: spawn → all durable is longer.
       const wall = run.messages / run.wallMessagesPerSecond;
       assert.ok(run.startupSeconds + run.steadySeconds <= wall + 0.01, `${run.startupSeconds} + ${run.steadySeconds} within ${wall}`);
