@@ -111,11 +111,17 @@ export async function measureKafkaWorkers(opts: KafkaWorkerBenchOptions): Promis
     const runnable = opts.cleanThreads.filter((t) => cleanThreadsEnv(process.env, t, supported) !== null);
     const runs: KafkaWorkerRun[] = [];
     const failures: KafkaWorkerResult['failures'] = [];
+    // A scorer waits for a snapshot: without one (every `all` run so far failed) it would only time out.
+    let snapshotPublished = false;
     for (let rep = 0; rep < opts.reps; rep++) {
       for (const threads of runnable) {
         // The scorer loads the snapshot the `all` worker before it published.
         for (const role of [KafkaRoles.ALL, KafkaRoles.SCORE]) {
           const name = `${role}-c${threads}-r${rep}`;
+          if (role === KafkaRoles.SCORE && !snapshotPublished) {
+            failures.push({ role, cleanThreads: threads, rep, error: 'no snapshot to load: the role all run before it failed' });
+            continue;
+          }
           const deadLetterTopic = `${topic}.dlq.${name}`;
           created.push(deadLetterTopic);
           try {
@@ -141,6 +147,7 @@ export async function measureKafkaWorkers(opts: KafkaWorkerBenchOptions): Promis
               cpuProfileDir: opts.cpuProfileDir ?? null,
             });
             runs.push({ ...run, cleanThreads: threads, rep });
+            if (role === KafkaRoles.ALL && run.exitCode === 0) snapshotPublished = true;
             log(
               `kafka: ${name}: ${run.messagesPerSecond.toFixed(0)} messages/s steady (start-up ${run.startupSeconds.toFixed(1)} s, ` +
                 `finish ${run.finishSeconds.toFixed(1)} s), CPU ${formatShare(run.cpu?.share ?? null, run.cpu?.machineShare ?? null)} of ${os.availableParallelism()} cores; ` +
