@@ -1,4 +1,5 @@
 /** The `npm run bench` command line. */
+import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { Backends, type RequestedBackend } from '../src/model/backend.js';
 
@@ -12,6 +13,8 @@ export interface BenchOptions {
   keras: boolean;
   json: boolean;
   backend: RequestedBackend;
+  /** clean.threads settings for the whole-worker rows (0 = main thread). */
+  cleanThreads: number[];
 }
 
 export function positiveInteger(value: string): number {
@@ -25,6 +28,22 @@ function positiveNumber(value: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
   return n;
 }
+
+/** A comma-separated list of whole numbers ≥ 0, without repeats. */
+export function nonNegativeIntegers(value: string): number[] {
+  return [
+    ...new Set(
+      value.split(',').map((v) => {
+        const n = Number(v.trim());
+        if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected whole numbers ≥ 0, got "${value}"`);
+        return n;
+      }),
+    ),
+  ];
+}
+
+/** The clean.threads settings the whole-worker rows run by default: the main thread, and a pool of one thread per core. */
+export const DEFAULT_CLEAN_THREADS = `0,${os.availableParallelism()}`;
 
 /** A comma-separated list of whole numbers ≥ 1, without repeats. */
 export function positiveIntegers(value: string): number[] {
@@ -59,6 +78,12 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--no-kafka', 'skip the Kafka end-to-end row (it needs the local broker)')
     .option('--no-keras', 'skip the Keras reference (it needs the Python venv)')
     .option('--json', 'print the result object as JSON instead of the table', false)
+    .option(
+      '--clean-threads <n[,n…]>',
+      'clean.threads settings (TEXTSTREAM_CLEAN_THREADS, 0 = main thread) for the whole-worker rows: replay and Kafka run once per setting',
+      nonNegativeIntegers,
+      nonNegativeIntegers(DEFAULT_CLEAN_THREADS),
+    )
     .addOption(
       new Option('--backend <name>', 'tfjs backend for our figures (as model.backend)').choices(Object.values(Backends)).default('auto'),
     )
@@ -70,6 +95,6 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
     throw err;
   }
-  const o = program.opts<{ rows?: number; reps: number; seconds: number; kafka: boolean; keras: boolean; json: boolean; backend: RequestedBackend }>();
-  return { rows: o.rows ?? null, reps: o.reps, seconds: o.seconds, kafka: o.kafka, keras: o.keras, json: o.json, backend: o.backend };
+  const o = program.opts<{ rows?: number; reps: number; seconds: number; kafka: boolean; keras: boolean; json: boolean; backend: RequestedBackend; cleanThreads: number[] }>();
+  return { rows: o.rows ?? null, reps: o.reps, seconds: o.seconds, kafka: o.kafka, keras: o.keras, json: o.json, backend: o.backend, cleanThreads: o.cleanThreads };
 }

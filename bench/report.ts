@@ -10,9 +10,11 @@ import { ModelRows, PROCESS_BATCH, SCORE_BATCHES } from './model.js';
 import { ratioOf, type LimitRow, type Ratio, type Row } from './result.js';
 import { StageRows } from './stages.js';
 import { formatFigure } from './stats.js';
+import { formatShare } from './cpu.js';
+import { Workloads, type WorkerRow } from './worker-rows.js';
 
 export interface BenchResult {
-  settings: { rows: number; reps: number; seconds: number; kafka: boolean; keras: boolean };
+  settings: { rows: number; reps: number; seconds: number; kafka: boolean; keras: boolean; cleanThreads: number[] };
   corpus: { path: string; built: boolean; rows: number; deadLetters: number };
   machine: MachineInfo;
   backend: BackendInfo;
@@ -23,6 +25,8 @@ export interface BenchResult {
     pipelineDefault: string;
   };
   stages: Row[];
+  /** Clean, replay and Kafka per clean.threads setting, with CPU shares. */
+  worker: WorkerRow[];
   keras: { rows: Row[]; skipped?: string } & Partial<Omit<KerasResult, 'rows'>>;
   ratios: Ratio[];
   limit: ComputeLimit & { rows: LimitRow[] };
@@ -113,6 +117,8 @@ export function renderTable(result: BenchResult): string {
     '',
   );
 
+  lines.push(...renderWorkerTable(result.worker, machine.cores), '');
+
   const k = result.keras;
   const kerasTitle =
     k.versions === undefined
@@ -185,4 +191,42 @@ export function renderTable(result: BenchResult): string {
     '',
   );
   return lines.join('\n');
+}
+
+/** A whole-worker row's name: the workload and its clean.threads setting (0 = main thread). */
+export const workerRowName = (row: Pick<WorkerRow, 'workload' | 'cleanThreads'>): string => `${row.workload} [clean.threads ${row.cleanThreads}]`;
+
+/** The whole-worker section: every workload per clean.threads setting, side by side with its CPU share. */
+export function renderWorkerTable(rows: readonly WorkerRow[], cores: number): string[] {
+  return [
+    '## Whole worker',
+    '',
+    `Throughput of the whole pipeline and the CPU share of the measured process (user + system over wall, of ${cores} cores) in the same window, ` +
+      "with the machine's busy share beside it (other processes included) and the throughput per CPU-second of the process. " +
+      'Kafka figures run from the first record taken to the last row scored; start-up is its own column; every Kafka run is checked exactly once ' +
+      '(rows + dead letters = produced, no duplicate or missing (partition, offset)).',
+    '',
+    ...table(
+      ['workload', 'figure', 'unit', `CPU (of ${cores} cores)`, 'per CPU-second', 'start-up s', 'exactly once', 'runs', 'note'],
+      sortedWorkerRows(rows).map((r) => [
+        workerRowName(r),
+        r.value === null ? `skipped: ${r.skipped ?? 'no figure'}` : formatFigure(r.value),
+        r.unit,
+        formatShare(r.cpu, r.machine),
+        r.perCpuSecond === null ? '–' : formatFigure(r.perCpuSecond),
+        r.startupSeconds === null ? '–' : r.startupSeconds.toFixed(1),
+        r.exactlyOnce ?? '–',
+        r.runs.map(formatFigure).join(', '),
+        r.note ?? '',
+      ]),
+      ['l', 'r', 'l', 'r', 'r', 'r', 'l', 'l', 'l'],
+    ),
+  ];
+}
+
+const workloadOrder: readonly string[] = Object.values(Workloads);
+
+/** Each workload's settings side by side, workloads in pipeline order (clean, replay, Kafka). */
+function sortedWorkerRows(rows: readonly WorkerRow[]): WorkerRow[] {
+  return [...rows].sort((a, b) => workloadOrder.indexOf(a.workload) - workloadOrder.indexOf(b.workload) || a.cleanThreads - b.cleanThreads);
 }

@@ -4,7 +4,7 @@
  * texts and token sequences, the ratios between them, each model figure as a fraction of
  * the machine's compute limit, and the tfjs backends side by side.
  *
- *   npm run bench -- [--rows N] [--reps 3] [--seconds 5] [--no-kafka] [--no-keras] [--json] [--backend auto]
+ *   npm run bench -- [--rows N] [--reps 3] [--seconds 5] [--no-kafka] [--no-keras] [--json] [--backend auto] [--clean-threads 0,2]
  *
  * Progress goes to stderr; the table (or, with --json, the result object) to stdout.
  * A part that cannot run here (no broker, no venv, no tfjs-node) is printed as
@@ -18,15 +18,18 @@ import { selectBackend } from '../src/model/backend.js';
 import { pipelineNetwork, resolveNetworkConfig } from '../src/model/network.js';
 import { measureBackends } from './backends.js';
 import { loadCorpus } from './corpus.js';
-import { ensureBroker, KAFKA_ROW, measureKafkaEndToEnd } from './kafka.js';
+import { CLEAN_THREADS_MISSING, cleanThreadsEnv, cleanThreadsSupported } from './clean-threads.js';
+import { ensureBroker } from './kafka.js';
+import { measureKafkaWorkers } from './kafka-worker.js';
 import { KerasRows, runKerasReference, type KerasResult } from './keras.js';
 import { lstmVariants, resolvedLstm } from './lstm.js';
 import { computeLimit, readMachine } from './machine.js';
 import { measureModel, SCORE_BATCHES } from './model.js';
 import { parseBenchOptions } from './options.js';
-import { measureReplay, ReplayModes } from './replay-e2e.js';
+import { measureReplays } from './replay-e2e.js';
 import { makeLimitRows, makeRatios, renderTable, type BenchResult } from './report.js';
-import { measuredRow, reasonOf, skippedRow, type Row } from './result.js';
+import { reasonOf, skippedRow, type Row } from './result.js';
+import { measuredWorkerRow, skippedWorkerRow, Workloads, type WorkerRow } from './worker-rows.js';
 import { measureBatchBuild, measureClean, measureParquetWrite, measureTokenize, measureTokenizerFit, pipelineBatches } from './stages.js';
 
 const started = performance.now();
@@ -34,7 +37,8 @@ const opts = parseBenchOptions(process.argv.slice(2));
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const log = (line: string): void => void process.stderr.write(`bench [${((performance.now() - started) / 1000).toFixed(0)} s]: ${line}\n`);
 
-const config = await loadPipeline(path.join(repo, 'pipelines', 'spamassassin.yaml'));
+const pipelineFile = path.join(repo, 'pipelines', 'spamassassin.yaml');
+const config = await loadPipeline(pipelineFile);
 if (config.source.type !== 'parquet') throw new Error('pipelines/spamassassin.yaml must replay a parquet source');
 const input = path.resolve(repo, config.source.path);
 const backend = await selectBackend(opts.backend);
@@ -45,10 +49,20 @@ const corpus = await loadCorpus({ path: input, seed: config.source.datasetSeed, 
 const { messages } = corpus;
 const reps = { reps: opts.reps };
 const stages: Row[] = [];
+const worker: WorkerRow[] = [];
+const cleanPool = cleanThreadsSupported();
 
 log(`clean: ${messages.length} rows`);
 const cleaned = await measureClean(messages, config, reps);
 stages.push(cleaned.row);
+for (const threads of opts.cleanThreads) {
+  worker.push(
+    threads === 0
+      ? measuredWorkerRow(Workloads.CLEAN, 0, 'rows/s', cleaned.measures, { note: `${cleaned.row.note ?? ''}; the stage alone, as in "Stages"` })
+      : // The pool is measured where it runs: inside replay and the Kafka worker (rows below).
+        skippedWorkerRow(Workloads.CLEAN, threads, 'rows/s', cleanPool ? 'the pool runs inside the pipeline: see the replay and Kafka rows' : CLEAN_THREADS_MISSING),
+  );
+}
 log('tokenizer fit');
 const fitted = await measureTokenizerFit(cleaned.texts, config, reps);
 stages.push(fitted.row);
@@ -76,44 +90,44 @@ for (const variant of lstmVariants(network)) {
 log('Parquet write');
 stages.push(await measureParquetWrite(pipelineBatches(rows, config), config, reps));
 
-const replayOptions = { config, input, backend: backend.name, rows: opts.rows, reps: opts.reps };
-for (const mode of [ReplayModes.SCORE, ReplayModes.SCORE_AND_TRAIN]) {
-  log(`replay end-to-end, ${mode}`);
-  stages.push(await measureReplay(replayOptions, mode));
-}
+const replaySettings = await Promise.all(
+  opts.cleanThreads.map(async (cleanThreads) => {
+    const env = cleanThreadsEnv(process.env, cleanThreads, cleanPool);
+    return env === null ? { cleanThreads, config: null, skipped: CLEAN_THREADS_MISSING } : { cleanThreads, config: await loadPipeline(pipelineFile, { env }) };
+  }),
+);
+worker.push(...(await measureReplays({ settings: replaySettings, input, backend: backend.name, rows: opts.rows, reps: opts.reps, log })));
 
-stages.push(await kafkaRow());
+worker.push(...(await kafkaRows()));
 
-async function kafkaRow(): Promise<Row> {
-  if (!opts.kafka) return skippedRow(KAFKA_ROW, 'rows/s', '--no-kafka');
-  log('Kafka end-to-end: starting the local broker (scripts/kafka.sh start)');
+async function kafkaRows(): Promise<WorkerRow[]> {
+  const skipAll = (reason: string): WorkerRow[] =>
+    opts.cleanThreads.flatMap((t) => [Workloads.KAFKA_ALL, Workloads.KAFKA_SCORE].map((w) => skippedWorkerRow(w, t, 'messages/s', reason)));
+  if (!opts.kafka) return skipAll('--no-kafka');
+  log('Kafka: starting the local broker (scripts/kafka.sh start)');
   let broker: string;
   try {
     broker = await ensureBroker(repo);
   } catch (err) {
-    return skippedRow(KAFKA_ROW, 'rows/s', reasonOf(err));
+    return skipAll(reasonOf(err));
   }
   try {
-    const result = await measureKafkaEndToEnd({
+    const result = await measureKafkaWorkers({
       repo,
       brokers: [broker],
       dataset: input,
-      workers: 1,
       limit: opts.rows,
+      repeat: 1,
       reps: opts.reps,
       backend: backend.name,
+      cleanThreads: opts.cleanThreads,
       // Generous (10 rows/s, below the slowest backend's training), so only a stuck run hits it.
       runTimeoutMs: Math.max(300_000, messages.length * 100),
       log,
     });
-    return measuredRow(
-      KAFKA_ROW,
-      'rows/s',
-      result.runs.map((r) => r.messagesPerSecond),
-      '1 worker, 4 partitions, pipelines/kafka-spamassassin.yaml; from worker start (included) to the last durable row; produce not timed',
-    );
+    return result.rows;
   } catch (err) {
-    return skippedRow(KAFKA_ROW, 'rows/s', reasonOf(err));
+    return skipAll(reasonOf(err));
   }
 }
 
@@ -158,12 +172,13 @@ const backends = await measureBackends({ repo, seconds: opts.seconds, log });
 const machine = readMachine();
 const limit = computeLimit(machine, resolvedNetwork);
 const result: BenchResult = {
-  settings: { rows: messages.length, reps: opts.reps, seconds: opts.seconds, kafka: opts.kafka, keras: opts.keras },
+  settings: { rows: messages.length, reps: opts.reps, seconds: opts.seconds, kafka: opts.kafka, keras: opts.keras, cleanThreads: opts.cleanThreads },
   corpus: { path: path.relative(repo, corpus.path), built: corpus.built, rows: messages.length, deadLetters: corpus.deadLetters },
   machine,
   backend,
   lstm: { measured, pipelineDefault: resolvedLstm(config.model.lstm) },
   stages,
+  worker,
   keras,
   ratios: makeRatios(stages, keras.rows, measured.map((m) => m.label), config.model.trainBatchSize),
   limit: { ...limit, rows: makeLimitRows(stages, keras.rows, limit) },

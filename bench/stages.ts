@@ -14,7 +14,8 @@ import { ParquetSink } from '../src/sinks/parquet.js';
 import { cleanEmail, cleanText } from '../src/text/clean.js';
 import { Tokenizer } from '../src/text/tokenizer.js';
 import { measuredRow, type Row } from './result.js';
-import { measureRate } from './stats.js';
+import { measureRate, measureRateAndCpu } from './stats.js';
+import type { WorkerMeasure } from './worker-rows.js';
 
 export interface StageOptions {
   reps: number;
@@ -36,16 +37,19 @@ export const StageRows = {
   PARQUET: 'Parquet write',
 } as const;
 
-/** Cleans every message as the pipeline does (e-mail parsing when `clean.email` is on); returns the texts too. */
+/**
+ * Cleans every message as the pipeline does (e-mail parsing when `clean.email` is on), on
+ * this thread; returns the texts and each repetition's rate and CPU share too.
+ */
 export async function measureClean(
   messages: readonly Message[],
   config: Readonly<PipelineConfig>,
   opts: StageOptions,
-): Promise<{ row: Row; texts: string[] }> {
+): Promise<{ row: Row; texts: string[]; measures: WorkerMeasure[] }> {
   const clean = config.clean.email ? cleanEmail : cleanText;
   const texts = new Array<string>(messages.length);
   for (const m of messages.slice(0, WARMUP_ROWS)) await clean(m.text);
-  const runs = await measureRate(
+  const measures = await measureRateAndCpu(
     async () => {
       for (let i = 0; i < messages.length; i++) texts[i] = await clean(messages[i]!.text);
       return messages.length;
@@ -53,7 +57,7 @@ export async function measureClean(
     { reps: opts.reps, seconds: MIN_PASS_SECONDS, warmup: 0 },
   );
   const note = config.clean.email ? 'cleanEmail: MIME, HTML, normalise' : 'cleanText';
-  return { row: measuredRow(StageRows.CLEAN, 'rows/s', runs, note), texts };
+  return { row: measuredRow(StageRows.CLEAN, 'rows/s', measures.map((m) => m.rate), note), texts, measures };
 }
 
 function tokenizerSettings(config: Readonly<PipelineConfig>) {

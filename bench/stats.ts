@@ -3,6 +3,7 @@
  * median of several timed repetitions: on a shared 2-core machine one slow window (a
  * neighbour's burst, a GC) moves a median much less than a mean.
  */
+import { withCpu, type CpuWindow } from './cpu.js';
 
 /** Median of a non-empty list (mean of the two middle values for an even length). */
 export function median(values: readonly number[]): number {
@@ -29,19 +30,23 @@ export interface RateOptions {
  * rows-per-second figure per repetition.
  */
 export async function measureRate(step: () => Promise<number> | number, opts: RateOptions): Promise<number[]> {
+  return (await measureRateAndCpu(step, opts)).map((r) => r.rate);
+}
+
+/** As measureRate, with this process's CPU share of all cores during each repetition (bench/cpu.ts). */
+export async function measureRateAndCpu(step: () => Promise<number> | number, opts: RateOptions): Promise<{ rate: number; cpu: CpuWindow }[]> {
   for (let i = 0; i < opts.warmup; i++) await step();
-  const rates: number[] = [];
+  const out: { rate: number; cpu: CpuWindow }[] = [];
   for (let rep = 0; rep < opts.reps; rep++) {
-    const start = performance.now();
     let rows = 0;
-    let elapsed = 0;
-    do {
-      rows += await step();
-      elapsed = performance.now() - start;
-    } while (elapsed < opts.seconds * 1000);
-    rates.push(rows / (elapsed / 1000));
+    const { cpu } = await withCpu(async () => {
+      const start = performance.now();
+      do rows += await step();
+      while (performance.now() - start < opts.seconds * 1000);
+    });
+    out.push({ rate: rows / cpu.wallSeconds, cpu });
   }
-  return rates;
+  return out;
 }
 
 /** A number as the table prints it: whole numbers from 100 up, else three significant digits. */

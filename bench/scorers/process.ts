@@ -35,11 +35,13 @@ export interface SpawnOptions {
   cli: string;
   args: string[];
   env: NodeJS.ProcessEnv;
+  /** Options for node itself, before the script (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 export function spawnWorker(opts: SpawnOptions): WorkerProcess {
   const spawnedAtMs = Date.now();
-  const child = spawn(process.execPath, [opts.cli, ...opts.args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env });
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli, ...opts.args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env });
   const worker: WorkerProcess = {
     child,
     spawnedAtMs,

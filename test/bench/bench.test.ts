@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { cleanThreadsSupported } from '../../bench/clean-threads.js';
 import { fusedLstmUnavailableReason } from '../../src/model/fused-lstm.js';
 import { repoRoot } from '../helpers/paths.js';
 
@@ -55,7 +56,7 @@ function near(a: number, b: number, relative: number, what: string): void {
 }
 
 test('should print every bench row with a figure, and ratios and limits derived from the printed figures', { timeout: 300_000 }, async () => {
-  const { stdout } = await run(process.execPath, [script, '--rows', '64', '--reps', '1', '--seconds', '0.5', '--no-kafka'], {
+  const { stdout } = await run(process.execPath, [script, '--rows', '64', '--reps', '1', '--seconds', '0.5', '--no-kafka', '--clean-threads', '0,2'], {
     cwd: repoRoot,
     maxBuffer: 8 << 20,
     timeout: 290_000,
@@ -66,6 +67,7 @@ test('should print every bench row with a figure, and ratios and limits derived 
   const ratioTable = section(all, 'Ours / Keras');
   const limitTable = section(all, 'Compute limit');
   const backends = section(all, 'tfjs backends');
+  const worker = section(all, 'Whole worker');
 
   const lstms = fusedLstmUnavailableReason() === null ? ['stock', 'fused'] : ['stock'];
   const modelRows = lstms.flatMap((l) => [`score batch 32 [${l}]`, `score batch 256 [${l}]`, `train batch 32 [${l}]`]);
@@ -76,14 +78,35 @@ test('should print every bench row with a figure, and ratios and limits derived 
     'Arrow batch build',
     ...modelRows,
     'Parquet write',
-    'replay end-to-end, score only',
-    'replay end-to-end, score + train',
   ];
   for (const name of ours) figure(stages, name);
   if (fusedLstmUnavailableReason() !== null) {
     assert.match(stages.get('train batch 32 [fused]')?.[0] ?? '', /^skipped: /);
   }
-  assert.equal(stages.get('Kafka end-to-end')?.[0], 'skipped: --no-kafka');
+
+  // | workload | figure | unit | CPU | start-up s | exactly once | runs | note |: each
+  // workload per clean.threads setting, with the CPU share measured beside it.
+  assert.equal(figure(worker, 'clean [clean.threads 0]'), figure(stages, 'clean'), 'the clean row is the stage figure');
+  const replays = ['replay, score only', 'replay, score + train'];
+  for (const name of replays) {
+    figure(worker, `${name} [clean.threads 0]`);
+    const cpu = worker.get(`${name} [clean.threads 0]`)![2]!;
+    const share = /^(\d+) % \(machine (\d+) %\)$/.exec(cpu);
+    assert.ok(share, `${name}: CPU cell "${cpu}"`);
+    assert.ok(Number(share[1]) > 0 && Number(share[1]) <= Number(share[2]) + 2, `${name}: its share is part of the machine's: ${cpu}`);
+    // rows per CPU-second = rows/s ÷ (share × cores), to the rounding of the printed share.
+    const perCpu = figure(worker, `${name} [clean.threads 0]`, 3);
+    const cores = Number(/- machine: (\d+) cores/.exec(stdout)?.[1]);
+    near(perCpu, figure(worker, `${name} [clean.threads 0]`) / ((Number(share[1]) / 100) * cores), 0.15, `${name}: per CPU-second`);
+  }
+  for (const name of replays) {
+    const pool = worker.get(`${name} [clean.threads 2]`)?.[0] ?? '';
+    if (cleanThreadsSupported()) figure(worker, `${name} [clean.threads 2]`);
+    else assert.match(pool, /^skipped: clean\.threads is not a setting of this build/);
+  }
+  for (const threads of [0, 2]) {
+    for (const name of ['Kafka worker, role all', 'Kafka scorer, role score']) assert.equal(worker.get(`${name} [clean.threads ${threads}]`)?.[0], 'skipped: --no-kafka');
+  }
 
   const keras = ['Keras tokenizer fit', 'Keras tokenize', 'Keras train_on_batch 32', 'Keras predict batch 32', 'Keras predict batch 256'];
   for (const name of keras) figure(kerasTable, name);
