@@ -232,7 +232,7 @@ async function loadCheckpointFor({ root, resume, from }: CheckpointUse, logger: 
 /** The parts of a pipeline that replay and the Kafka worker share: everything but source and sinks. */
 export type StageParts = Pick<
   PipelineParts,
-  'clean' | 'vocabulary' | 'bootstrapRows' | 'builder' | 'model' | 'metrics' | 'drift' | 'onDrift' | 'maxMessageBytes' | 'labels' | 'afterBatch'
+  'clean' | 'cleanPool' | 'vocabulary' | 'bootstrapRows' | 'builder' | 'model' | 'metrics' | 'drift' | 'onDrift' | 'maxMessageBytes' | 'labels' | 'afterBatch'
 >;
 
 /**
@@ -248,6 +248,10 @@ export function makeStageParts(
   let lastCheckpointRows = 0;
   return {
     clean: config.clean.email ? cleanEmail : cleanText,
+    cleanPool:
+      config.clean.threads > 0
+        ? { threads: config.clean.threads, kind: config.clean.email ? 'email' : 'text', maxBatchesInFlight: config.clean.maxBatchesInFlight }
+        : null,
     vocabulary: model.vocabulary,
     bootstrapRows: config.tokenizer.bootstrapRows,
     builder: makeBatchBuilder(config),
