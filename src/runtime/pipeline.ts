@@ -284,13 +284,14 @@ class PipelineRun {
    */
   async #takeCleaned(all: boolean): Promise<void> {
     for (;;) {
-      const cleaned = await this.#cleaning.next(all || this.#cleaning.full);
-      if (!cleaned) return;
-      // Taken before a rebalance: the reset drops it and everything else in flight.
+      // Taken before a rebalance: the reset drops the batches in flight, cleaned or not (they come again).
       if (this.#stale()) {
         await this.#resetForNewEpoch();
         return;
       }
+      const cleaned = await this.#cleaning.next(all || this.#cleaning.full);
+      if (!cleaned) return;
+      if (this.#stale()) continue;
       this.#clock.record('clean', cleaned.input, cleaned.kept.length, cleaned.seconds);
       await this.#sendDeadLetters(cleaned.rejected);
       if (this.#parts.vocabulary.frozen) await this.#tokenizeAndBatch(cleaned.kept);
