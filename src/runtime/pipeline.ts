@@ -257,6 +257,8 @@ class PipelineRun {
       this.#cleaning.submit(await this.#decode(records), this.#stateEpoch);
     }
     await this.#takeCleaned(false);
+    // A quiet stream brings no batch to check the bootstrap window's age on.
+    if (!this.#parts.vocabulary.frozen && this.#bootstrapWaitedTooLong()) await this.#finishBootstrap();
   }
 
   /** The records' messages that decode; the others leave as dead letters. */
