@@ -134,6 +134,8 @@ export class CleanPool implements TextCleaner {
   #watch(slot: Slot): void {
     const worker = slot.worker;
     worker.on('message', (message: CleanResultMessage | CleanReadyMessage) => {
+      // A replaced thread's chunks went to others already.
+      if (slot.worker !== worker) return;
       if ('ready' in message) slot.online = true;
       else this.#answered(slot, message);
     });
