@@ -189,9 +189,10 @@ export const PipelineSchema = z
           .number()
           .int()
           .min(0)
-          .default(1)
+          .nullable()
+          .default(null)
           .describe(
-            'Worker threads that clean while the main thread tokenizes and runs the model; 0: clean on the main thread, one batch at a time. They share the cores with model.lstmThreads (docs/performance.md, "Cleaning pool").',
+            'Worker threads that clean while the main thread tokenizes and runs the model; 0: clean on the main thread, one batch at a time; null: one per core the process may use but one (1 on 2 cores). They share the cores with model.lstmThreads (docs/performance.md, "Cleaning pool").',
           ),
         maxBatchesInFlight: positiveInt
           .default(4)

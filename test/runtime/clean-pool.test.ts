@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
+import { parsePipeline } from '../../src/config/load.js';
+import { cleanPoolSettings } from '../../src/runtime/components.js';
 import { cleanEmail } from '../../src/text/clean.js';
 import { CleanPool } from '../../src/runtime/clean-pool.js';
 import { cleanEach } from '../../src/runtime/cleaner.js';
@@ -58,4 +61,13 @@ test('should refuse work once closed, and close twice safely', async () => {
   await pool.close();
   await pool.close();
   await assert.rejects(pool.clean(['late']), /closed/);
+});
+
+test('should size the pool to every core but the main thread’s when clean.threads is null, and clean inline with 0', () => {
+  const config = (threads: number | null) =>
+    parsePipeline({ name: 'p', source: { type: 'parquet', path: 'x.parquet' }, clean: { email: true, threads, maxBatchesInFlight: 2 } });
+  const cores = os.availableParallelism();
+  assert.deepEqual(cleanPoolSettings(config(null)), cores > 1 ? { threads: cores - 1, kind: 'email', maxBatchesInFlight: 2 } : null);
+  assert.deepEqual(cleanPoolSettings(config(3)), { threads: 3, kind: 'email', maxBatchesInFlight: 2 });
+  assert.equal(cleanPoolSettings(config(0)), null);
 });
