@@ -185,6 +185,18 @@ export const PipelineSchema = z
     clean: z
       .object({
         email: z.boolean().default(false).describe('Parse texts as raw RFC 822 emails (subject + body).'),
+        threads: z
+          .number()
+          .int()
+          .min(0)
+          .nullable()
+          .default(null)
+          .describe(
+            'Worker threads that clean while the main thread tokenizes and runs the model; 0: clean on the main thread, one batch at a time; null: one per core the process may use but one (1 on 2 cores). They share the cores with model.lstmThreads (docs/performance.md, "Cleaning pool").',
+          ),
+        maxBatchesInFlight: positiveInt
+          .default(4)
+          .describe('With threads > 0: source batches that may be cleaning while the model works on older ones; reading the source waits beyond that.'),
       })
       .strict()
       .prefault({}),

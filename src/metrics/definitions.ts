@@ -13,6 +13,12 @@ import { DeadLetterReasons } from '../message.js';
 export const Stages = ['source', 'decode', 'clean', 'tokenize', 'batch', 'model', 'sink'] as const;
 export type Stage = (typeof Stages)[number];
 
+/** How much work the clean stage holds: source batches in flight, and texts not cleaned yet. */
+export interface CleanQueueDepth {
+  batches: number;
+  texts: number;
+}
+
 /** What the model gauges read at scrape time (filled in by the learner's evaluation). */
 export interface ModelState {
   backend: string;
@@ -74,6 +80,7 @@ export class PipelineMetrics {
   readonly driftDetected: Counter;
   #readLag: () => readonly PartitionLag[] = () => [];
   #readDriftErrorRate: () => number | null = () => null;
+  #readCleanQueue: () => CleanQueueDepth | null = () => null;
 
   /**
    * `processMetrics: false` leaves out prom-client's process metrics (for registries that
@@ -193,6 +200,12 @@ export class PipelineMetrics {
         for (const lag of lagReader()) if (lag.seconds !== null) this.labels(lag.topic, String(lag.partition)).set(lag.seconds);
       },
     });
+    new StateGauge('textstream_clean_batches_in_flight', 'Source batches handed to the clean stage and not yet taken on to tokenize (bounded by clean.maxBatchesInFlight).', registry, () =>
+      this.#readCleanQueue()?.batches ?? null,
+    );
+    new StateGauge('textstream_clean_pool_queued_texts', 'Texts waiting in, or being cleaned by, the cleaning pool\'s threads (0 with clean.threads 0).', registry, () =>
+      this.#readCleanQueue()?.texts ?? null,
+    );
     const modelGauge = (name: string, help: string, pick: (s: ModelState) => number | null): void => {
       new StateGauge(name, help, registry, () => {
         const state = readModel();
@@ -251,6 +264,11 @@ export class PipelineMetrics {
   /** Where the drift error-rate gauge reads from (the detector's estimate). */
   readDriftErrorRateFrom(read: () => number | null): void {
     this.#readDriftErrorRate = read;
+  }
+
+  /** Where the clean stage's queue-depth gauges read from (the running pipeline). */
+  readCleanQueueFrom(read: () => CleanQueueDepth | null): void {
+    this.#readCleanQueue = read;
   }
 
   /** Records one stage's work on one batch. */

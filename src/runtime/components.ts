@@ -1,4 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -20,6 +21,7 @@ import { PrequentialLearner, type LearnerOptions, type RejectedUpdate } from '..
 import { cleanEmail, cleanText } from '../text/clean.js';
 import type { TokenizerJSON } from '../text/tokenizer-json.js';
 import { Tokenizer } from '../text/tokenizer.js';
+import type { CleanPoolSettings } from './clean-stage.js';
 import type { DriftEvent, PipelineParts, PipelineProgress, Vocabulary } from './pipeline.js';
 
 /** Whether to start from the latest checkpoint: never, only if there is one, or required. */
@@ -232,7 +234,7 @@ async function loadCheckpointFor({ root, resume, from }: CheckpointUse, logger: 
 /** The parts of a pipeline that replay and the Kafka worker share: everything but source and sinks. */
 export type StageParts = Pick<
   PipelineParts,
-  'clean' | 'vocabulary' | 'bootstrapRows' | 'builder' | 'model' | 'metrics' | 'drift' | 'onDrift' | 'maxMessageBytes' | 'labels' | 'afterBatch'
+  'clean' | 'cleanPool' | 'vocabulary' | 'bootstrapRows' | 'builder' | 'model' | 'metrics' | 'drift' | 'onDrift' | 'maxMessageBytes' | 'labels' | 'afterBatch'
 >;
 
 /**
@@ -248,6 +250,7 @@ export function makeStageParts(
   let lastCheckpointRows = 0;
   return {
     clean: config.clean.email ? cleanEmail : cleanText,
+    cleanPool: cleanPoolSettings(config),
     vocabulary: model.vocabulary,
     bootstrapRows: config.tokenizer.bootstrapRows,
     builder: makeBatchBuilder(config),
@@ -266,6 +269,14 @@ export function makeStageParts(
       }
     },
   };
+}
+
+/** The cleaning pool from `clean.*`; null (clean on the main thread) for 0 threads, or when the main thread has the only core. */
+export function cleanPoolSettings(config: Readonly<PipelineConfig>): CleanPoolSettings | null {
+  // The main thread keeps a core for tokenizing, the model and the sink.
+  const threads = config.clean.threads ?? Math.max(0, os.availableParallelism() - 1);
+  if (threads === 0) return null;
+  return { threads, kind: config.clean.email ? 'email' : 'text', maxBatchesInFlight: config.clean.maxBatchesInFlight };
 }
 
 /**

@@ -5,13 +5,14 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { RecordBatch } from 'apache-arrow';
 import type { BatchBuilder } from '../batch/builder.js';
-import type { DeadLetterReason, DeadLetter, Message, RawRecord, TokenizedMessage } from '../message.js';
-import { DeadLetterReasons } from '../message.js';
+import type { DeadLetter, Message, RawRecord, TokenizedMessage } from '../message.js';
 import type { PipelineMetrics } from '../metrics/definitions.js';
 import type { Adwin } from '../model/drift.js';
 import type { DeadLetterSink, DurableFile, Sink, SinkCallOptions } from '../sinks/sink.js';
 import { decodeRecord, type DecodeOptions } from '../sources/decode.js';
 import type { Source } from '../sources/source.js';
+import { makeCleanStage, messagesAfterCleaning, type CleanPoolSettings, type CleanStage } from './clean-stage.js';
+import type { CleanFunction } from './cleaner.js';
 import { CommitTracker } from './commit-tracker.js';
 import { detectDrift, type DriftEvent } from './drift-watch.js';
 import { StageClock, type StageTotals } from './stage-clock.js';
@@ -38,7 +39,10 @@ export interface PipelineParts {
   source: Source;
   sink: Sink;
   deadLetters: DeadLetterSink;
-  clean: (text: string) => Promise<string> | string;
+  /** The cleaning function, when cleaning runs on this thread (no `cleanPool`). */
+  clean: CleanFunction;
+  /** Clean on a pool of worker threads instead (`clean.threads` > 0); null: with `clean`, on this thread. */
+  cleanPool?: CleanPoolSettings | null;
   vocabulary: Vocabulary;
   /** Messages buffered to fit the vocabulary when it is not frozen yet. */
   bootstrapRows: number;
@@ -110,8 +114,11 @@ export interface RunSummary extends PipelineProgress {
  * taken from the source leaves exactly once, as an output row or as a dead letter; the
  * run ends by checking that (`rowsIn = rowsWritten + deadLetters`).
  *
- * Stages run one batch at a time on this thread: cleaning, tokenizing and the model are
- * all CPU-bound here, so overlapping them would only add buffering.
+ * With `cleanPool`, cleaning (the costliest stage on the CPU) runs on worker threads while
+ * this thread tokenizes and runs the model on the batches cleaned before: up to
+ * `maxBatchesInFlight` source batches are being cleaned at once, taken back in the order
+ * they were taken from the source. Without it, each batch is cleaned here before the next
+ * is read, as when one core was all there was to use.
  */
 export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   const run = new PipelineRun(parts);
@@ -123,6 +130,8 @@ export async function runPipeline(parts: PipelineParts): Promise<RunSummary> {
   } catch (err) {
     await parts.sink.abort();
     throw err;
+  } finally {
+    await run.close();
   }
   run.checkAccounting();
   return run.summary(aborted);
@@ -152,10 +161,13 @@ class PipelineRun {
   #bootstrapStartedAt: number | null = null;
   #lastRecordAt = Date.now();
   readonly #decodeOptions: DecodeOptions;
+  readonly #cleaning: CleanStage;
 
   constructor(parts: PipelineParts) {
     this.#parts = parts;
     this.#clock = new StageClock(parts.metrics);
+    this.#cleaning = makeCleanStage(parts.cleanPool ?? null, parts.clean);
+    parts.metrics.readCleanQueueFrom(() => ({ batches: this.#cleaning.inFlight, texts: this.#cleaning.cleaner.queuedTexts }));
     this.#stateEpoch = parts.source.epoch ?? 0;
     this.#decodeOptions = { maxMessageBytes: parts.maxMessageBytes, labels: parts.labels ?? {} };
   }
@@ -197,6 +209,7 @@ class PipelineRun {
 
   /** End of input (or shutdown): drains in data-flow order so nothing buffered is lost. */
   async drain(): Promise<void> {
+    await this.#takeCleaned(true);
     await this.#finishBootstrap();
     await this.#runModel(this.#parts.builder.flush());
     if (!this.#stale()) {
@@ -204,6 +217,11 @@ class PipelineRun {
       await this.#commitDone();
     }
     if (this.#stale()) await this.#resetForNewEpoch();
+  }
+
+  /** Stops the cleaning threads; whatever they still held was dropped with its epoch or failed the run. */
+  async close(): Promise<void> {
+    await this.#cleaning.close();
   }
 
   /** Every record taken in left as an output row or a dead letter. */
@@ -228,17 +246,23 @@ class PipelineRun {
     };
   }
 
-  /** New records of the current epoch: counted in, decoded, cleaned, then batched or kept for the vocabulary. */
+  /**
+   * New records of the current epoch: counted in, decoded, and handed to the clean stage;
+   * then the batches cleaned by now (and, while too many are in flight, the oldest) go on.
+   */
   async #processRecords(records: RawRecord[]): Promise<void> {
-    this.#progress.rowsIn += records.length;
-    this.#tracker.track(records.map((r) => r.position));
-    const cleaned = await this.#decodeAndClean(records);
-    if (this.#parts.vocabulary.frozen) await this.#tokenizeAndBatch(cleaned);
-    else await this.#collectBootstrap(cleaned);
+    if (records.length > 0) {
+      this.#progress.rowsIn += records.length;
+      this.#tracker.track(records.map((r) => r.position));
+      this.#cleaning.submit(await this.#decode(records), this.#stateEpoch);
+    }
+    await this.#takeCleaned(false);
+    // A quiet stream brings no batch to check the bootstrap window's age on.
+    if (!this.#parts.vocabulary.frozen && this.#bootstrapWaitedTooLong()) await this.#finishBootstrap();
   }
 
-  /** The records' messages that decode and clean; the others leave as dead letters. */
-  async #decodeAndClean(records: RawRecord[]): Promise<Message[]> {
+  /** The records' messages that decode; the others leave as dead letters. */
+  async #decode(records: RawRecord[]): Promise<Message[]> {
     const decoded = await this.#clock.time(
       'decode',
       records.length,
@@ -251,9 +275,30 @@ class PipelineRun {
       if (d.ok) messages.push(d.message);
       else rejected.push(d.deadLetter);
     }
-    const cleaned = await this.#clock.time('clean', messages.length, () => cleanAll(messages, this.#parts.clean, rejected), (c) => c.length);
     await this.#sendDeadLetters(rejected);
-    return cleaned;
+    return messages;
+  }
+
+  /**
+   * Takes cleaned batches back, oldest first: those cleaned already, any the bound on
+   * batches in flight requires, or (`all`) every one. Each goes on to tokenize and the
+   * model, or to the vocabulary's bootstrap window.
+   */
+  async #takeCleaned(all: boolean): Promise<void> {
+    for (;;) {
+      // Taken before a rebalance: the reset drops the batches in flight, cleaned or not (they come again).
+      if (this.#stale()) {
+        await this.#resetForNewEpoch();
+        return;
+      }
+      const cleaned = await this.#cleaning.next(all || this.#cleaning.full);
+      if (!cleaned) return;
+      if (this.#stale()) continue;
+      this.#clock.record('clean', cleaned.input, cleaned.kept.length, cleaned.seconds);
+      await this.#sendDeadLetters(cleaned.rejected);
+      if (this.#parts.vocabulary.frozen) await this.#tokenizeAndBatch(cleaned.kept);
+      else await this.#collectBootstrap(cleaned.kept);
+    }
   }
 
   /** Buffers messages until the vocabulary can be fitted on the bootstrap window. */
@@ -348,6 +393,7 @@ class PipelineRun {
   async #resetForNewEpoch(): Promise<void> {
     const dropped = this.#tracker.inFlightCount;
     this.#parts.builder.flush();
+    this.#cleaning.discard();
     this.#bootstrap = [];
     this.#bootstrapStartedAt = null;
     await this.#parts.sink.discard();
@@ -403,11 +449,13 @@ class PipelineRun {
   async #retrain(records: RawRecord[]): Promise<void> {
     const model = this.#parts.model;
     if (!model.retrain || !this.#parts.vocabulary.frozen) return;
+    // Older than anything in flight: what the model learns keeps the source's order.
+    await this.#takeCleaned(true);
     const messages = records.flatMap((r) => {
       const d = decodeRecord(r, this.#decodeOptions);
       return d.ok ? [d.message] : [];
     });
-    const cleaned = await cleanAll(messages, this.#parts.clean, []);
+    const { kept: cleaned } = messagesAfterCleaning(messages, await this.#cleaning.cleaner.clean(messages.map((m) => m.text)));
     const tokenized = cleaned.map((m): TokenizedMessage => ({ ...m, tokens: this.#parts.vocabulary.encode(m.text) }));
     for (const batch of this.#parts.builder.batchesOf(tokenized)) {
       const result = await model.retrain(batch);
@@ -443,29 +491,4 @@ function splitRetrainOnly(taken: RawRecord[], source: Source): { relearn: RawRec
 function takeWithinLimit(batch: RawRecord[], limit: number | null, taken: number): RawRecord[] {
   if (limit === null || taken + batch.length <= limit) return batch;
   return batch.slice(0, Math.max(0, limit - taken));
-}
-
-/** Cleans each message; a message that cleans to nothing becomes a dead letter. */
-async function cleanAll(
-  messages: Message[],
-  clean: (text: string) => Promise<string> | string,
-  rejected: DeadLetter[],
-): Promise<Message[]> {
-  const kept: Message[] = [];
-  const reject = (m: Message, reason: DeadLetterReason, detail: string): void => {
-    const original = m.original?.() ?? new TextEncoder().encode(m.text);
-    rejected.push({ position: m.position, reason, detail, original, ...(m.key === undefined ? {} : { key: m.key }) });
-  };
-  for (const message of messages) {
-    let text: string;
-    try {
-      text = await clean(message.text);
-    } catch (err) {
-      reject(message, DeadLetterReasons.UNDECODABLE, `cleaning failed: ${(err as Error).message}`);
-      continue;
-    }
-    if (text === '') reject(message, DeadLetterReasons.EMPTY_TEXT, 'text is empty after cleaning');
-    else kept.push({ ...message, text });
-  }
-  return kept;
 }

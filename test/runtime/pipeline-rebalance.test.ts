@@ -80,11 +80,16 @@ const record = (offset: number, text: string | null): RawRecord => ({
   label: offset % 2,
 });
 
-/** A small pipeline whose output goes under `dir`; rows of the source reach the sink in batches of 2. */
-function rebalanceConfig(dir: string, rotateRows: number): PipelineConfig {
+/**
+ * A small pipeline whose output goes under `dir`; rows of the source reach the sink in batches of 2.
+ * `cleanThreads` 0 keeps each delivery on this thread until it is in the sink, for a
+ * rebalance scripted to come while it is there (with a pool it may come while it is cleaned).
+ */
+function rebalanceConfig(dir: string, rotateRows: number, cleanThreads = 1): PipelineConfig {
   return parsePipeline({
     name: 'rebalance',
     source: { type: 'parquet', path: path.join(dir, 'unused.parquet') },
+    clean: { threads: cleanThreads },
     tokenizer: { bootstrapRows: 1 },
     batch: { maxRows: 2 },
     model: { backend: 'wasm', seed: 7 },
@@ -126,35 +131,38 @@ async function runThrough(t: TestContext, config: PipelineConfig, source: Source
   }
 }
 
-test('should account for a dead letter delivered again after a rebalance: rows in = written + dead letters', async (t) => {
-  const dir = await tempDir(t, 'textstream-rebalance-');
-  // Offset 2 is a dead letter behind rows 0 and 1, which stay in the open Parquet file:
-  // delivered, but not committable, when the partition is taken back.
-  const source = new RedeliveringSource([
-    record(0, 'free money now'),
-    record(1, 'meeting at noon'),
-    record(2, null),
-    record(3, 'cheap pills online'),
-    record(4, 'lunch tomorrow'),
-  ]);
-  const summary = await runThrough(t, rebalanceConfig(dir, 1000), source);
+// With a cleaning pool the first delivery is still being cleaned when the partition is taken back.
+for (const cleanThreads of [0, 1]) {
+  test(`should account for a dead letter delivered again after a rebalance: rows in = written + dead letters (clean.threads ${cleanThreads})`, async (t) => {
+    const dir = await tempDir(t, 'textstream-rebalance-');
+    // Offset 2 is a dead letter behind rows 0 and 1, which stay in the open Parquet file:
+    // delivered, but not committable, when the partition is taken back.
+    const source = new RedeliveringSource([
+      record(0, 'free money now'),
+      record(1, 'meeting at noon'),
+      record(2, null),
+      record(3, 'cheap pills online'),
+      record(4, 'lunch tomorrow'),
+    ]);
+    const summary = await runThrough(t, rebalanceConfig(dir, 1000, cleanThreads), source);
 
-  assert.equal(summary.rowsWritten, 4, 'each good row written once, in the second epoch');
-  assert.equal(summary.deadLetters, 2, 'the dead letter left twice: the dead-letter output is at-least-once');
-  assert.equal(summary.rowsReplayed, 4, 'the four rows in flight were dropped and delivered again');
-  assert.equal(summary.rowsIn, summary.rowsWritten + summary.deadLetters);
-  assert.deepEqual(
-    summary.files.map((f) => [f.firstOffset, f.lastOffset, f.rows]),
-    [[0n, 4n, 4]],
-  );
-  assert.deepEqual(source.commits.map((p) => p.offset), [4n], 'one commit, after the file is durable');
-  const letters = (await readFile(path.join(dir, 'dead-letters.jsonl'), 'utf8')).trim().split('\n');
-  assert.equal(letters.length, 2);
-});
+    assert.equal(summary.rowsWritten, 4, 'each good row written once, in the second epoch');
+    assert.equal(summary.deadLetters, 2, 'the dead letter left twice: the dead-letter output is at-least-once');
+    assert.equal(summary.rowsReplayed, 4, 'the four rows in flight were dropped and delivered again');
+    assert.equal(summary.rowsIn, summary.rowsWritten + summary.deadLetters);
+    assert.deepEqual(
+      summary.files.map((f) => [f.firstOffset, f.lastOffset, f.rows]),
+      [[0n, 4n, 4]],
+    );
+    assert.deepEqual(source.commits.map((p) => p.offset), [4n], 'one commit, after the file is durable');
+    const letters = (await readFile(path.join(dir, 'dead-letters.jsonl'), 'utf8')).trim().split('\n');
+    assert.equal(letters.length, 2);
+  });
+}
 
 test('should stop retrying a failing disk when a rebalance takes the records back, and publish nothing of them', async (t) => {
   const { dir, undo } = await faultDir(t, 'textstream-rebalance-retry-');
-  const config = rebalanceConfig(dir, 2);
+  const config = rebalanceConfig(dir, 2, 0);
   const source = new RedeliveringSource([0, 1, 2, 3].map((o) => record(o, `message number ${o}`)));
   // The first file (offsets 0–1) cannot be created: the sink retries it, until the rebalance.
   const layout = { dir: config.sink.dir, pipeline: config.name, prefix: 'topic' };
