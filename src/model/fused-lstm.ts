@@ -35,6 +35,19 @@ interface NativeLstm {
     gates: Float32Array, cells: Float32Array, hiddens: Float32Array, dh: Float32Array,
     dx: Float32Array, dKernel: Float32Array, dRecurrentKernel: Float32Array, dBias: Float32Array,
   ): void;
+  peakIsas(): string[];
+  peak(isa: string, iterations: number, threads: number, one: number): FmaLoopRun;
+}
+
+/** One run of the addon's register-resident FMA loop (see fused_lstm.cc). */
+export interface FmaLoopRun {
+  /** FLOPs the loop performs by construction: 2 × iterations × accumulators × lanes × threads. */
+  flop: number;
+  /** FMAs the accumulators counted (with one = 1): flop / 2 when the loop ran as counted. */
+  fmas: number;
+  seconds: number;
+  lanes: number;
+  accumulators: number;
 }
 
 /**
@@ -62,6 +75,22 @@ function loadAddon(): NativeLstm | null {
 export function fusedLstmUnavailableReason(): string | null {
   loadAddon();
   return unavailableReason;
+}
+
+/** The vector ISAs the addon's FMA loop can run on this CPU, widest first; [] without the addon. */
+export function fmaLoopIsas(): string[] {
+  return loadAddon()?.peakIsas() ?? [];
+}
+
+/**
+ * The addon's FMA loop for `isa` on `threads` threads at once, `iterations` each (below
+ * 2^24). It measures the machine's compute peak for the bench; `one` must be 1 for
+ * `fmas` to count the FMAs (it is an argument so the compiler cannot fold it away).
+ */
+export function fmaLoop(isa: string, iterations: number, threads: number, one = 1): FmaLoopRun {
+  const native = loadAddon();
+  if (native === null) throw new BackendError(unavailableReason!);
+  return native.peak(isa, iterations, threads, one);
 }
 
 let threads: number | null = null;
