@@ -35,6 +35,10 @@ interface NativeLstm {
     gates: Float32Array, cells: Float32Array, hiddens: Float32Array, dh: Float32Array,
     dx: Float32Array, dKernel: Float32Array, dRecurrentKernel: Float32Array, dBias: Float32Array,
   ): void;
+  adam(
+    param: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array,
+    paramOut: Float32Array, mOut: Float32Array, vOut: Float32Array, scalars: Float64Array, threads: number,
+  ): void;
   peakIsas(): string[];
   peak(isa: string, iterations: number, threads: number, one: number): FmaLoopRun;
 }
@@ -105,6 +109,16 @@ export function setFusedLstmThreads(count: number | null): void {
 
 function threadCount(): number {
   return threads ?? os.availableParallelism();
+}
+
+/**
+ * The addon's one-pass Adam update (see fused-adam.ts) with the fused kernels' thread
+ * count bound, or null when the addon is not loaded.
+ */
+export function nativeAdamUpdate(): ((...args: Parameters<NativeLstm['adam']> extends [...infer A, number] ? A : never) => void) | null {
+  const native = loadAddon();
+  if (native === null) return null;
+  return (...args) => native.adam(...args, threadCount());
 }
 
 /** The part of the wasm backend that hands out views of tensors in its heap. */
