@@ -89,7 +89,7 @@ export interface MeasuredPeak {
 
 /**
  * The machine's fp32 compute peak, measured rather than assumed: the fused LSTM addon's
- * register-resident FMA loop (src/model/native/fused_lstm.cc) for every vector ISA it can
+ * register-resident FMA loop (src/model/native/fma_peak.cc) for every vector ISA it can
  * run here, on one thread and on all cores at once. Each figure is the best of `windows`
  * windows of about `windowMs`: a busy neighbour only ever lowers a window, so the best one
  * is the closest to what the cores can do.

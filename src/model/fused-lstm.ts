@@ -39,11 +39,13 @@ interface NativeLstm {
     param: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array,
     paramOut: Float32Array, mOut: Float32Array, vOut: Float32Array, scalars: Float64Array, threads: number,
   ): void;
+  segmentSum(x: Float32Array, ids: Int32Array, inner: number, out: Float32Array): void;
+  sumOfSquares(a: Float32Array): number;
   peakIsas(): string[];
   peak(isa: string, iterations: number, threads: number, one: number): FmaLoopRun;
 }
 
-/** One run of the addon's register-resident FMA loop (see fused_lstm.cc). */
+/** One run of the addon's register-resident FMA loop (see src/model/native/fma_peak.cc). */
 export interface FmaLoopRun {
   /** FLOPs the loop performs by construction: 2 × iterations × accumulators × lanes × threads. */
   flop: number;
@@ -95,6 +97,15 @@ export function fmaLoop(isa: string, iterations: number, threads: number, one = 
   const native = loadAddon();
   if (native === null) throw new BackendError(unavailableReason!);
   return native.peak(isa, iterations, threads, one);
+}
+
+/**
+ * The addon's embedding-gradient scatter and gradient sum of squares (bit-identical to
+ * the JavaScript loops in kernels.ts and training-step.ts, which run without the addon),
+ * or null when the addon is not loaded.
+ */
+export function nativeGradientHelpers(): Pick<NativeLstm, 'segmentSum' | 'sumOfSquares'> | null {
+  return loadAddon();
 }
 
 let threads: number | null = null;

@@ -11,22 +11,22 @@
 //   c_t = f·c_{t-1} + i·g;  h_t = o·tanh(c_t)
 // All arrays are row-major float32 owned by the caller (JavaScript); nothing is kept
 // between calls, so the addon has no state to leak.
-#include <node_api.h>
-
+//
+// The other entry points (Adam, the embedding gradient, the FMA peak loop) live in
+// training_kernels.cc and fma_peak.cc; Init below registers them all.
 #include <algorithm>
 #include <bit>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
+#include "napi_args.h"
 
 namespace {
+using namespace textstream_native;
+
 
 // One vector register of floats: 16 lanes with AVX-512, 8 with AVX2, 4 otherwise (SSE,
 // NEON). gcc's vector extensions compile the same code for each; a vector wider than the
@@ -345,130 +345,6 @@ void transpose(const float* a, int rows, int cols, float* out) {
 
 
 
-// ---- Adam update ---------------------------------------------------------------------------
-// tfjs' AdamOptimizer.applyGradients runs about ten whole-tensor ops per variable (each a
-// pass over memory and an allocation); on the seed's 640 000-weight embedding that was
-// ≈ 40 % of a training step. This is the same arithmetic in one pass, operation for
-// operation in tfjs' order, each rounded to float32 as tfjs' float32 ops round it:
-//   m' = m·β1 + g·(1-β1);  v' = v·β2 + (g·g)·(1-β2)
-//   p' = ((m' / (1-β1^t)) / (sqrt(v' / (1-β2^t)) + ε))·(-lr) + p
-// so the result is bit-identical (test/model/fused-adam.test.ts). fp-contract=off keeps
-// the compiler from fusing a multiply and an add into one FMA, which rounds once instead
-// of twice and would drift from tfjs.
-struct AdamScalars {
-  float beta1, one_minus_beta1, beta2, one_minus_beta2, one_minus_acc_beta1, one_minus_acc_beta2, epsilon, neg_lr;
-};
-
-__attribute__((optimize("fp-contract=off"))) void adam_range(
-    const AdamScalars& k, const float* __restrict__ p, const float* __restrict__ m, const float* __restrict__ v,
-    const float* __restrict__ g, float* __restrict__ p_out, float* __restrict__ m_out, float* __restrict__ v_out, size_t i0,
-    size_t i1) {
-  for (size_t i = i0; i < i1; i++) {
-    const float gi = g[i];
-    const float mi = m[i] * k.beta1 + gi * k.one_minus_beta1;
-    const float vi = v[i] * k.beta2 + (gi * gi) * k.one_minus_beta2;
-    const float m_hat = mi / k.one_minus_acc_beta1;
-    const float v_hat = vi / k.one_minus_acc_beta2;
-    p_out[i] = (m_hat / (__builtin_sqrtf(v_hat) + k.epsilon)) * k.neg_lr + p[i];
-    m_out[i] = mi;
-    v_out[i] = vi;
-  }
-}
-
-// ---- Measured compute peak -------------------------------------------------------------
-// A register-resident FMA loop, so the bench compares the model against what this core
-// really sustains instead of an assumed FLOP/cycle. kPeakAccumulators independent
-// accumulators hide the FMA latency (4 cycles × 2 pipes needs ≥ 8 in flight); 12 fit in
-// AVX2's 16 registers with the two operands. Each ISA is compiled with a target
-// attribute whatever -march says and chosen at run time by what the CPU supports, so a
-// portable build (x86-64-v3) still measures AVX2 and an AVX-512 machine measures both.
-// Every accumulator starts at 0 and gets acc·one + one per iteration, so after n
-// iterations each lane holds exactly n (n < 2^24): the sum of all lanes is the number of
-// FMAs really executed, which the caller checks against the FLOP count it divides by.
-// `one` comes from the caller at run time so the compiler cannot fold the multiply away.
-constexpr int kPeakAccumulators = 12;
-
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx512f"))) double fma_loop_avx512(int64_t iterations, float one) {
-  const __m512 a = _mm512_set1_ps(one);
-  __m512 acc[kPeakAccumulators];
-  for (auto& v : acc) v = _mm512_setzero_ps();
-  for (int64_t n = 0; n < iterations; n++)
-    for (auto& v : acc) v = _mm512_fmadd_ps(v, a, a);
-  double sum = 0;
-  alignas(64) float lanes[16];
-  for (auto& v : acc) {
-    _mm512_store_ps(lanes, v);
-    for (float l : lanes) sum += l;
-  }
-  return sum;
-}
-
-__attribute__((target("avx2,fma"))) double fma_loop_avx2(int64_t iterations, float one) {
-  const __m256 a = _mm256_set1_ps(one);
-  __m256 acc[kPeakAccumulators];
-  for (auto& v : acc) v = _mm256_setzero_ps();
-  for (int64_t n = 0; n < iterations; n++)
-    for (auto& v : acc) v = _mm256_fmadd_ps(v, a, a);
-  double sum = 0;
-  alignas(32) float lanes[8];
-  for (auto& v : acc) {
-    _mm256_store_ps(lanes, v);
-    for (float l : lanes) sum += l;
-  }
-  return sum;
-}
-#endif
-
-struct PeakIsa {
-  const char* name;
-  int lanes;
-  double (*loop)(int64_t, float);
-  bool (*supported)();
-};
-
-const PeakIsa kPeakIsas[] = {
-#if defined(__x86_64__) || defined(__i386__)
-    {"avx512", 16, fma_loop_avx512, [] { return __builtin_cpu_supports("avx512f") != 0; }},
-    {"avx2", 8, fma_loop_avx2, [] { return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0; }},
-#endif
-};
-
-// ---- N-API glue ----------------------------------------------------------------------
-
-struct Arg {
-  float* data = nullptr;
-  size_t length = 0;
-};
-
-bool throw_error(napi_env env, const std::string& message) {
-  napi_throw_type_error(env, "ERR_FUSED_LSTM", message.c_str());
-  return false;
-}
-
-bool get_int(napi_env env, napi_value v, const char* name, int* out) {
-  if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0) return throw_error(env, std::string(name) + " must be a non-negative integer");
-  return true;
-}
-
-// A Float32Array of exactly `expected` elements (or, with optional, null/undefined).
-bool get_f32(napi_env env, napi_value v, const char* name, size_t expected, Arg* out, bool optional = false) {
-  napi_valuetype type;
-  napi_typeof(env, v, &type);
-  if (optional && (type == napi_null || type == napi_undefined)) return true;
-  bool is_typed = false;
-  napi_is_typedarray(env, v, &is_typed);
-  if (!is_typed) return throw_error(env, std::string(name) + " must be a Float32Array");
-  napi_typedarray_type ta_type;
-  void* data;
-  napi_get_typedarray_info(env, v, &ta_type, &out->length, &data, nullptr, nullptr);
-  if (ta_type != napi_float32_array) return throw_error(env, std::string(name) + " must be a Float32Array");
-  if (out->length != expected)
-    return throw_error(env, std::string(name) + " has " + std::to_string(out->length) + " elements, expected " + std::to_string(expected));
-  out->data = static_cast<float*>(data);
-  return true;
-}
-
 // forward(x, W, R, bias, B, T, D, U, threads, hOut, gates|null, cells|null, hiddens|null)
 napi_value Forward(napi_env env, napi_callback_info info) {
   size_t argc = 13;
@@ -543,120 +419,6 @@ napi_value Backward(napi_env env, napi_callback_info info) {
 
 // adam(param, m, v, grad, paramOut, mOut, vOut, scalars: Float64Array(8), threads): writes
 // the updated parameter and moments (AdamScalars' order; each scalar a float32 value).
-// The outputs are fresh arrays: none may overlap an input.
-napi_value Adam(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value a[9];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  if (argc != 9) return throw_error(env, "adam takes 9 arguments"), nullptr;
-  // The parameter's own length is the one the other arrays must have.
-  Arg p;
-  bool is_typed = false;
-  napi_is_typedarray(env, a[0], &is_typed);
-  if (!is_typed) return throw_error(env, "param must be a Float32Array"), nullptr;
-  {
-    napi_typedarray_type t;
-    void* data;
-    napi_get_typedarray_info(env, a[0], &t, &p.length, &data, nullptr, nullptr);
-    if (t != napi_float32_array) return throw_error(env, "param must be a Float32Array"), nullptr;
-    p.data = static_cast<float*>(data);
-  }
-  const size_t n = p.length;
-  Arg m, v, g, p_out, m_out, v_out;
-  if (!get_f32(env, a[1], "m", n, &m) || !get_f32(env, a[2], "v", n, &v) || !get_f32(env, a[3], "grad", n, &g) ||
-      !get_f32(env, a[4], "paramOut", n, &p_out) || !get_f32(env, a[5], "mOut", n, &m_out) || !get_f32(env, a[6], "vOut", n, &v_out))
-    return nullptr;
-  napi_typedarray_type t;
-  size_t count;
-  void* data;
-  bool scalars_typed = false;
-  napi_is_typedarray(env, a[7], &scalars_typed);
-  if (!scalars_typed) return throw_error(env, "scalars must be a Float64Array of 8"), nullptr;
-  napi_get_typedarray_info(env, a[7], &t, &count, &data, nullptr, nullptr);
-  if (t != napi_float64_array || count != 8) return throw_error(env, "scalars must be a Float64Array of 8"), nullptr;
-  const double* s = static_cast<const double*>(data);
-  const AdamScalars k{static_cast<float>(s[0]), static_cast<float>(s[1]), static_cast<float>(s[2]), static_cast<float>(s[3]),
-                      static_cast<float>(s[4]), static_cast<float>(s[5]), static_cast<float>(s[6]), static_cast<float>(s[7])};
-  int threads;
-  if (!get_int(env, a[8], "threads", &threads)) return nullptr;
-  // Memory-bound: a second thread helps only on large tensors (the embedding).
-  threads = n < (1 << 16) ? 1 : std::max(1, threads);
-  const size_t per = (n + threads - 1) / threads;
-  std::vector<std::thread> pool;
-  for (int w = 1; w < threads; w++) {
-    const size_t i0 = std::min(n, w * per), i1 = std::min(n, (w + 1) * per);
-    if (i0 < i1) pool.emplace_back([&, i0, i1] { adam_range(k, p.data, m.data, v.data, g.data, p_out.data, m_out.data, v_out.data, i0, i1); });
-  }
-  adam_range(k, p.data, m.data, v.data, g.data, p_out.data, m_out.data, v_out.data, 0, std::min(n, per));
-  for (auto& th : pool) th.join();
-  return nullptr;
-}
-
-// peakIsas() → the ISAs the FMA loop can run here, widest first.
-napi_value PeakIsas(napi_env env, napi_callback_info) {
-  napi_value list;
-  napi_create_array(env, &list);
-  uint32_t n = 0;
-  for (const auto& isa : kPeakIsas) {
-    if (!isa.supported()) continue;
-    napi_value name;
-    napi_create_string_utf8(env, isa.name, NAPI_AUTO_LENGTH, &name);
-    napi_set_element(env, list, n++, name);
-  }
-  return list;
-}
-
-// peak(isa, iterations, threads, one) → { flop, fmas, seconds, lanes, accumulators }:
-// the loop on `threads` threads at once (iterations each), timed from the first start to
-// the last finish. flop is what the loop should have done (2 per lane per FMA); fmas is
-// what the accumulators say it did (one = 1 makes them count).
-napi_value Peak(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value a[4];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  if (argc != 4) return throw_error(env, "peak takes 4 arguments"), nullptr;
-  char name[32];
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, a[0], name, sizeof name, &len) != napi_ok) return throw_error(env, "isa must be a string"), nullptr;
-  int threads;
-  int64_t iterations;
-  double one;
-  if (napi_get_value_int64(env, a[1], &iterations) != napi_ok || iterations < 0 || iterations >= (1 << 24))
-    return throw_error(env, "iterations must be an integer in [0, 2^24)"), nullptr;
-  if (!get_int(env, a[2], "threads", &threads)) return nullptr;
-  if (napi_get_value_double(env, a[3], &one) != napi_ok) return throw_error(env, "one must be a number"), nullptr;
-  const PeakIsa* isa = nullptr;
-  for (const auto& candidate : kPeakIsas)
-    if (std::string(candidate.name) == name && candidate.supported()) isa = &candidate;
-  if (isa == nullptr) return throw_error(env, std::string("FMA loop for ") + name + " is not available here"), nullptr;
-  threads = std::max(1, threads);
-  std::vector<double> sums(threads);
-  const auto start = std::chrono::steady_clock::now();
-  {
-    std::vector<std::thread> pool;
-    for (int w = 1; w < threads; w++) pool.emplace_back([&, w] { sums[w] = isa->loop(iterations, static_cast<float>(one)); });
-    sums[0] = isa->loop(iterations, static_cast<float>(one));
-    for (auto& t : pool) t.join();
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  double fmas = 0;
-  for (double s : sums) fmas += s;
-  const double flop = 2.0 * static_cast<double>(iterations) * kPeakAccumulators * isa->lanes * threads;
-  napi_value out, v;
-  napi_create_object(env, &out);
-  napi_create_double(env, flop, &v);
-  napi_set_named_property(env, out, "flop", v);
-  napi_create_double(env, fmas, &v);
-  napi_set_named_property(env, out, "fmas", v);
-  napi_create_double(env, seconds, &v);
-  napi_set_named_property(env, out, "seconds", v);
-  napi_create_int32(env, isa->lanes, &v);
-  napi_set_named_property(env, out, "lanes", v);
-  napi_create_int32(env, kPeakAccumulators, &v);
-  napi_set_named_property(env, out, "accumulators", v);
-  return out;
-}
-
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -664,8 +426,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"peakIsas", nullptr, PeakIsas, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"peak", nullptr, Peak, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"segmentSum", nullptr, SegmentSum, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumOfSquares", nullptr, SumOfSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 5, props);
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
 }
 
