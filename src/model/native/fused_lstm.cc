@@ -144,13 +144,28 @@ inline void tile_rows_left(int rows, int K, const float* A, ptrdiff_t a_rs, ptrd
   }
 }
 
+// Products with many row tiles first copy each column tile of B into a contiguous
+// [K, kTileCols] buffer: B's rows are 4U floats apart (1 KB for the seed), so a column
+// tile's K rows fall into a few L1 sets and evict each other before the next row tile
+// reuses them (measured: dW = xᵀ·dz took twice the time of dx = dz·Wᵀ, the same FLOPs).
+// The sums are formed in the same order, so packing changes no result.
 void gemm_acc(int M, int N, int K, const float* A, ptrdiff_t a_rs, ptrdiff_t a_ks, const float* B, ptrdiff_t ldb,
               float* C, ptrdiff_t ldc) {
   const int n_tiled = N - N % kTileCols;
+  const bool pack = ldb != kTileCols && M >= 4 * kRows;
+  thread_local std::vector<float> packed;
+  if (pack && packed.size() < static_cast<size_t>(K) * kTileCols) packed.resize(static_cast<size_t>(K) * kTileCols);
   for (int j = 0; j < n_tiled; j += kTileCols) {
+    const float* b = B + j;
+    ptrdiff_t ld = ldb;
+    if (pack) {
+      for (int k = 0; k < K; k++) std::memcpy(packed.data() + static_cast<ptrdiff_t>(k) * kTileCols, B + k * ldb + j, sizeof(float) * kTileCols);
+      b = packed.data();
+      ld = kTileCols;
+    }
     int m = 0;
-    for (; m + kRows <= M; m += kRows) tile<kRows>(K, A + m * a_rs, a_rs, a_ks, B + j, ldb, C + m * ldc + j, ldc);
-    if (m < M) tile_rows_left<kRows>(M - m, K, A + m * a_rs, a_rs, a_ks, B + j, ldb, C + m * ldc + j, ldc);
+    for (; m + kRows <= M; m += kRows) tile<kRows>(K, A + m * a_rs, a_rs, a_ks, b, ld, C + m * ldc + j, ldc);
+    if (m < M) tile_rows_left<kRows>(M - m, K, A + m * a_rs, a_rs, a_ks, b, ld, C + m * ldc + j, ldc);
   }
   if (n_tiled == N) return;
   // Columns past the last whole tile (small test networks only).
@@ -178,6 +193,8 @@ inline void for_lanes(int n, VecBody vec, ScalarBody scalar) {
 
 // Samples are processed in blocks so an inference scratch of block×T×4U floats suffices.
 constexpr int kBlock = 32;
+// Rows of dz per chunk of the weight-gradient products (see backward_range).
+constexpr int kChunkRows = 128;
 
 // Forward over samples [b0, b1). Training (gates != nullptr): the post-activation gates
 // [B, T, 4U], cells c_t and hiddens h_t [B, T, U] are kept for the backward pass.
@@ -307,7 +324,13 @@ void backward_range(const Dims& d, const float* x, const float* WT, const float*
     float* dX = dx + static_cast<ptrdiff_t>(s0) * T * D;
     std::fill(dX, dX + static_cast<ptrdiff_t>(mb) * T * D, 0.0f);
     gemm_acc(mb * T, D, G, DZ, G, 1, WT, D, dX, D);  // dx = dz · Wᵀ
-    gemm_acc(D, G, mb * T, X, 1, D, DZ, G, dW, G);   // dW += xᵀ · dz
+    // dW += xᵀ · dz, over K in chunks: each register tile streams its chunk of dz, and a
+    // chunk of kChunkRows rows (128 KB) stays in L2 for all the tiles, where the whole
+    // block's dz (1.6 MB) did not (measured: this product took 2× the dx product's time).
+    for (int k0 = 0; k0 < mb * T; k0 += kChunkRows) {
+      const int kc = std::min(kChunkRows, mb * T - k0);
+      gemm_acc(D, G, kc, X + static_cast<ptrdiff_t>(k0) * D, 1, D, DZ + static_cast<ptrdiff_t>(k0) * G, G, dW, G);
+    }
     for (int s = 0; s < mb; s++) {                   // dR += h_{t-1}ᵀ · dz_t, t ≥ 1
       const float* H = hiddens + (static_cast<ptrdiff_t>(s0) + s) * T * U;
       if (T > 1) gemm_acc(U, G, T - 1, H, 1, U, DZ + s * z_rs + G, G, dR, G);
