@@ -9,7 +9,7 @@
  * the moments live in the optimiser's own variables, named as tfjs names them, so
  * checkpoints (optimizer-state.ts) see no difference. It runs on the wasm backend (a
  * kernel that writes into fresh heap tensors, no copy through JavaScript) when the addon
- * is built; elsewhere `applyAdam` hands the step to tfjs.
+ * is built; elsewhere FusedAdamOptimizer is tfjs' Adam.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DataType, TensorInfo } from '@tensorflow/tfjs';
@@ -56,18 +56,31 @@ function registerKernel(update: NonNullable<ReturnType<typeof nativeAdamUpdate>>
   });
 }
 
+type Gradients = Parameters<tf.AdamOptimizer['applyGradients']>[0];
+
 /**
- * optimizer.applyGradients(gradients) for an Adam optimiser, in one native pass per
- * variable where it can (wasm backend, addon built); otherwise tfjs' own update.
+ * tfjs' AdamOptimizer whose update runs in one native pass per variable where it can
+ * (wasm backend, addon built) and is tfjs' own elsewhere. Everything else (its class name
+ * for serialisation, getWeights/setWeights, the beta powers) is tfjs' Adam, so
+ * trainOnBatch, the guarded training step and checkpoints use it unchanged.
  */
-export function applyAdam(optimizer: tf.Optimizer, gradients: { name: string; tensor: tf.Tensor }[]): void {
-  const update = nativeAdamUpdate();
-  if (!(optimizer instanceof tf.AdamOptimizer) || update === null || tf.getBackend() !== 'wasm') {
-    optimizer.applyGradients(gradients);
-    return;
+export class FusedAdamOptimizer extends tf.AdamOptimizer {
+  override applyGradients(variableGradients: Gradients): void {
+    const update = nativeAdamUpdate();
+    if (update === null || tf.getBackend() !== 'wasm') {
+      super.applyGradients(variableGradients);
+      return;
+    }
+    registerKernel(update);
+    // The order tfjs iterates in: the array's, or the map's keys'.
+    const gradients = Array.isArray(variableGradients)
+      ? variableGradients
+      : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name]! }));
+    fusedUpdate(this as unknown as AdamInternals, gradients);
   }
-  registerKernel(update);
-  const adam = optimizer as unknown as AdamInternals;
+}
+
+function fusedUpdate(adam: AdamInternals, gradients: { name: string; tensor: tf.Tensor | null | undefined }[]): void {
   tf.tidy(() => {
     // tfjs computes 1 - β^t as a float32 op on the float32 power; for a float32 β^t in
     // (0, 1) the double subtraction is exact, so fround gives the same float32.
@@ -83,6 +96,7 @@ export function applyAdam(optimizer: tf.Optimizer, gradients: { name: string; te
       // Created as tfjs creates them (names included), so checkpoints see the same slots.
       adam.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       adam.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+      if (gradient == null) return;
       const m = adam.accumulatedFirstMoment[i].variable;
       const v = adam.accumulatedSecondMoment[i].variable;
       const [newValue, newM, newV] = tf.engine().runKernel(KERNEL, { param: value, m, v, grad: gradient }, { scalars } as never) as tf.Tensor[];

@@ -6,7 +6,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { poisonLoss } from './fault-injection.js';
-import { applyAdam } from './fused-adam.js';
 import { nativeGradientHelpers, tensorValues } from './fused-lstm.js';
 import { networkLoss } from './network.js';
 
@@ -30,8 +29,7 @@ export type StepOutcome =
  * It computes what tfjs' trainOnBatch computes (the forward pass in training mode, the
  * mean of the compiled loss, then optimizer.minimize's gradients and update with the
  * variables in the same order), split so the update can be skipped: without clipping
- * (clipNorm) the results are bit-identical to trainOnBatch's (Adam's update runs in one
- * native pass where it can, bit-identical to tfjs': see fused-adam.ts). Checking costs one read of
+ * (clipNorm) the results are bit-identical to trainOnBatch's. Checking costs one read of
  * the loss (trainOnBatch made it too) and one pass over the gradients' memory (see
  * sumOfSquares); no snapshot.
  * The forward pass's outputs are the rows' scores before the step (the network has no
@@ -69,12 +67,12 @@ export function guardedTrainStep(
     if (clipNorm !== null && norm > clipNorm) {
       const scaled = tf.tidy(() => ordered.map((g) => ({ name: g.name, tensor: tf.mul(g.tensor, clipNorm / norm) })));
       try {
-        applyAdam(optimizer, scaled);
+        optimizer.applyGradients(scaled);
       } finally {
         tf.dispose(scaled.map((g) => g.tensor));
       }
     } else {
-      applyAdam(optimizer, ordered);
+      optimizer.applyGradients(ordered);
     }
     return { applied: true, loss, scores };
   } finally {
