@@ -1,9 +1,12 @@
 /**
- * The machine a bench ran on, and the compute limit its figures are compared with.
- * A throughput means little without the cores, clock and vector width behind it.
+ * The machine a bench ran on, and the compute limit its figures are compared with: the
+ * peak FLOP/s measured with an FMA loop on this machine (an assumed FLOP/cycle × base
+ * clock was off by 2.7× here). A throughput means little without the cores, clock and
+ * vector width behind it.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { fmaLoop, fmaLoopIsas, fusedLstmUnavailableReason } from '../src/model/fused-lstm.js';
 
 export interface MachineInfo {
   cores: number;
@@ -71,11 +74,64 @@ export function flopsPerSample(n: NetworkDims): { forward: number; train: number
   return { forward, train: 3 * forward };
 }
 
+/** One measured run of the addon's FMA loop: the best window of several. */
+export interface PeakRun {
+  isa: string;
+  threads: number;
+  gflops: number;
+}
+
+export interface MeasuredPeak {
+  runs: PeakRun[];
+  /** Why nothing was measured (the addon is missing, or no ISA has a loop here). */
+  unavailable: string | null;
+}
+
+/**
+ * The machine's fp32 compute peak, measured rather than assumed: the fused LSTM addon's
+ * register-resident FMA loop (src/model/native/fma_peak.cc) for every vector ISA it can
+ * run here, on one thread and on all cores at once. Each figure is the best of `windows`
+ * windows of about `windowMs`: a busy neighbour only ever lowers a window, so the best one
+ * is the closest to what the cores can do.
+ */
+export function measurePeak(cores: number, { windowMs = 60, windows = 5 } = {}): MeasuredPeak {
+  const isas = fmaLoopIsas();
+  if (isas.length === 0) {
+    return { runs: [], unavailable: fusedLstmUnavailableReason() ?? 'the addon has no FMA loop for this CPU' };
+  }
+  const runs: PeakRun[] = [];
+  for (const isa of isas) {
+    for (const threads of [...new Set([1, cores])]) {
+      // Calibrate the iteration count to the window on a short run (2^24 is the loop's cap:
+      // the accumulators count exactly only below it).
+      const probe = fmaLoop(isa, 100_000, threads);
+      const iterations = Math.min(2 ** 24 - 1, Math.max(100_000, Math.round((100_000 * windowMs) / 1000 / Math.max(probe.seconds, 1e-6))));
+      let best = 0;
+      for (let w = 0; w < windows; w++) {
+        const run = fmaLoop(isa, iterations, threads);
+        if (run.fmas * 2 !== run.flop) {
+          throw new Error(`FMA loop ${isa}×${threads}: counted ${run.fmas} FMAs, expected ${run.flop / 2}`);
+        }
+        best = Math.max(best, run.flop / run.seconds / 1e9);
+      }
+      runs.push({ isa, threads, gflops: best });
+    }
+  }
+  return { runs, unavailable: null };
+}
+
+/** The run the model figures are compared with: all cores, the fastest ISA. */
+export function peakOfAllCores(peak: MeasuredPeak, cores: number): PeakRun | null {
+  const all = peak.runs.filter((r) => r.threads === cores);
+  return all.length === 0 ? null : all.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+}
+
 export interface ComputeLimit {
-  flopsPerCycle: number;
-  /** How FLOP per cycle was chosen; printed next to every fraction of the limit. */
-  assumption: string;
-  /** cores × clock × FLOP per cycle; null without a clock. */
+  /** Every FMA-loop run (per ISA, one thread and all cores). */
+  peak: MeasuredPeak;
+  /** The run the fractions use (all cores, fastest ISA); null when nothing was measured. */
+  peakRun: PeakRun | null;
+  /** peakRun in FLOP/s; null when nothing was measured. */
   peakFlops: number | null;
   forwardFlops: number;
   trainFlops: number;
@@ -84,28 +140,13 @@ export interface ComputeLimit {
   trainLimit: number | null;
 }
 
-/**
- * fp32 FLOP per cycle per core: two FMA pipes × 8 lanes × 2 FLOP = 32 on AVX2+FMA cores
- * and on AVX-512 cores that issue 512-bit FMAs over 256-bit pipes (AMD Zen 4, most
- * client parts). Server Intel cores with two 512-bit FMA units would reach 64; the flags
- * cannot tell them apart, so the lower figure is assumed and printed as an assumption.
- */
-export function flopsPerCycle(machine: MachineInfo): { value: number; assumption: string } {
-  if (machine.avx512f) {
-    return { value: 32, assumption: '32 FLOP/cycle/core (fp32; AVX-512 flags: assumes 2 FMA pipes × 8 lanes; 64 if the core has two 512-bit FMA units)' };
-  }
-  if (machine.avx2 && machine.fma) return { value: 32, assumption: '32 FLOP/cycle/core (fp32; AVX2+FMA: assumes 2 FMA units × 8 lanes)' };
-  if (machine.avx2) return { value: 16, assumption: '16 FLOP/cycle/core (fp32; AVX2 without FMA: add + mul × 8 lanes)' };
-  return { value: 8, assumption: '8 FLOP/cycle/core (fp32; no AVX2 detected: SSE add + mul × 4 lanes)' };
-}
-
-export function computeLimit(machine: MachineInfo, network: NetworkDims): ComputeLimit {
+export function computeLimit(machine: MachineInfo, network: NetworkDims, peak: MeasuredPeak = measurePeak(machine.cores)): ComputeLimit {
   const { forward, train } = flopsPerSample(network);
-  const perCycle = flopsPerCycle(machine);
-  const peakFlops = machine.mhz === null ? null : machine.cores * machine.mhz * 1e6 * perCycle.value;
+  const peakRun = peakOfAllCores(peak, machine.cores);
+  const peakFlops = peakRun === null ? null : peakRun.gflops * 1e9;
   return {
-    flopsPerCycle: perCycle.value,
-    assumption: perCycle.assumption,
+    peak,
+    peakRun,
     peakFlops,
     forwardFlops: forward,
     trainFlops: train,

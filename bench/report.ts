@@ -1,5 +1,5 @@
 /**
- * Assembles a bench result (ratios against Keras, fractions of the compute limit) and
+ * Assembles a bench result (ratios against Keras, fractions of the measured peak) and
  * renders it as Markdown tables, so the output can be pasted into an issue as is.
  */
 import type { BackendInfo } from '../src/model/backend.js';
@@ -55,7 +55,7 @@ export function makeRatios(stages: readonly Row[], keras: readonly Row[], lstmLa
   return ratios;
 }
 
-/** Every measured model figure (ours and Keras') as a fraction of the machine's peak. */
+/** Every measured model figure (ours and Keras') as a fraction of the machine's measured all-core peak. */
 export function makeLimitRows(stages: readonly Row[], keras: readonly Row[], limit: ComputeLimit): LimitRow[] {
   if (limit.peakFlops === null) return [];
   const peak = limit.peakFlops;
@@ -145,17 +145,35 @@ export function renderTable(result: BenchResult): string {
     '',
   );
 
-  lines.push('## Compute limit', '');
-  if (limit.peakFlops === null || machine.mhz === null) {
-    lines.push('No CPU clock found (/proc/cpuinfo, os.cpus): no limit computed.', '');
+  lines.push('## Measured peak (the addon\'s FMA loop: 12 independent accumulators in registers, best of 5 windows)', '');
+  if (limit.peak.unavailable !== null) {
+    lines.push(`Not measured: ${limit.peak.unavailable}`, '');
   } else {
     lines.push(
-      `- peak: ${machine.cores} cores × ${machine.mhz.toFixed(0)} MHz × ${limit.flopsPerCycle} FLOP/cycle = ${(limit.peakFlops / 1e9).toFixed(1)} GFLOP/s; assumption: ${limit.assumption}`,
+      ...table(
+        ['FMA loop', 'GFLOP/s', 'FLOP/cycle/core at the reported clock'],
+        limit.peak.runs.map((r) => [
+          `${r.isa}, ${r.threads} thread${r.threads === 1 ? '' : 's'}`,
+          r.gflops.toFixed(1),
+          machine.mhz === null ? '–' : (r.gflops * 1e3 / machine.mhz / r.threads).toFixed(1),
+        ]),
+        ['l', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+
+  lines.push('## Compute limit', '');
+  if (limit.peakFlops === null || limit.peakRun === null) {
+    lines.push(`No measured peak (${limit.peak.unavailable ?? 'no all-core run'}): no limit computed.`, '');
+  } else {
+    lines.push(
+      `- limit: ${(limit.peakFlops / 1e9).toFixed(1)} GFLOP/s measured (${limit.peakRun.isa} FMA loop on ${limit.peakRun.threads} thread${limit.peakRun.threads === 1 ? '' : 's'}, the table above)`,
       `- per sample (from the network's dimensions): forward ${(limit.forwardFlops / 1e6).toFixed(2)} MFLOP, training ${(limit.trainFlops / 1e6).toFixed(1)} MFLOP (3× forward)` +
         ` → at most ${formatFigure(limit.scoreLimit ?? 0)} scored, ${formatFigure(limit.trainLimit ?? 0)} trained samples/s`,
       '',
       ...table(
-        ['model figure', 'samples/s', 'MFLOP/sample', 'GFLOP/s', '% of limit'],
+        ['model figure', 'samples/s', 'MFLOP/sample', 'GFLOP/s', '% of measured peak'],
         limit.rows.map((r) => [
           r.name,
           formatFigure(r.samplesPerSec),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the fused LSTM addon (src/model/native/fused_lstm.cc) into .cache/native/ with
+# Builds the fused LSTM addon (src/model/native/*.cc: the LSTM, the training step's
+# Adam/gradient kernels, the bench's FMA peak loop) into .cache/native/ with
 # the machine's g++ and the Node-API headers of the Node that runs it. Nothing is
 # downloaded. Rebuilds only when the source, the flags or the compiler changed.
 #
@@ -8,7 +9,8 @@
 # Without a compiler it warns and exits 0: `model.lstm: auto` then uses tfjs' own LSTM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SRC=src/model/native/fused_lstm.cc
+NATIVE_DIR=src/model/native
+SRC=("$NATIVE_DIR"/*.cc)
 OUT_DIR=.cache/native
 OUT="$OUT_DIR/fused_lstm.node"
 CXX="${CXX:-g++}"
@@ -24,11 +26,12 @@ if [[ ! -f "$NODE_INCLUDE/node_api.h" ]]; then
   exit 0
 fi
 # -O3 and -march matter for speed (wide vectors); never -ffast-math: the kernels rely on
-# IEEE rounding (see round_nearest) and NaN propagation.
-FLAGS=(-std=c++20 -O3 "-march=$MARCH" -fPIC -shared -pthread -Wall -Wextra -DNODE_GYP_MODULE_NAME=fused_lstm "-I$NODE_INCLUDE")
+# IEEE rounding (see round_nearest) and NaN propagation. -fno-math-errno only drops the
+# errno branch after sqrt, which keeps the Adam loop from vectorising; values are unchanged.
+FLAGS=(-std=c++20 -O3 -fno-math-errno "-march=$MARCH" -fPIC -shared -pthread -Wall -Wextra -DNODE_GYP_MODULE_NAME=fused_lstm "-I$NODE_INCLUDE")
 STAMP="$(
   {
-    sha256sum "$SRC"
+    sha256sum "${SRC[@]}" "$NATIVE_DIR"/*.h
     echo "${FLAGS[*]}"
     "$CXX" --version | head -n 1
     # -march=native targets this CPU: a checkout moved to another CPU rebuilds.
@@ -39,7 +42,7 @@ if [[ -f "$OUT" && -f "$OUT.stamp" && "$(cat "$OUT.stamp")" == "$STAMP" ]]; then
   exit 0
 fi
 mkdir -p "$OUT_DIR"
-"$CXX" "${FLAGS[@]}" "$SRC" -o "$OUT.tmp"
+"$CXX" "${FLAGS[@]}" "${SRC[@]}" -o "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "$STAMP" > "$OUT.stamp"
 echo "build-native: built $OUT (-march=$MARCH)" >&2

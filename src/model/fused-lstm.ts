@@ -35,6 +35,25 @@ interface NativeLstm {
     gates: Float32Array, cells: Float32Array, hiddens: Float32Array, dh: Float32Array,
     dx: Float32Array, dKernel: Float32Array, dRecurrentKernel: Float32Array, dBias: Float32Array,
   ): void;
+  adam(
+    param: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array,
+    paramOut: Float32Array, mOut: Float32Array, vOut: Float32Array, scalars: Float64Array, threads: number,
+  ): void;
+  segmentSum(x: Float32Array, ids: Int32Array, inner: number, out: Float32Array): void;
+  sumOfSquares(a: Float32Array): number;
+  peakIsas(): string[];
+  peak(isa: string, iterations: number, threads: number, one: number): FmaLoopRun;
+}
+
+/** One run of the addon's register-resident FMA loop (see src/model/native/fma_peak.cc). */
+export interface FmaLoopRun {
+  /** FLOPs the loop performs by construction: 2 × iterations × accumulators × lanes × threads. */
+  flop: number;
+  /** FMAs the accumulators counted (with one = 1): flop / 2 when the loop ran as counted. */
+  fmas: number;
+  seconds: number;
+  lanes: number;
+  accumulators: number;
 }
 
 /**
@@ -64,6 +83,31 @@ export function fusedLstmUnavailableReason(): string | null {
   return unavailableReason;
 }
 
+/** The vector ISAs the addon's FMA loop can run on this CPU, widest first; [] without the addon. */
+export function fmaLoopIsas(): string[] {
+  return loadAddon()?.peakIsas() ?? [];
+}
+
+/**
+ * The addon's FMA loop for `isa` on `threads` threads at once, `iterations` each (below
+ * 2^24). It measures the machine's compute peak for the bench; `one` must be 1 for
+ * `fmas` to count the FMAs (it is an argument so the compiler cannot fold it away).
+ */
+export function fmaLoop(isa: string, iterations: number, threads: number, one = 1): FmaLoopRun {
+  const native = loadAddon();
+  if (native === null) throw new BackendError(unavailableReason!);
+  return native.peak(isa, iterations, threads, one);
+}
+
+/**
+ * The addon's embedding-gradient scatter and gradient sum of squares (bit-identical to
+ * the JavaScript loops in kernels.ts and training-step.ts, which run without the addon),
+ * or null when the addon is not loaded.
+ */
+export function nativeGradientHelpers(): Pick<NativeLstm, 'segmentSum' | 'sumOfSquares'> | null {
+  return loadAddon();
+}
+
 let threads: number | null = null;
 
 /**
@@ -76,6 +120,16 @@ export function setFusedLstmThreads(count: number | null): void {
 
 function threadCount(): number {
   return threads ?? os.availableParallelism();
+}
+
+/**
+ * The addon's one-pass Adam update (see fused-adam.ts) with the fused kernels' thread
+ * count bound, or null when the addon is not loaded.
+ */
+export function nativeAdamUpdate(): ((...args: Parameters<NativeLstm['adam']> extends [...infer A, number] ? A : never) => void) | null {
+  const native = loadAddon();
+  if (native === null) return null;
+  return (...args) => native.adam(...args, threadCount());
 }
 
 /** The part of the wasm backend that hands out views of tensors in its heap. */

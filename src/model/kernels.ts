@@ -28,6 +28,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DataType, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError, InputError, ModelError } from '../errors.js';
+import { nativeGradientHelpers } from './fused-lstm.js';
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 
@@ -132,7 +133,13 @@ function unsortedSegmentSumWasm(args: KernelArgs): TensorInfo {
   outVals.fill(0);
   const xVals = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
   const ids = backend.typedArrayFromHeap(segmentIds) as Int32Array;
-  segmentSum(xVals, ids, inner, outVals);
+  // The addon's scatter: the same loop in the same order, natively (bit-identical).
+  const native = nativeGradientHelpers();
+  if (native !== null && xVals instanceof Float32Array && outVals instanceof Float32Array && inner > 0) {
+    native.segmentSum(xVals, ids, inner, outVals);
+  } else {
+    segmentSum(xVals, ids, inner, outVals);
+  }
   return out;
 }
 

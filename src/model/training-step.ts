@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { poisonLoss } from './fault-injection.js';
-import { tensorValues } from './fused-lstm.js';
+import { nativeGradientHelpers, tensorValues } from './fused-lstm.js';
 import { networkLoss } from './network.js';
 
 export interface StepSettings {
@@ -92,6 +92,9 @@ export function guardedTrainStep(
 function sumOfSquares(t: tf.Tensor): number {
   // Nothing may allocate on the wasm heap while `a` is read (see tensorValues).
   const a = tensorValues(t);
+  // The addon runs this same loop (same partial sums, same order) natively.
+  const native = nativeGradientHelpers();
+  if (native !== null) return native.sumOfSquares(a);
   const n = a.length;
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
   let i = 0;
