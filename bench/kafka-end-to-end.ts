@@ -6,7 +6,7 @@
  * bench/kafka-worker.ts, shared with `npm run bench`.
  *
  *   bash scripts/kafka.sh start
- *   npm run bench:kafka -- [--reps 3] [--repeat 1] [--limit 6046] [--clean-threads 0,2] [--json] [--cpu-prof dir]
+ *   npm run bench:kafka -- [--reps 3] [--repeat 1] [--limit 6046] [--clean-threads 0,1] [--json] [--cpu-prof dir]
  *
  * Progress goes to stderr; the table (or, with --json, every run) to stdout. Exit code 1
  * when a run failed or its output was not exactly once.

@@ -42,8 +42,8 @@ export function nonNegativeIntegers(value: string): number[] {
   ];
 }
 
-/** The clean.threads settings the whole-worker rows run by default: the main thread, and a pool of one thread per core. */
-export const DEFAULT_CLEAN_THREADS = `0,${os.availableParallelism()}`;
+/** The clean.threads settings the whole-worker rows run by default: the main thread, and the pipeline's default pool (one thread per core but the main thread's). */
+export const DEFAULT_CLEAN_THREADS = `0,${Math.max(1, os.availableParallelism() - 1)}`;
 
 /** A comma-separated list of whole numbers ≥ 1, without repeats. */
 export function positiveIntegers(value: string): number[] {

@@ -4,12 +4,13 @@
  * texts and token sequences, the ratios between them, each model figure as a fraction of
  * the machine's compute limit, and the tfjs backends side by side.
  *
- *   npm run bench -- [--rows N] [--reps 3] [--seconds 5] [--no-kafka] [--no-keras] [--json] [--backend auto] [--clean-threads 0,2]
+ *   npm run bench -- [--rows N] [--reps 3] [--seconds 5] [--no-kafka] [--no-keras] [--json] [--backend auto] [--clean-threads 0,1]
  *
  * Progress goes to stderr; the table (or, with --json, the result object) to stdout.
  * A part that cannot run here (no broker, no venv, no tfjs-node) is printed as
  * "skipped: <reason>" and the run still exits 0.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPipeline } from '../src/config/load.js';
@@ -30,7 +31,7 @@ import { measureReplays } from './replay-e2e.js';
 import { makeLimitRows, makeRatios, renderTable, type BenchResult } from './report.js';
 import { reasonOf, skippedRow, type Row } from './result.js';
 import { measuredWorkerRow, skippedWorkerRow, Workloads, type WorkerRow } from './worker-rows.js';
-import { measureBatchBuild, measureClean, measureParquetWrite, measureTokenize, measureTokenizerFit, pipelineBatches } from './stages.js';
+import { measureBatchBuild, measureClean, measureCleanPool, measureParquetWrite, measureTokenize, measureTokenizerFit, pipelineBatches } from './stages.js';
 
 const started = performance.now();
 const opts = parseBenchOptions(process.argv.slice(2));
@@ -55,12 +56,14 @@ const cleanPool = cleanThreadsSupported();
 log(`clean: ${messages.length} rows`);
 const cleaned = await measureClean(messages, config, reps);
 stages.push(cleaned.row);
-for (const threads of opts.cleanThreads) {
+// The clean stage alone: on this thread, then on a pool of 1 … all cores' threads.
+worker.push(measuredWorkerRow(Workloads.CLEAN, 0, 'rows/s', cleaned.measures, { note: `${cleaned.row.note ?? ''}; the stage alone, as in "Stages"` }));
+for (let threads = 1; threads <= os.availableParallelism(); threads++) {
+  log(`clean on a pool of ${threads} thread(s)`);
   worker.push(
-    threads === 0
-      ? measuredWorkerRow(Workloads.CLEAN, 0, 'rows/s', cleaned.measures, { note: `${cleaned.row.note ?? ''}; the stage alone, as in "Stages"` })
-      : // The pool is measured where it runs: inside replay and the Kafka worker (rows below).
-        skippedWorkerRow(Workloads.CLEAN, threads, 'rows/s', cleanPool ? 'the pool runs inside the pipeline: see the replay and Kafka rows' : CLEAN_THREADS_MISSING),
+    cleanPool
+      ? measuredWorkerRow(Workloads.CLEAN, threads, 'rows/s', await measureCleanPool(messages, config, threads, reps), { note: 'the stage alone, every text submitted at once' })
+      : skippedWorkerRow(Workloads.CLEAN, threads, 'rows/s', CLEAN_THREADS_MISSING),
   );
 }
 log('tokenizer fit');

@@ -10,6 +10,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder } from '../src/batch/builder.js';
 import type { PipelineConfig } from '../src/config/schema.js';
 import type { Message, TokenizedMessage } from '../src/message.js';
+import { CleanPool } from '../src/runtime/clean-pool.js';
 import { ParquetSink } from '../src/sinks/parquet.js';
 import { cleanEmail, cleanText } from '../src/text/clean.js';
 import { Tokenizer } from '../src/text/tokenizer.js';
@@ -58,6 +59,29 @@ export async function measureClean(
   );
   const note = config.clean.email ? 'cleanEmail: MIME, HTML, normalise' : 'cleanText';
   return { row: measuredRow(StageRows.CLEAN, 'rows/s', measures.map((m) => m.rate), note), texts, measures };
+}
+
+/**
+ * Cleans every message on a pool of `threads` worker threads (the pipeline's
+ * `clean.threads`), all of it submitted at once as the pipeline's bounded queue would when
+ * the model is not the bound: the pool's ceiling, to set beside the one-thread figure.
+ * CPU is the whole process's (process.cpuUsage counts worker threads).
+ */
+export async function measureCleanPool(
+  messages: readonly Message[],
+  config: Readonly<PipelineConfig>,
+  threads: number,
+  opts: StageOptions,
+): Promise<WorkerMeasure[]> {
+  const pool = new CleanPool({ threads, kind: config.clean.email ? 'email' : 'text' });
+  try {
+    const texts = messages.map((m) => m.text);
+    // Threads started and their modules compiled outside the timed passes.
+    await pool.clean(texts.slice(0, WARMUP_ROWS));
+    return await measureRateAndCpu(async () => (await pool.clean(texts)).outcomes.length, { reps: opts.reps, seconds: MIN_PASS_SECONDS, warmup: 0 });
+  } finally {
+    await pool.close();
+  }
 }
 
 function tokenizerSettings(config: Readonly<PipelineConfig>) {

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { cleanThreadsSupported } from '../../bench/clean-threads.js';
@@ -87,6 +88,8 @@ test('should print every bench row with a figure, and ratios and limits derived 
   // | workload | figure | unit | CPU | start-up s | exactly once | runs | note |: each
   // workload per clean.threads setting, with the CPU share measured beside it.
   assert.equal(figure(worker, 'clean [clean.threads 0]'), figure(stages, 'clean'), 'the clean row is the stage figure');
+  // The clean stage on a pool of 1 … all cores' threads, whatever --clean-threads says (it picks the replay and Kafka settings).
+  for (let threads = 1; threads <= os.availableParallelism(); threads++) assert.ok(figure(worker, `clean [clean.threads ${threads}]`) > 0);
   const replays = ['replay, score only', 'replay, score + train'];
   for (const name of replays) {
     figure(worker, `${name} [clean.threads 0]`);

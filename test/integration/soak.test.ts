@@ -20,7 +20,9 @@ test('should sample a worker through a stream and end with the tensors of the en
     dir,
     messages: 20_000,
     warmupMessages: 5000,
-    sampleSeconds: 2,
+    // The worker takes the 15 000 messages after warm-up in a few seconds: sample often
+    // enough that several samples fall after it.
+    sampleSeconds: 0.5,
     partitions: 4,
     ratePerSecond: null,
     poisonEvery: 500,
