@@ -20,11 +20,11 @@ test('should sample a worker through a stream and end with the tensors of the en
     dir,
     messages: 20_000,
     warmupMessages: 5000,
-    // The worker takes the 15 000 messages after warm-up in a few seconds: sample often
-    // enough that several samples fall after it.
-    sampleSeconds: 0.5,
+    sampleSeconds: 1,
     partitions: 4,
-    ratePerSecond: null,
+    // A stream, not a backlog: all at once, the worker takes the 20 000 messages in a few
+    // seconds and commits them in one go, leaving no sample between warm-up and the end.
+    ratePerSecond: 1500,
     poisonEvery: 500,
     // Checkpoints during the run, so their tensors are part of what must not leak.
     checkpointEveryRows: 5000,
