@@ -103,6 +103,8 @@ worker.push(...(await measureReplays({ settings: replaySettings, input, backend:
 
 worker.push(...(await kafkaRows()));
 
+const KAFKA_CORPUS_COPIES = 4;
+
 async function kafkaRows(): Promise<WorkerRow[]> {
   const skipAll = (reason: string): WorkerRow[] =>
     opts.cleanThreads.flatMap((t) => [Workloads.KAFKA_ALL, Workloads.KAFKA_SCORE].map((w) => skippedWorkerRow(w, t, 'messages/s', reason)));
@@ -120,7 +122,9 @@ async function kafkaRows(): Promise<WorkerRow[]> {
       brokers: [broker],
       dataset: input,
       limit: opts.rows,
-      repeat: 1,
+      // Four copies of the corpus: at one, the fixed latencies of a short run (the last
+      // partial batch waits batch.maxAgeMs) weigh on a window of a few seconds.
+      repeat: KAFKA_CORPUS_COPIES,
       reps: opts.reps,
       backend: backend.name,
       cleanThreads: opts.cleanThreads,
