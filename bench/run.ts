@@ -34,6 +34,8 @@ import { measuredWorkerRow, skippedWorkerRow, Workloads, type WorkerRow } from '
 import { measureBatchBuild, measureClean, measureCleanPool, measureParquetWrite, measureTokenize, measureTokenizerFit, pipelineBatches } from './stages.js';
 
 const started = performance.now();
+/** Copies of the corpus each Kafka run consumes (see kafkaRows). */
+const KAFKA_CORPUS_COPIES = 4;
 const opts = parseBenchOptions(process.argv.slice(2));
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const log = (line: string): void => void process.stderr.write(`bench [${((performance.now() - started) / 1000).toFixed(0)} s]: ${line}\n`);
@@ -102,8 +104,6 @@ const replaySettings = await Promise.all(
 worker.push(...(await measureReplays({ settings: replaySettings, input, backend: backend.name, rows: opts.rows, reps: opts.reps, log })));
 
 worker.push(...(await kafkaRows()));
-
-const KAFKA_CORPUS_COPIES = 4;
 
 async function kafkaRows(): Promise<WorkerRow[]> {
   const skipAll = (reason: string): WorkerRow[] =>
