@@ -99,7 +99,7 @@ function fusedUpdate(adam: AdamInternals, gradients: { name: string; tensor: tf.
       if (gradient == null) return;
       const m = adam.accumulatedFirstMoment[i].variable;
       const v = adam.accumulatedSecondMoment[i].variable;
-      const [newValue, newM, newV] = tf.engine().runKernel(KERNEL, { param: value, m, v, grad: gradient }, { scalars } as never) as tf.Tensor[];
+      const [newValue, newM, newV] = tf.engine().runKernel<tf.Tensor[]>(KERNEL, { param: value, m, v, grad: gradient }, { scalars });
       m.assign(newM!);
       v.assign(newV!);
       value.assign(newValue!);
