@@ -96,7 +96,9 @@ test('should print every bench row with a figure, and ratios and limits derived 
     const cpu = worker.get(`${name} [clean.threads 0]`)![2]!;
     const share = /^(\d+) % \(machine (\d+) %\)$/.exec(cpu);
     assert.ok(share, `${name}: CPU cell "${cpu}"`);
-    assert.ok(Number(share[1]) > 0 && Number(share[1]) <= Number(share[2]) + 2, `${name}: its share is part of the machine's: ${cpu}`);
+    // /proc/stat counts in 10 ms ticks per core: over a tiny input's window of a fraction of
+    // a second the machine's share is known to a few points only.
+    assert.ok(Number(share[1]) > 0 && Number(share[1]) <= Number(share[2]) + 10, `${name}: its share is part of the machine's: ${cpu}`);
     // rows per CPU-second = rows/s ÷ (share × cores), to the rounding of the printed share.
     const perCpu = figure(worker, `${name} [clean.threads 0]`, 3);
     const cores = Number(/- machine: (\d+) cores/.exec(stdout)?.[1]);
